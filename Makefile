@@ -1,0 +1,93 @@
+# mospipe build. `make` builds everything; `make SAN=1` builds with
+# ASan+UBSan into build-san/. `make check` is the whole test suite (README).
+PKGS := libdpdk liburcu-qsbr liburcu-cds libpcap libhs check
+
+SAN ?= 0
+ifeq ($(SAN),1)
+B := build-san
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else
+B := build
+SANFLAGS :=
+endif
+
+CC ?= cc
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+INC := -Iinclude -Iruntime $(patsubst %,-I%,$(wildcard stages/*))
+CFLAGS ?= -O2 -g
+CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wno-address-of-packed-member $(SANFLAGS) $(INC) $(PKG_CFLAGS) -MMD -MP
+LDFLAGS += $(SANFLAGS)
+LDLIBS += $(PKG_LIBS) -lm -lpthread
+
+LIB_SRC := $(wildcard runtime/*.c) $(wildcard stages/*/*.c)
+LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o)
+LIB := $(B)/libmospipe.a
+
+APPS := $(B)/mospipe
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
+TOOL_SRC := $(wildcard tests/tools/*.c)
+TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(B)/tools/%)
+
+.PHONY: all deps check unit regress inline san-check clean format format-check run
+all: $(LIB) $(APPS) $(UNIT_BIN) $(TOOL_BIN)
+
+$(B)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+# --whole-archive: stage types are found through symbols, not calls.
+$(B)/mospipe: $(B)/apps/mospipe/main.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $< -Wl,--whole-archive $(LIB) -Wl,--no-whole-archive $(LDLIBS)
+
+$(B)/tests/%: $(B)/tests/unit/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< -Wl,--whole-archive $(LIB) -Wl,--no-whole-archive $(LDLIBS)
+
+$(B)/tools/%: $(B)/tests/tools/%.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(LDLIBS)
+
+deps:
+	bash scripts/deps.sh
+
+# Unit tests (Check). CK_FORK=no keeps ASan reports attached to the test.
+unit: all
+	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; CK_VERBOSITY=normal $$t; done
+
+regress: all
+	bash tests/regress/run.sh $(B)
+
+inline: all
+	bash tests/inline/run.sh $(B)
+
+# The sanitizer pass of the suite: unit and regression tests under ASan+UBSan.
+san-check:
+	$(MAKE) SAN=1 unit regress
+
+check: deps
+	$(MAKE) all
+	$(MAKE) unit
+	$(MAKE) regress
+	$(MAKE) inline
+	$(MAKE) san-check
+	@echo "mospipe: all test suites passed"
+
+run: deps all
+	bash scripts/run-sample.sh $(B)
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+format-check:
+	clang-format --dry-run -Werror $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build build-san
+
+-include $(LIB_OBJ:.o=.d) $(B)/apps/mospipe/main.d

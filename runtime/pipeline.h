@@ -1,0 +1,55 @@
+/* Building, running and tearing down the pipeline. Only the functions marked
+ * so are safe from a signal handler. */
+#ifndef MP_PIPELINE_H
+#define MP_PIPELINE_H
+
+#include <stdio.h>
+#include "pipeline-types.h"
+
+/* Stage types, one per folder in stages/. */
+extern const struct mp_stage_type mp_stage_rx, mp_stage_classify, mp_stage_tcpsm, mp_stage_events,
+	mp_stage_app, mp_stage_tx;
+
+/* Resolves the input (conf, then $MOSPIPE_INPUT when the conf has none),
+ * builds EAL arguments from the conf (lcores, vdevs) and runs rte_eal_init.
+ * Pre-scans pcap inputs (their packet count marks the end of input).
+ * @return 0, or -errno after printing a message naming the problem. */
+int mp_eal_setup(struct mp_conf *c, const char *prog);
+
+/* Creates the mempool, configures and starts the ports, creates every stage
+ * instance and the rings between them, and calls each stage's init.
+ * @return the pipeline, or NULL with rte_errno set after printing why. */
+struct mp_pipeline *mp_pipeline_create(struct mp_conf *c);
+
+/* Runs every lcore's stage list until the input ends or mp_pipeline_stop is
+ * called, then drains in pipeline order. Blocks. @return 0. */
+int mp_pipeline_run(struct mp_pipeline *pl);
+
+/* Launches the lcores other than the main one and returns; the main lcore's
+ * list is run by mp_pipeline_run_main. For applications that own main(). */
+int mp_pipeline_launch(struct mp_pipeline *pl);
+int mp_pipeline_run_main(struct mp_pipeline *pl);
+
+/* Asks rx to stop; the rest drains. Async-signal-safe. */
+void mp_pipeline_stop(struct mp_pipeline *pl);
+
+/* Installs SIGINT/SIGTERM handlers: the first stops rx, the second exits. */
+void mp_pipeline_handle_signals(struct mp_pipeline *pl);
+
+/* Stops ports, calls each stage's fini, frees rings and the pool. */
+void mp_pipeline_destroy(struct mp_pipeline *pl);
+
+/* Sums counters over all instances into t (consistent after the run; while
+ * running, each counter is read once, so in-flight packets make up the gap). */
+void mp_totals(const struct mp_pipeline *pl, struct mp_totals *t);
+
+/* Human-readable counters, one block per stage instance. */
+void mp_report_print(const struct mp_pipeline *pl, FILE *f);
+
+/* The counters as JSON (see README: "Counters"). @return 0 or -errno. */
+int mp_report_json(const struct mp_pipeline *pl, FILE *f);
+
+/* Registers /mospipe/counters and /mospipe/stage on the telemetry socket. */
+void mp_report_telemetry_register(struct mp_pipeline *pl);
+
+#endif

@@ -1,0 +1,73 @@
+/* Helpers every stage uses: counters, taking a burst from the input rings and
+ * handing packets to the next stage with per-flow fan-out. */
+#ifndef MP_STAGE_H
+#define MP_STAGE_H
+
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+
+#include "meta.h"
+#include "pipeline-types.h"
+#include "stage-types.h"
+
+/* Counters have a single writer (the lcore running the instance) and are read
+ * concurrently by report/telemetry threads: relaxed atomics are enough since a
+ * reader only needs an untorn, eventually-current value of each counter. */
+static inline void mp_ctr_add(struct mp_stage_inst *si, unsigned id, uint64_t n)
+{
+	uint64_t *p = &si->ctr[id];
+	__atomic_store_n(p, __atomic_load_n(p, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
+}
+
+static inline uint64_t mp_ctr_get(const struct mp_stage_inst *si, unsigned id)
+{
+	return __atomic_load_n(&si->ctr[id], __ATOMIC_RELAXED);
+}
+
+/* Takes at most max mbufs from the input rings, round-robin over them so that
+ * no upstream instance is starved. Counts them in MP_CC_IN.
+ * @return the number taken. */
+static inline unsigned mp_in_burst(struct mp_stage_inst *si, struct rte_mbuf **b, unsigned max)
+{
+	for (unsigned k = 0; k < si->n_in; k++) {
+		unsigned i = si->in_next;
+		si->in_next = (i + 1 == si->n_in) ? 0 : i + 1;
+		unsigned n = rte_ring_sc_dequeue_burst(si->in[i], (void **)b, max, NULL);
+		if (n) {
+			mp_ctr_add(si, MP_CC_IN, n);
+			return n;
+		}
+	}
+	return 0;
+}
+
+/* Frees what a ring refused and counts it under ring_full. */
+static inline void mp_refused(struct mp_stage_inst *si, struct rte_mbuf **b, unsigned n)
+{
+	rte_pktmbuf_free_bulk(b, n);
+	mp_ctr_add(si, MP_CC_RING_FULL, n);
+}
+
+/* Hands n mbufs to output slot `slot`; with several downstream instances each
+ * packet goes to instance hash % n, so all packets of a flow take one ring and
+ * keep their order. What a full ring refuses is freed and counted.
+ * @return the number enqueued. */
+unsigned mp_out_send(struct mp_stage_inst *si, unsigned slot, struct rte_mbuf **b, unsigned n);
+
+/* Retries held control mbufs. @return 1 while some are still held. */
+int mp_out_held(struct mp_stage_inst *si);
+
+/* Frees a packet on purpose and counts it under the stage's drop counter id. */
+static inline void mp_drop(struct mp_stage_inst *si, unsigned id, struct rte_mbuf *m)
+{
+	rte_pktmbuf_free(m);
+	mp_ctr_add(si, id, 1);
+}
+
+/* Packet time of a live packet, from the TSC. */
+static inline uint64_t mp_live_ns(const struct mp_pipeline *pl, uint64_t tsc)
+{
+	return pl->base_ns + (uint64_t)((double)(tsc - pl->base_tsc) * 1e9 / (double)pl->tsc_hz);
+}
+
+#endif

@@ -1,0 +1,166 @@
+/* rx: polls this instance's ports (port p belongs to instance p % n_rx),
+ * stamps each mbuf with its packet time and input port, and hands bursts to
+ * classify, fanned out by a symmetric address hash so that both directions
+ * of a flow, and every fragment of a datagram, reach one classify instance.
+ *
+ * End of input: a pcap port is finished once it has delivered as many packets
+ * as the pre-scan counted (less the ones the PMD reported as errors), or, as a
+ * safety net, when it stays silent for [input] pcap_eof_idle.
+ */
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_malloc.h>
+
+#include "hash.h"
+#include "pipeline.h"
+#include "stage.h"
+
+enum rx_ctr {
+	RX_CTR_BASE_ = MP_CC_N - 1,
+#define MP_CTR(id, name, help) RX_##id,
+#include "rx_counters.def"
+#undef MP_CTR
+};
+
+static const struct mp_ctr_desc rx_ctrs[] = {
+#define MP_CTR(id, name, help) {name, help, 0},
+#include "rx_counters.def"
+#undef MP_CTR
+};
+
+struct rx_port {
+	struct mp_port *p;
+	uint64_t got;         /* packets received */
+	uint64_t last_tsc;    /* last time it delivered or was checked */
+	int finished;
+};
+
+struct rx_priv {
+	unsigned n;
+	unsigned next;
+	uint64_t idle_tsc;    /* pcap_eof_idle in TSC cycles */
+	uint64_t check_tsc;   /* how often to read port stats while waiting */
+	struct rx_port port[MP_MAX_PORTS];
+};
+
+static int rx_init(struct mp_stage_inst *si)
+{
+	struct mp_pipeline *pl = si->pl;
+	struct rx_priv *rp = rte_zmalloc("rx_priv", sizeof(*rp), RTE_CACHE_LINE_SIZE);
+	if (!rp)
+		return -ENOMEM;
+	for (unsigned i = si->idx; i < pl->n_ports; i += pl->n_inst[MP_ST_RX])
+		rp->port[rp->n++].p = &pl->port[i];
+	rp->idle_tsc = pl->conf->pcap_eof_idle_ms * (pl->tsc_hz / 1000);
+	rp->check_tsc = pl->tsc_hz / 1000;
+	uint64_t now = rte_rdtsc();
+	for (unsigned i = 0; i < rp->n; i++)
+		rp->port[i].last_tsc = now;
+	si->priv = rp;
+	return 0;
+}
+
+/* Decides whether a silent pcap port has delivered all it will. */
+static void check_eof(struct mp_stage_inst *si, struct rx_port *rpp, uint64_t now)
+{
+	struct rx_priv *rp = si->priv;
+	struct rte_eth_stats st;
+	if (now - rpp->last_tsc < rp->check_tsc)
+		return;
+	if (rte_eth_stats_get(rpp->p->id, &st) == 0 && rpp->got + st.ierrors + st.imissed >= rpp->p->expect) {
+		rpp->finished = 1;
+		return;
+	}
+	if (now - rpp->last_tsc >= rp->idle_tsc) {
+		rpp->finished = 1;
+		mp_ctr_add(si, RX_EOF_IDLE, 1);
+	}
+}
+
+static void account_port_stats(struct mp_stage_inst *si)
+{
+	struct rx_priv *rp = si->priv;
+	for (unsigned i = 0; i < rp->n; i++) {
+		struct rte_eth_stats st;
+		if (rte_eth_stats_get(rp->port[i].p->id, &st) == 0) {
+			mp_ctr_add(si, RX_PORT_MISSED, st.imissed);
+			mp_ctr_add(si, RX_PORT_ERRORS, st.ierrors);
+			mp_ctr_add(si, RX_NO_MBUF, st.rx_nombuf);
+		}
+	}
+}
+
+static unsigned rx_poll(struct mp_stage_inst *si)
+{
+	struct rx_priv *rp = si->priv;
+	struct mp_pipeline *pl = si->pl;
+	struct rte_mbuf *b[256];
+	unsigned burst = pl->conf->burst;
+
+	if (si->draining)
+		return 0;
+	if (unlikely(__atomic_load_n(&pl->stop, __ATOMIC_RELAXED))) {
+		account_port_stats(si);
+		si->draining = 1;
+		return 0;
+	}
+	for (unsigned k = 0; k < rp->n; k++) {
+		struct rx_port *rpp = &rp->port[rp->next];
+		rp->next = rp->next + 1 == rp->n ? 0 : rp->next + 1;
+		if (rpp->finished)
+			continue;
+		uint16_t n = rte_eth_rx_burst(rpp->p->id, 0, b, (uint16_t)burst);
+		uint64_t now = rte_rdtsc();
+		if (n == 0) {
+			if (rpp->p->kind == MP_PORT_PCAP)
+				check_eof(si, rpp, now);
+			continue;
+		}
+		rpp->got += n;
+		rpp->last_tsc = now;
+		uint64_t live_ns = mp_live_ns(pl, now);
+		for (uint16_t i = 0; i < n; i++) {
+			struct rte_mbuf *m = b[i];
+			struct mp_meta *md = mp_meta(m);
+			mp_meta_reset(md);
+			md->kind = MP_PKT_DATA;
+			md->port = (uint16_t)(rpp->p - pl->port);
+			if (pl->ts_off >= 0 && (m->ol_flags & pl->ts_flag))
+				/* net_pcap stores pcap time in microseconds. */
+				md->ts_ns = *RTE_MBUF_DYNFIELD(m, pl->ts_off, uint64_t *) * 1000ULL;
+			else
+				md->ts_ns = live_ns;
+		}
+		if (si->out[0].n > 1)
+			for (uint16_t i = 0; i < n; i++)
+				mp_meta(b[i])->hash = mp_rx_addr_hash(b[i], rpp->p->dlt);
+		mp_ctr_add(si, MP_CC_IN, n);
+		mp_out_send(si, 0, b, n);
+		return n;
+	}
+	int all = rp->n > 0;
+	for (unsigned k = 0; k < rp->n; k++)
+		if (!rp->port[k].finished)
+			all = 0;
+	if (rp->n == 0 || all) {
+		account_port_stats(si);
+		si->draining = 1;
+	}
+	return 0;
+}
+
+static void rx_fini(struct mp_stage_inst *si)
+{
+	rte_free(si->priv);
+	si->priv = NULL;
+}
+
+const struct mp_stage_type mp_stage_rx = {
+	.name = "rx",
+	.id = MP_ST_RX,
+	.ctrs = rx_ctrs,
+	.n_ctrs = RTE_DIM(rx_ctrs),
+	.init = rx_init,
+	.poll = rx_poll,
+	.fini = rx_fini,
+};
