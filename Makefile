@@ -90,4 +90,5 @@ format-check:
 clean:
 	rm -rf build build-san
 
+-include bench/bench.mk
 -include $(LIB_OBJ:.o=.d) $(B)/apps/mospipe/main.d

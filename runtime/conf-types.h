@@ -16,10 +16,10 @@ enum mp_overlap { MP_OVERLAP_FIRST = 0, MP_OVERLAP_LAST = 1 };
 #define MP_MAX_PER_LCORE (MP_ST_N * MP_MAX_INST)
 
 struct mp_lcore_map {
-	unsigned lcore;       /* EAL lcore id (= CPU id) */
-	unsigned n;           /* stage instances it runs, round-robin */
+	unsigned lcore; /* EAL lcore id (= CPU id) */
+	unsigned n;     /* stage instances it runs, round-robin */
 	struct {
-		uint8_t stage;    /* enum mp_stage_id */
+		uint8_t stage; /* enum mp_stage_id */
 		uint8_t inst;
 	} item[MP_MAX_PER_LCORE];
 };
@@ -58,9 +58,9 @@ struct mp_conf {
 	/* [lcores], resolved */
 	unsigned n_lcores;
 	struct mp_lcore_map lc[MP_MAX_LCORES];
-	unsigned n_inst[MP_ST_N];   /* instances of each stage */
-	unsigned lcores_line;       /* line of the [lcores] header, 0 if none */
-	char path[512];             /* file it came from, "" when none */
+	unsigned n_inst[MP_ST_N]; /* instances of each stage */
+	unsigned lcores_line;     /* line of the [lcores] header, 0 if none */
+	char path[512];           /* file it came from, "" when none */
 };
 
 #endif

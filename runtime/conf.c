@@ -31,9 +31,16 @@ struct key_desc {
 };
 
 static const struct key_desc keys[] = {
-#define MP_KEY(sec, nm, ty, fld, dflt, mn, mx, hlp)                                                  \
-	{#sec, #nm, T_##ty, offsetof(struct mp_conf, fld), sizeof(((struct mp_conf *)0)->fld), dflt, \
-	 (uint64_t)(mn), (uint64_t)(mx), hlp},
+#define MP_KEY(sec, nm, ty, fld, dflt, mn, mx, hlp)                                                                    \
+	{#sec,                                                                                                         \
+	 #nm,                                                                                                          \
+	 T_##ty,                                                                                                       \
+	 offsetof(struct mp_conf, fld),                                                                                \
+	 sizeof(((struct mp_conf *)0)->fld),                                                                           \
+	 dflt,                                                                                                         \
+	 (uint64_t)(mn),                                                                                               \
+	 (uint64_t)(mx),                                                                                               \
+	 hlp},
 #include "conf_keys.def"
 #undef MP_KEY
 };
@@ -99,9 +106,9 @@ static int parse_scaled(const char *s, const struct unit *units, uint64_t bare_m
 }
 
 static const struct unit dur_units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {NULL, 0}};
-static const struct unit size_units[] = {{"K", 1024}, {"KB", 1024}, {"KiB", 1024}, {"M", 1048576}, {"MB", 1048576},
-					 {"MiB", 1048576}, {"G", 1073741824}, {"GB", 1073741824}, {"GiB", 1073741824},
-					 {"B", 1}, {NULL, 0}};
+static const struct unit size_units[] = {{"K", 1024},         {"KB", 1024},     {"KiB", 1024},     {"M", 1048576},
+                                         {"MB", 1048576},     {"MiB", 1048576}, {"G", 1073741824}, {"GB", 1073741824},
+                                         {"GiB", 1073741824}, {"B", 1},         {NULL, 0}};
 
 static int set_key(struct mp_conf *c, const struct key_desc *k, const char *val, char *err, size_t errlen)
 {
@@ -120,7 +127,7 @@ static int set_key(struct mp_conf *c, const struct key_desc *k, const char *val,
 		if (!strcasecmp(val, "yes") || !strcasecmp(val, "true") || !strcasecmp(val, "on") || !strcmp(val, "1"))
 			v = 1;
 		else if (!strcasecmp(val, "no") || !strcasecmp(val, "false") || !strcasecmp(val, "off") ||
-			 !strcmp(val, "0"))
+		         !strcmp(val, "0"))
 			v = 0;
 		else {
 			snprintf(err, errlen, "'%s' expects yes or no, not '%s'", k->name, val);
@@ -136,12 +143,12 @@ static int set_key(struct mp_conf *c, const struct key_desc *k, const char *val,
 		}
 		if (v < k->min || v > k->max) {
 			snprintf(err, errlen, "'%s' = %s is out of range (%llu to %llu)", k->name, val,
-				 (unsigned long long)k->min, (unsigned long long)k->max);
+			         (unsigned long long)k->min, (unsigned long long)k->max);
 			return -EINVAL;
 		}
 		if (k->type == T_POW2 && (v & (v - 1))) {
 			snprintf(err, errlen, "'%s' = %s is not a power of two (try %llu)", k->name, val,
-				 1ULL << (64 - __builtin_clzll(v)));
+			         1ULL << (64 - __builtin_clzll(v)));
 			return -EINVAL;
 		}
 		store_uint(c, k, v);
@@ -153,7 +160,7 @@ static int set_key(struct mp_conf *c, const struct key_desc *k, const char *val,
 		}
 		if (v < k->min || v > k->max) {
 			snprintf(err, errlen, "'%s' = %s is out of range (%llums to %llums)", k->name, val,
-				 (unsigned long long)k->min, (unsigned long long)k->max);
+			         (unsigned long long)k->min, (unsigned long long)k->max);
 			return -EINVAL;
 		}
 		store_uint(c, k, v);
@@ -165,7 +172,7 @@ static int set_key(struct mp_conf *c, const struct key_desc *k, const char *val,
 		}
 		if (v < k->min || v > k->max) {
 			snprintf(err, errlen, "'%s' = %s is out of range (%llu to %llu bytes)", k->name, val,
-				 (unsigned long long)k->min, (unsigned long long)k->max);
+			         (unsigned long long)k->min, (unsigned long long)k->max);
 			return -EINVAL;
 		}
 		store_uint(c, k, v);
@@ -223,7 +230,7 @@ void mp_conf_defaults(struct mp_conf *c)
 		if (set_key(c, &keys[i], keys[i].def, err, sizeof(err)) < 0) {
 			/* A bad default is a bug in conf_keys.def, caught by the unit tests. */
 			fprintf(stderr, "mospipe: internal error: default of %s.%s: %s\n", keys[i].section,
-				keys[i].name, err);
+			        keys[i].name, err);
 			abort();
 		}
 }
@@ -264,7 +271,7 @@ int mp_conf_set_lcore(struct mp_conf *c, const char *lcore_s, const char *list, 
 		if (sched_getaffinity(0, sizeof(set), &set) == 0)
 			n = CPU_COUNT(&set);
 		snprintf(err, errlen, "lcore %lu does not exist: this process may run on %d CPU(s); use lcores 0-%d",
-			 lc, n, n - 1);
+		         lc, n, n - 1);
 		return -EINVAL;
 	}
 	for (unsigned i = 0; i < c->n_lcores; i++)
@@ -292,21 +299,21 @@ int mp_conf_set_lcore(struct mp_conf *c, const char *lcore_s, const char *list, 
 			inst = strtoul(dot + 1, &end, 10);
 			if (!isdigit((unsigned char)dot[1]) || *end || errno || inst >= MP_MAX_INST) {
 				snprintf(err, errlen, "bad instance '%s.%s': use stage or stage.N with N < %d", tok,
-					 dot + 1, MP_MAX_INST);
+				         dot + 1, MP_MAX_INST);
 				return -EINVAL;
 			}
 		}
 		int st = mp_stage_by_name(tok);
 		if (st < 0) {
 			snprintf(err, errlen,
-				 "unknown stage '%s' for lcore %lu (stages: rx classify tcpsm events app tx)", tok, lc);
+			         "unknown stage '%s' for lcore %lu (stages: rx classify tcpsm events app tx)", tok, lc);
 			return -EINVAL;
 		}
 		for (unsigned i = 0; i < c->n_lcores; i++)
 			for (unsigned j = 0; j < c->lc[i].n; j++)
 				if (c->lc[i].item[j].stage == st && c->lc[i].item[j].inst == inst) {
-					snprintf(err, errlen, "%s.%lu is mapped twice (lcore %u and lcore %lu)", tok, inst,
-						 c->lc[i].lcore, lc);
+					snprintf(err, errlen, "%s.%lu is mapped twice (lcore %u and lcore %lu)", tok,
+					         inst, c->lc[i].lcore, lc);
 					return -EINVAL;
 				}
 		if (m->n == MP_MAX_PER_LCORE) {
@@ -330,8 +337,8 @@ int mp_conf_set(struct mp_conf *c, const char *section, const char *key, const c
 		return mp_conf_set_lcore(c, key, val, err, errlen);
 	if (!section_known(section)) {
 		snprintf(err, errlen,
-			 "unknown section [%s] (sections: pipeline, lcores, input, ports, mempool, eal, tcp, output)",
-			 section);
+		         "unknown section [%s] (sections: pipeline, lcores, input, ports, mempool, eal, tcp, output)",
+		         section);
 		return -EINVAL;
 	}
 	const struct key_desc *k = find_key(section, key);
@@ -411,7 +418,7 @@ int mp_conf_parse_buf(struct mp_conf *c, const char *name, const char *text, cha
 		line++;
 		if (len >= sizeof(buf)) {
 			snprintf(err, errlen, "%s:%u: line is too long (max %zu characters)", name, line,
-				 sizeof(buf) - 1);
+			         sizeof(buf) - 1);
 			return -EINVAL;
 		}
 		memcpy(buf, p, len);
@@ -425,16 +432,16 @@ int mp_conf_parse_buf(struct mp_conf *c, const char *name, const char *text, cha
 			char *e = strchr(s, ']');
 			if (!e || *trim(e + 1)) {
 				snprintf(err, errlen, "%s:%u: malformed section header '%s' (expected [name])", name,
-					 line, s);
+				         line, s);
 				return -EINVAL;
 			}
 			*e = 0;
 			snprintf(section, sizeof(section), "%s", trim(s + 1));
 			if (!section_known(section)) {
 				snprintf(err, errlen,
-					 "%s:%u: unknown section [%s] (sections: pipeline, lcores, input, ports, "
-					 "mempool, eal, tcp, output)",
-					 name, line, section);
+				         "%s:%u: unknown section [%s] (sections: pipeline, lcores, input, ports, "
+				         "mempool, eal, tcp, output)",
+				         name, line, section);
 				return -EINVAL;
 			}
 			if (!strcmp(section, "lcores")) {
@@ -480,8 +487,8 @@ int mp_conf_load(struct mp_conf *c, const char *path, char *err, size_t errlen)
 {
 	FILE *f = fopen(path, "r");
 	if (!f) {
-		snprintf(err, errlen, "%s: cannot open: %s (give an existing file with -c, or none for defaults)",
-			 path, strerror(errno));
+		snprintf(err, errlen, "%s: cannot open: %s (give an existing file with -c, or none for defaults)", path,
+		         strerror(errno));
 		return -errno;
 	}
 	size_t cap = 4096, n = 0;
@@ -544,16 +551,17 @@ int mp_conf_finish(struct mp_conf *c, char *err, size_t errlen)
 		}
 	for (int s = 0; s < MP_ST_N; s++) {
 		if (!c->n_inst[s]) {
-			snprintf(err, errlen, "%sstage '%s' is mapped to no lcore: add it to an lcore's list in [lcores]",
-				 where, mp_stage_names[s]);
+			snprintf(err, errlen,
+			         "%sstage '%s' is mapped to no lcore: add it to an lcore's list in [lcores]", where,
+			         mp_stage_names[s]);
 			return -EINVAL;
 		}
 		for (unsigned in = 0; in < c->n_inst[s]; in++)
 			if (!(seen[s] & (1u << in))) {
 				snprintf(err, errlen,
-					 "%s%s.%u is mapped to no lcore, but %s.%u is: instances must be numbered "
-					 "from 0 without holes",
-					 where, mp_stage_names[s], in, mp_stage_names[s], c->n_inst[s] - 1);
+				         "%s%s.%u is mapped to no lcore, but %s.%u is: instances must be numbered "
+				         "from 0 without holes",
+				         where, mp_stage_names[s], in, mp_stage_names[s], c->n_inst[s] - 1);
 				return -EINVAL;
 			}
 	}
@@ -572,5 +580,5 @@ void mp_conf_print_help(FILE *f)
 		fprintf(f, "  %-14s default \"%s\"\n      %s\n", keys[i].name, keys[i].def, keys[i].help);
 	}
 	fprintf(f, "\n[lcores]\n  N = STAGE[.I] ...  lcore N runs these stage instances round-robin\n"
-		   "      default: 0 = rx classify tcpsm events app tx (one lcore runs everything)\n");
+	           "      default: 0 = rx classify tcpsm events app tx (one lcore runs everything)\n");
 }

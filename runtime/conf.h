@@ -22,8 +22,7 @@ int mp_conf_load(struct mp_conf *c, const char *path, char *err, size_t errlen);
 int mp_conf_parse_buf(struct mp_conf *c, const char *name, const char *text, char *err, size_t errlen);
 
 /* One key, as from the file or the command line. @return 0 or -EINVAL. */
-int mp_conf_set(struct mp_conf *c, const char *section, const char *key, const char *val, char *err,
-		size_t errlen);
+int mp_conf_set(struct mp_conf *c, const char *section, const char *key, const char *val, char *err, size_t errlen);
 
 /* "section.key=value" (the --set option). @return 0 or -EINVAL. */
 int mp_conf_set_dotted(struct mp_conf *c, const char *assign, char *err, size_t errlen);

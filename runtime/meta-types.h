@@ -16,14 +16,14 @@ enum mp_pkt_kind {
 };
 
 /* mp_meta.flags */
-#define MP_MF_PARSED 0x0001u  /* classify has run on this packet */
-#define MP_MF_IPV4 0x0002u    /* l3 is IPv4 */
-#define MP_MF_IPV6 0x0004u    /* l3 is IPv6 */
-#define MP_MF_TCP 0x0008u     /* a valid TCP segment: tcp fields below are set */
-#define MP_MF_UNMON 0x0010u   /* not monitored (malformed, filtered): pass through */
-#define MP_MF_BADCSUM 0x0020u /* TCP checksum wrong: changes no TCP state */
-#define MP_MF_REASM 0x0040u   /* rebuilt from IP fragments */
-#define MP_MF_ORPHAN 0x0080u  /* non-TCP or no flow: raw/orphan traffic */
+#define MP_MF_PARSED 0x0001u   /* classify has run on this packet */
+#define MP_MF_IPV4 0x0002u     /* l3 is IPv4 */
+#define MP_MF_IPV6 0x0004u     /* l3 is IPv6 */
+#define MP_MF_TCP 0x0008u      /* a valid TCP segment: tcp fields below are set */
+#define MP_MF_UNMON 0x0010u    /* not monitored (malformed, filtered): pass through */
+#define MP_MF_BADCSUM 0x0020u  /* TCP checksum wrong: changes no TCP state */
+#define MP_MF_REASM 0x0040u    /* rebuilt from IP fragments */
+#define MP_MF_ORPHAN 0x0080u   /* non-TCP or no flow: raw/orphan traffic */
 #define MP_MF_INJECTED 0x0100u /* made inside the pipeline (mtcp_sendpkt) */
 
 /* mp_meta.tcp_flags: the TCP header's flag byte */
@@ -46,9 +46,9 @@ enum mp_pkt_kind {
 #define MP_MAX_SACK 4
 
 struct mp_tcp_opts {
-	uint8_t present;  /* MP_TO_* */
-	uint8_t wscale;   /* shift as sent; clamping to 14 is tcpsm's job */
-	uint8_t n_sack;   /* SACK blocks in sack[] */
+	uint8_t present; /* MP_TO_* */
+	uint8_t wscale;  /* shift as sent; clamping to 14 is tcpsm's job */
+	uint8_t n_sack;  /* SACK blocks in sack[] */
 	uint8_t pad_;
 	uint16_t mss;
 	uint16_t pad2_;
@@ -71,7 +71,7 @@ enum mp_hook {
 
 /* A control mbuf's payload (kind == MP_PKT_CTRL). */
 struct mp_ctrl {
-	uint16_t type;   /* MP_CTRL_* */
+	uint16_t type; /* MP_CTRL_* */
 	uint16_t pad_;
 	uint32_t arg;
 	uint64_t arg64;
@@ -81,43 +81,48 @@ enum mp_ctrl_type {
 	MP_CTRL_NONE = 0,
 	MP_CTRL_CONN_END = 1, /* flow ended without a packet (timeout, end of input) */
 	MP_CTRL_TIMER = 2,    /* a user timer fired */
+	/* Every flow's last mbuf: when tx retires it, nothing in the pipeline
+	 * refers to the flow any more and it may be freed (after a grace period). */
+	MP_CTRL_RETIRE = 3,
 };
 
 struct mp_meta {
-	uint64_t ts_ns;     /* packet time in ns since the epoch (pcap time offline) */
-	uint32_t hash;      /* symmetric flow hash: same value for both directions */
-	uint16_t port;      /* input port id */
-	uint8_t kind;       /* enum mp_pkt_kind */
-	uint8_t anomaly;    /* classify's reason code when malformed, 0 when fine */
-	uint16_t flags;     /* MP_MF_* */
-	uint8_t verdict;    /* enum mp_verdict */
-	uint8_t side;       /* tcpsm: side that sent it (0 = client, 1 = server) */
+	uint64_t ts_ns;  /* packet time in ns since the epoch (pcap time offline) */
+	uint32_t hash;   /* symmetric flow hash: same value for both directions */
+	uint16_t port;   /* input port id */
+	uint8_t kind;    /* enum mp_pkt_kind */
+	uint8_t anomaly; /* classify's reason code when malformed, 0 when fine */
+	uint16_t flags;  /* MP_MF_* */
+	uint8_t verdict; /* enum mp_verdict */
+	uint8_t side;    /* tcpsm: side that sent it (0 = client, 1 = server) */
 
 	/* Parsed layout, offsets from the start of packet data. */
 	uint16_t l3_off;
 	uint16_t l4_off;
 	uint16_t pay_off;
-	uint16_t pay_len;   /* TCP payload length, trailer padding excluded */
-	uint8_t ip_proto;   /* L4 protocol (after IPv6 extension headers) */
-	uint8_t tcp_flags;  /* MP_TH_* */
-	uint16_t win;       /* raw window field (unscaled) */
+	uint16_t pay_len; /* TCP payload length from the IP length (trailer padding excluded) */
+	uint16_t pay_cap; /* payload bytes actually present (< pay_len in snaplen-cut captures) */
+	uint16_t pad0_;
+	uint8_t ip_proto;  /* L4 protocol (after IPv6 extension headers) */
+	uint8_t tcp_flags; /* MP_TH_* */
+	uint16_t win;      /* raw window field (unscaled) */
 
 	/* Addresses: IPv4 in the first 4 bytes, rest zero. Network order. */
 	uint8_t src[16];
 	uint8_t dst[16];
-	uint16_t sport;     /* host order */
-	uint16_t dport;     /* host order */
-	uint32_t seq;       /* host order */
-	uint32_t ack;       /* host order */
+	uint16_t sport; /* host order */
+	uint16_t dport; /* host order */
+	uint32_t seq;   /* host order */
+	uint32_t ack;   /* host order */
 	struct mp_tcp_opts opt;
 
 	/* Set by tcpsm. */
-	void *flow;                 /* owning flow, NULL when none */
-	uint32_t ev[MP_HOOK_N];     /* built-in event bits raised at each hook */
-	uint8_t st[MP_HOOK_N][2];   /* [hook][side] TCP state snapshot at that hook */
+	void *flow;               /* owning flow, NULL when none */
+	uint32_t ev[MP_HOOK_N];   /* built-in event bits raised at each hook */
+	uint8_t st[MP_HOOK_N][2]; /* [hook][side] TCP state snapshot at that hook */
 	uint16_t pad3_;
 
-	struct mp_ctrl ctrl;        /* kind == MP_PKT_CTRL only */
+	struct mp_ctrl ctrl; /* kind == MP_PKT_CTRL only */
 };
 
 #endif

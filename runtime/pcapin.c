@@ -26,11 +26,12 @@ int mp_pcap_prescan(const char *path, uint64_t *count, int *dlt, char *err, size
 	case DLT_IPV6:
 	case DLT_LINUX_SLL:
 	case DLT_NULL:
-	case DLT_LOOP:
-		break;
+	case DLT_LOOP: break;
 	default:
-		snprintf(err, errlen, "%s: link type %s (%d) is not supported: use Ethernet, raw IP, Linux SLL or BSD loopback captures",
-			 path, pcap_datalink_val_to_name(*dlt) ? pcap_datalink_val_to_name(*dlt) : "?", *dlt);
+		snprintf(
+		    err, errlen,
+		    "%s: link type %s (%d) is not supported: use Ethernet, raw IP, Linux SLL or BSD loopback captures",
+		    path, pcap_datalink_val_to_name(*dlt) ? pcap_datalink_val_to_name(*dlt) : "?", *dlt);
 		pcap_close(p);
 		return -EINVAL;
 	}
@@ -41,8 +42,9 @@ int mp_pcap_prescan(const char *path, uint64_t *count, int *dlt, char *err, size
 	while ((r = pcap_next_ex(p, &h, &d)) == 1)
 		n++;
 	if (r == PCAP_ERROR) {
-		snprintf(err, errlen, "%s: capture is damaged after %llu packets: %s (truncate or repair it, e.g. with pcapfix)",
-			 path, (unsigned long long)n, pcap_geterr(p));
+		snprintf(err, errlen,
+		         "%s: capture is damaged after %llu packets: %s (truncate or repair it, e.g. with pcapfix)",
+		         path, (unsigned long long)n, pcap_geterr(p));
 		pcap_close(p);
 		return -EINVAL;
 	}

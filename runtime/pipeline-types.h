@@ -15,12 +15,12 @@ enum mp_port_kind {
 };
 
 struct mp_port {
-	uint16_t id;         /* DPDK port id */
-	uint16_t peer;       /* inline: where its packets leave */
-	uint8_t kind;        /* enum mp_port_kind */
-	int dlt;             /* pcap link type (DLT_EN10MB for live ports) */
-	uint64_t expect;     /* pcap: packets the file holds (pre-scanned) */
-	char name[256];      /* file or interface */
+	uint16_t id;     /* DPDK port id */
+	uint16_t peer;   /* inline: where its packets leave */
+	uint8_t kind;    /* enum mp_port_kind */
+	int dlt;         /* pcap link type (DLT_EN10MB for live ports) */
+	uint64_t expect; /* pcap: packets the file holds (pre-scanned) */
+	char name[256];  /* file or interface */
 };
 
 struct mp_lcore_run {
@@ -49,6 +49,9 @@ struct mp_pipeline {
 	/* Per-stage shared state (e.g. tcpsm's flow log), owned by that stage. */
 	void *stage_shared[MP_ST_N];
 	uint64_t start_tsc, end_tsc;
+	/* Called by tx for each MP_CTRL_RETIRE mbuf, with its mp_meta.flow (set
+	 * by tcpsm at init; may be called from any lcore). */
+	void (*flow_retire)(struct mp_pipeline *pl, void *flow);
 	/* Hook for applications (issue: events/app API); NULL for mospipe. */
 	void *app;
 };

@@ -8,7 +8,10 @@
  * checks its rings, so everything upstream enqueued before finishing is seen.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,14 +36,13 @@
 #include "stage.h"
 
 static const struct mp_stage_type *const stage_types[MP_ST_N] = {
-	&mp_stage_rx, &mp_stage_classify, &mp_stage_tcpsm, &mp_stage_events, &mp_stage_app, &mp_stage_tx,
+    &mp_stage_rx, &mp_stage_classify, &mp_stage_tcpsm, &mp_stage_events, &mp_stage_app, &mp_stage_tx,
 };
 
 /* Downstream stages of each stage, by output slot. */
 static const int downstream[MP_ST_N][MP_MAX_OUT] = {
-	[MP_ST_RX] = {MP_ST_CLASSIFY, -1}, [MP_ST_CLASSIFY] = {MP_ST_TCPSM, -1},
-	[MP_ST_TCPSM] = {MP_ST_EVENTS, -1}, [MP_ST_EVENTS] = {MP_ST_APP, MP_ST_TX},
-	[MP_ST_APP] = {MP_ST_TX, -1},       [MP_ST_TX] = {-1, -1},
+    [MP_ST_RX] = {MP_ST_CLASSIFY, -1},      [MP_ST_CLASSIFY] = {MP_ST_TCPSM, -1}, [MP_ST_TCPSM] = {MP_ST_EVENTS, -1},
+    [MP_ST_EVENTS] = {MP_ST_APP, MP_ST_TX}, [MP_ST_APP] = {MP_ST_TX, -1},         [MP_ST_TX] = {-1, -1},
 };
 
 /* Retries held control mbufs in order. @return 1 when the hold is empty. */
@@ -139,6 +141,25 @@ int mp_pcap_prescan(const char *path, uint64_t *count, int *dlt, char *err, size
 static struct mp_port pending_ports[MP_MAX_PORTS];
 static unsigned n_pending_ports;
 
+static int own_prefix;
+
+void mp_eal_cleanup(void)
+{
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof(dir), "%s", rte_eal_get_runtime_dir());
+	rte_eal_cleanup();
+	if (own_prefix && *dir) {
+		DIR *d = opendir(dir);
+		struct dirent *e;
+		while (d && (e = readdir(d)))
+			if (e->d_name[0] != '.')
+				unlinkat(dirfd(d), e->d_name, 0);
+		if (d)
+			closedir(d);
+		rmdir(dir);
+	}
+}
+
 int mp_eal_setup(struct mp_conf *c, const char *prog)
 {
 	static char buf[8192];
@@ -184,22 +205,26 @@ int mp_eal_setup(struct mp_conf *c, const char *prog)
 					return -EINVAL;
 				}
 				if (strchr(f, ',') || strchr(f, ' ')) {
-					fprintf(stderr, "mospipe: %s: capture file names with ',' or ' ' are not supported by "
-							"net_pcap; rename the file\n", f);
+					fprintf(stderr,
+					        "mospipe: %s: capture file names with ',' or ' ' are not supported by "
+					        "net_pcap; rename the file\n",
+					        f);
 					return -EINVAL;
 				}
 				p->kind = MP_PORT_PCAP;
 				snprintf(p->name, sizeof(p->name), "%s", f);
 				argv[argc++] = "--vdev";
 				argv[argc] = buf + used;
-				used += snprintf(argv[argc], sizeof(buf) - used, "net_pcap%u,rx_pcap=%s", n_pending_ports,
-						 f) + 1;
+				used += snprintf(argv[argc], sizeof(buf) - used, "net_pcap%u,rx_pcap=%s",
+				                 n_pending_ports, f) +
+				        1;
 				argc++;
 				n_pending_ports++;
 			}
 		} else if (!strncmp(spec, "iface:", 6)) {
 			char *ifs = spec + 6, *save = NULL;
-			unsigned q = c->n_inst[MP_ST_TX] > c->n_inst[MP_ST_RX] ? c->n_inst[MP_ST_TX] : c->n_inst[MP_ST_RX];
+			unsigned q =
+			    c->n_inst[MP_ST_TX] > c->n_inst[MP_ST_RX] ? c->n_inst[MP_ST_TX] : c->n_inst[MP_ST_RX];
 			for (char *f = strtok_r(ifs, ",", &save); f; f = strtok_r(NULL, ",", &save)) {
 				struct mp_port *p = &pending_ports[n_pending_ports];
 				if (n_pending_ports == MP_MAX_PORTS) {
@@ -210,8 +235,10 @@ int mp_eal_setup(struct mp_conf *c, const char *prog)
 				snprintf(path, sizeof(path), "/sys/class/net/%s", f);
 				if (access(path, F_OK) != 0) {
 					fprintf(stderr,
-						"mospipe: interface '%s' does not exist (see `ip link`; in a namespace, run "
-						"mospipe inside it with `ip netns exec`)\n", f);
+					        "mospipe: interface '%s' does not exist (see `ip link`; in a "
+					        "namespace, run "
+					        "mospipe inside it with `ip netns exec`)\n",
+					        f);
 					return -ENODEV;
 				}
 				p->kind = MP_PORT_IFACE;
@@ -219,9 +246,12 @@ int mp_eal_setup(struct mp_conf *c, const char *prog)
 				snprintf(p->name, sizeof(p->name), "%s", f);
 				argv[argc++] = "--vdev";
 				argv[argc] = buf + used;
-				used += snprintf(argv[argc], sizeof(buf) - used,
-						 "net_af_packet%u,iface=%s,qpairs=%u,blocksz=4096,framesz=2048,framecnt=4096",
-						 n_pending_ports, f, q) + 1;
+				used +=
+				    snprintf(
+				        argv[argc], sizeof(buf) - used,
+				        "net_af_packet%u,iface=%s,qpairs=%u,blocksz=4096,framesz=2048,framecnt=4096",
+				        n_pending_ports, f, q) +
+				    1;
 				argc++;
 				n_pending_ports++;
 			}
@@ -240,6 +270,13 @@ int mp_eal_setup(struct mp_conf *c, const char *prog)
 	for (int i = 0; i < argc; i++)
 		if (!strncmp(argv[i], "--log-level", 11))
 			has_log = 1;
+	/* A private runtime dir per process: several mospipe processes (tests,
+	 * apps) can run at once, each with its own telemetry socket. */
+	if (!strstr(c->eal_args, "--file-prefix")) {
+		argv[argc++] = buf + used;
+		used += snprintf(argv[argc - 1], sizeof(buf) - used, "--file-prefix=mospipe-%d", (int)getpid()) + 1;
+		own_prefix = 1;
+	}
 	if (!has_log) {
 		argv[argc++] = "--log-level=lib.eal:error";
 		argv[argc++] = "--log-level=pmd.*:error";
@@ -267,7 +304,7 @@ static int setup_ports(struct mp_pipeline *pl)
 
 	if (n == 0) {
 		fprintf(stderr, "mospipe: no input: give -r FILE, -i IF[,IF], [input] source in pipeline.conf, "
-				"MOSPIPE_INPUT=pcap:FILE, or a --vdev in [eal] args\n");
+		                "MOSPIPE_INPUT=pcap:FILE, or a --vdev in [eal] args\n");
 		return -ENODEV;
 	}
 	if (n > MP_MAX_PORTS) {
@@ -299,7 +336,7 @@ static int setup_ports(struct mp_pipeline *pl)
 			char extra;
 			if (sscanf(t, "%u-%u%c", &a, &b, &extra) != 2 || a >= pl->n_ports || b >= pl->n_ports) {
 				fprintf(stderr, "mospipe: [ports] pairs: '%s' is not A-B with ports below %u\n", t,
-					pl->n_ports);
+				        pl->n_ports);
 				return -EINVAL;
 			}
 			pl->port[a].peer = (uint16_t)b;
@@ -316,7 +353,7 @@ static int setup_ports(struct mp_pipeline *pl)
 		int r = rte_eth_dev_info_get(id, &info);
 		if (r < 0) {
 			fprintf(stderr, "mospipe: port %u (%s): cannot read device info: %s\n", id, pl->port[i].name,
-				rte_strerror(-r));
+			        rte_strerror(-r));
 			return r;
 		}
 		unsigned q = ntx;
@@ -336,7 +373,7 @@ static int setup_ports(struct mp_pipeline *pl)
 			r = rte_eth_dev_start(id);
 		if (r < 0) {
 			fprintf(stderr, "mospipe: port %u (%s): setup failed: %s\n", id, pl->port[i].name,
-				rte_strerror(-r));
+			        rte_strerror(-r));
 			return r;
 		}
 		rte_eth_promiscuous_enable(id);
@@ -385,12 +422,12 @@ struct mp_pipeline *mp_pipeline_create(struct mp_conf *c)
 	}
 
 	pl->pool = rte_pktmbuf_pool_create("mp_pool", c->mbufs, c->mbuf_cache, MP_META_PRIV_SIZE,
-					   (uint16_t)c->data_room, (int)rte_socket_id());
+	                                   (uint16_t)c->data_room, (int)rte_socket_id());
 	if (!pl->pool) {
 		fprintf(stderr,
-			"mospipe: cannot create a pool of %u mbufs of %u bytes: %s (lower [mempool] mbufs or raise "
-			"EAL -m)\n",
-			c->mbufs, c->data_room, rte_strerror(rte_errno));
+		        "mospipe: cannot create a pool of %u mbufs of %u bytes: %s (lower [mempool] mbufs or raise "
+		        "EAL -m)\n",
+		        c->mbufs, c->data_room, rte_strerror(rte_errno));
 		goto fail;
 	}
 	if (setup_ports(pl) < 0) {
@@ -423,10 +460,10 @@ struct mp_pipeline *mp_pipeline_create(struct mp_conf *c)
 					struct mp_stage_inst *dn = pl->inst[d][j];
 					snprintf(name, sizeof(name), "r%d.%u-%d.%u", s, i, d, j);
 					struct rte_ring *r = rte_ring_create(name, c->ring_size, (int)rte_socket_id(),
-									     RING_F_SP_ENQ | RING_F_SC_DEQ);
+					                                     RING_F_SP_ENQ | RING_F_SC_DEQ);
 					if (!r) {
-						fprintf(stderr, "mospipe: cannot create ring %s of %u slots: %s\n", name,
-							c->ring_size, rte_strerror(rte_errno));
+						fprintf(stderr, "mospipe: cannot create ring %s of %u slots: %s\n",
+						        name, c->ring_size, rte_strerror(rte_errno));
 						goto fail;
 					}
 					up->out[slot].r[j] = r;

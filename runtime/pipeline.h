@@ -7,14 +7,17 @@
 #include "pipeline-types.h"
 
 /* Stage types, one per folder in stages/. */
-extern const struct mp_stage_type mp_stage_rx, mp_stage_classify, mp_stage_tcpsm, mp_stage_events,
-	mp_stage_app, mp_stage_tx;
+extern const struct mp_stage_type mp_stage_rx, mp_stage_classify, mp_stage_tcpsm, mp_stage_events, mp_stage_app,
+    mp_stage_tx;
 
 /* Resolves the input (conf, then $MOSPIPE_INPUT when the conf has none),
  * builds EAL arguments from the conf (lcores, vdevs) and runs rte_eal_init.
  * Pre-scans pcap inputs (their packet count marks the end of input).
  * @return 0, or -errno after printing a message naming the problem. */
 int mp_eal_setup(struct mp_conf *c, const char *prog);
+
+/* rte_eal_cleanup, then removes the private runtime dir mp_eal_setup made. */
+void mp_eal_cleanup(void);
 
 /* Creates the mempool, configures and starts the ports, creates every stage
  * instance and the rings between them, and calls each stage's init.

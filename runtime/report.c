@@ -92,27 +92,27 @@ void mp_report_print(const struct mp_pipeline *pl, FILE *f)
 	mp_totals(pl, &t);
 	double secs = pl->end_tsc > pl->start_tsc ? (double)(pl->end_tsc - pl->start_tsc) / (double)pl->tsc_hz : 0;
 	fprintf(f, "mospipe: %s mode, %u lcore(s), %u port(s), %.3f s\n",
-		pl->conf->mode == MP_MODE_INLINE ? "inline" : "monitor", pl->n_runs, pl->n_ports, secs);
+	        pl->conf->mode == MP_MODE_INLINE ? "inline" : "monitor", pl->n_runs, pl->n_ports, secs);
 	fprintf(f, "totals: rx %" PRIu64 "  injected %" PRIu64 "  tx %" PRIu64 "  drops %" PRIu64, t.rx, t.injected,
-		t.tx, t.drops);
+	        t.tx, t.drops);
 	for (unsigned i = 0; i < t.n_drops; i++)
 		if (t.drop[i].n)
 			fprintf(f, "  %s=%" PRIu64, t.drop[i].name, t.drop[i].n);
 	uint64_t lhs = t.rx + t.injected, rhs = t.tx + t.drops;
 	fprintf(f, "\nconservation: rx+injected %" PRIu64 " %s tx+drops %" PRIu64 "%s\n", lhs,
-		lhs == rhs ? "==" : "!=", rhs, lhs == rhs ? "" : " (packets still in flight)");
+	        lhs == rhs ? "==" : "!=", rhs, lhs == rhs ? "" : " (packets still in flight)");
 	for (int s = 0; s < MP_ST_N; s++)
 		for (unsigned i = 0; i < pl->n_inst[s]; i++) {
 			const struct mp_stage_inst *si = pl->inst[s][i];
 			fprintf(f, "  %-8s.%u lcore %-2u  cyc/pkt %7.1f  busy %5.1f%%", si->type->name, i, si->lcore,
-				cycles_per_pkt(si), busy_pct(si));
+			        cycles_per_pkt(si), busy_pct(si));
 			for (unsigned k = 0; k < n_ctrs(si); k++) {
 				if (k == MP_CC_BUSY_POLLS || k == MP_CC_IDLE_POLLS || k == MP_CC_BUSY_CYCLES)
 					continue;
 				uint64_t v = mp_ctr_get(si, k);
 				if (v || k < MP_CC_N)
 					fprintf(f, "  %s%s=%" PRIu64, ctr_desc(si, k)->is_drop ? "drop." : "",
-						ctr_desc(si, k)->name, v);
+					        ctr_desc(si, k)->name, v);
 			}
 			fputc('\n', f);
 		}
@@ -137,7 +137,7 @@ int mp_report_json(const struct mp_pipeline *pl, FILE *f)
 	struct mp_totals t;
 	mp_totals(pl, &t);
 	fprintf(f, "{\"totals\": {\"rx\": %" PRIu64 ", \"injected\": %" PRIu64 ", \"tx\": %" PRIu64 ", \"drops\": {",
-		t.rx, t.injected, t.tx);
+	        t.rx, t.injected, t.tx);
 	for (unsigned i = 0; i < t.n_drops; i++) {
 		fprintf(f, "%s", i ? ", " : "");
 		json_str(f, t.drop[i].name);
@@ -148,17 +148,18 @@ int mp_report_json(const struct mp_pipeline *pl, FILE *f)
 	for (int s = 0; s < MP_ST_N; s++)
 		for (unsigned i = 0; i < pl->n_inst[s]; i++) {
 			const struct mp_stage_inst *si = pl->inst[s][i];
-			fprintf(f, "%s\n  {\"stage\": \"%s\", \"instance\": %u, \"lcore\": %u, \"in\": %" PRIu64
-				   ", \"out\": %" PRIu64 ", \"cycles_per_pkt\": %.1f, \"busy_pct\": %.1f",
-				first ? "" : ",", si->type->name, i, si->lcore, mp_ctr_get(si, MP_CC_IN),
-				mp_ctr_get(si, MP_CC_OUT), cycles_per_pkt(si), busy_pct(si));
+			fprintf(f,
+			        "%s\n  {\"stage\": \"%s\", \"instance\": %u, \"lcore\": %u, \"in\": %" PRIu64
+			        ", \"out\": %" PRIu64 ", \"cycles_per_pkt\": %.1f, \"busy_pct\": %.1f",
+			        first ? "" : ",", si->type->name, i, si->lcore, mp_ctr_get(si, MP_CC_IN),
+			        mp_ctr_get(si, MP_CC_OUT), cycles_per_pkt(si), busy_pct(si));
 			first = 0;
 			fprintf(f, ", \"drops\": {");
 			int fd = 1;
 			for (unsigned k = 0; k < n_ctrs(si); k++)
 				if (ctr_desc(si, k)->is_drop) {
 					fprintf(f, "%s\"%s\": %" PRIu64, fd ? "" : ", ", ctr_desc(si, k)->name,
-						mp_ctr_get(si, k));
+					        mp_ctr_get(si, k));
 					fd = 0;
 				}
 			fprintf(f, "}, \"counters\": {");
@@ -166,7 +167,7 @@ int mp_report_json(const struct mp_pipeline *pl, FILE *f)
 			for (unsigned k = 0; k < n_ctrs(si); k++)
 				if (!ctr_desc(si, k)->is_drop) {
 					fprintf(f, "%s\"%s\": %" PRIu64, fd ? "" : ", ", ctr_desc(si, k)->name,
-						mp_ctr_get(si, k));
+					        mp_ctr_get(si, k));
 					fd = 0;
 				}
 			fprintf(f, "}, \"rings_in_fill\": [");
@@ -245,8 +246,8 @@ void mp_report_telemetry_register(struct mp_pipeline *pl)
 	if (!pl->conf->telemetry)
 		return;
 	rte_telemetry_register_cmd("/mospipe/counters", tel_counters,
-				   "Pipeline totals: rx, injected, tx, drops by reason. No parameters");
+	                           "Pipeline totals: rx, injected, tx, drops by reason. No parameters");
 	rte_telemetry_register_cmd("/mospipe/stages", tel_list, "Stage instances. No parameters");
 	rte_telemetry_register_cmd("/mospipe/stage", tel_stage,
-				   "One stage instance's counters. Parameter: NAME.I, e.g. tcpsm.0");
+	                           "One stage instance's counters. Parameter: NAME.I, e.g. tcpsm.0");
 }

@@ -25,11 +25,11 @@ enum mp_stage_id {
 	MP_ST_N,
 };
 
-#define MP_MAX_INST 16    /* instances of one stage */
-#define MP_MAX_LCORES 64  /* lcores in one mapping */
-#define MP_MAX_OUT 2      /* downstream stages of one stage (events: app, tx) */
+#define MP_MAX_INST 16              /* instances of one stage */
+#define MP_MAX_LCORES 64            /* lcores in one mapping */
+#define MP_MAX_OUT 2                /* downstream stages of one stage (events: app, tx) */
 #define MP_MAX_IN (2 * MP_MAX_INST) /* tx is fed by events and app */
-#define MP_HOLD 256       /* control mbufs held back per output slot */
+#define MP_HOLD 256                 /* control mbufs held back per output slot */
 
 struct mp_ctr_desc {
 	const char *name;
@@ -67,21 +67,21 @@ struct mp_stage_type {
 };
 
 struct mp_out {
-	unsigned n;                        /* instances of the downstream stage */
-	struct rte_ring *r[MP_MAX_INST];   /* r[i] feeds downstream instance i */
+	unsigned n;                      /* instances of the downstream stage */
+	struct rte_ring *r[MP_MAX_INST]; /* r[i] feeds downstream instance i */
 };
 
 struct mp_stage_inst {
 	const struct mp_stage_type *type;
 	struct mp_pipeline *pl;
-	unsigned idx;      /* instance number within its stage */
-	unsigned lcore;    /* lcore that runs it */
+	unsigned idx;   /* instance number within its stage */
+	unsigned lcore; /* lcore that runs it */
 	unsigned n_in;
-	unsigned in_next;  /* round-robin position over in[] */
+	unsigned in_next; /* round-robin position over in[] */
 	struct rte_ring *in[MP_MAX_IN];
 	struct mp_out out[MP_MAX_OUT];
-	uint64_t *ctr;     /* MP_CC_N + type->n_ctrs counters, single writer */
-	void *priv;        /* the stage's own per-instance state */
+	uint64_t *ctr; /* MP_CC_N + type->n_ctrs counters, single writer */
+	void *priv;    /* the stage's own per-instance state */
 	/* Set (release) once the instance has drained and will send nothing more;
 	 * read (acquire) by downstream instances deciding whether they may finish. */
 	int done;

@@ -15,24 +15,23 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: mospipe [-c pipeline.conf] [-r FILE[,FILE] | -i IF[,IF]] [options]\n"
-		"Runs the mospipe stack (flow tracking, no application) and prints its counters.\n\n"
-		"  -c, --conf FILE          pipeline.conf to read (default: none, built-in defaults)\n"
-		"  -r, --read FILE[,FILE]   offline: read pcap/pcapng files on packet time\n"
-		"  -i, --iface IF[,IF]      live: AF_PACKET on these interfaces\n"
-		"  -m, --mode MODE          monitor (default) or inline (forward between paired ports)\n"
-		"  -w, --write FILE         write what leaves the box to a pcap file\n"
-		"  -C, --checksum MODE      verify (default) or ignore TCP checksums\n"
-		"  -l, --lcores MAP         stage mapping, e.g. \"0=rx,classify,tcpsm;1=events,app,tx\"\n"
-		"  -s, --set SEC.KEY=VAL    set any pipeline.conf key (repeatable)\n"
-		"      --flow-log FILE      one JSON line per connection when it ends (- = stdout)\n"
-		"      --counters-json FILE final counters as JSON\n"
-		"  -q, --quiet              do not print the counters\n"
-		"      --help-conf          list every pipeline.conf key with its default\n"
-		"  -h, --help               this text\n\n"
-		"The input may also come from [input] source in the conf or from\n"
-		"MOSPIPE_INPUT=pcap:FILE or iface:IF[,IF]. Exit status: 0 ok, 1 failure, 2 bad usage.\n");
+	fprintf(f, "usage: mospipe [-c pipeline.conf] [-r FILE[,FILE] | -i IF[,IF]] [options]\n"
+	           "Runs the mospipe stack (flow tracking, no application) and prints its counters.\n\n"
+	           "  -c, --conf FILE          pipeline.conf to read (default: none, built-in defaults)\n"
+	           "  -r, --read FILE[,FILE]   offline: read pcap/pcapng files on packet time\n"
+	           "  -i, --iface IF[,IF]      live: AF_PACKET on these interfaces\n"
+	           "  -m, --mode MODE          monitor (default) or inline (forward between paired ports)\n"
+	           "  -w, --write FILE         write what leaves the box to a pcap file\n"
+	           "  -C, --checksum MODE      verify (default) or ignore TCP checksums\n"
+	           "  -l, --lcores MAP         stage mapping, e.g. \"0=rx,classify,tcpsm;1=events,app,tx\"\n"
+	           "  -s, --set SEC.KEY=VAL    set any pipeline.conf key (repeatable)\n"
+	           "      --flow-log FILE      one JSON line per connection when it ends (- = stdout)\n"
+	           "      --counters-json FILE final counters as JSON\n"
+	           "  -q, --quiet              do not print the counters\n"
+	           "      --help-conf          list every pipeline.conf key with its default\n"
+	           "  -h, --help               this text\n\n"
+	           "The input may also come from [input] source in the conf or from\n"
+	           "MOSPIPE_INPUT=pcap:FILE or iface:IF[,IF]. Exit status: 0 ok, 1 failure, 2 bad usage.\n");
 }
 
 struct override {
@@ -51,23 +50,23 @@ int main(int argc, char **argv)
 	const char *lcmap = NULL;
 
 	static const struct option lo[] = {
-		{"conf", required_argument, 0, 'c'},     {"read", required_argument, 0, 'r'},
-		{"iface", required_argument, 0, 'i'},    {"mode", required_argument, 0, 'm'},
-		{"write", required_argument, 0, 'w'},    {"checksum", required_argument, 0, 'C'},
-		{"lcores", required_argument, 0, 'l'},   {"set", required_argument, 0, 's'},
-		{"flow-log", required_argument, 0, 1},   {"counters-json", required_argument, 0, 2},
-		{"help-conf", no_argument, 0, 3},        {"quiet", no_argument, 0, 'q'},
-		{"help", no_argument, 0, 'h'},           {0, 0, 0, 0},
+	    {"conf", required_argument, 0, 'c'},   {"read", required_argument, 0, 'r'},
+	    {"iface", required_argument, 0, 'i'},  {"mode", required_argument, 0, 'm'},
+	    {"write", required_argument, 0, 'w'},  {"checksum", required_argument, 0, 'C'},
+	    {"lcores", required_argument, 0, 'l'}, {"set", required_argument, 0, 's'},
+	    {"flow-log", required_argument, 0, 1}, {"counters-json", required_argument, 0, 2},
+	    {"help-conf", no_argument, 0, 3},      {"quiet", no_argument, 0, 'q'},
+	    {"help", no_argument, 0, 'h'},         {0, 0, 0, 0},
 	};
-#define OV(s, k, v)                                                                                          \
-	do {                                                                                                 \
-		if (nov == 256) {                                                                            \
-			fprintf(stderr, "mospipe: too many options\n");                                      \
-			return 2;                                                                            \
-		}                                                                                            \
-		snprintf(ov[nov].sec, sizeof(ov[nov].sec), "%s", s);                                         \
-		snprintf(ov[nov].key, sizeof(ov[nov].key), "%s", k);                                         \
-		ov[nov++].val = v;                                                                           \
+#define OV(s, k, v)                                                                                                    \
+	do {                                                                                                           \
+		if (nov == 256) {                                                                                      \
+			fprintf(stderr, "mospipe: too many options\n");                                                \
+			return 2;                                                                                      \
+		}                                                                                                      \
+		snprintf(ov[nov].sec, sizeof(ov[nov].sec), "%s", s);                                                   \
+		snprintf(ov[nov].key, sizeof(ov[nov].key), "%s", k);                                                   \
+		ov[nov++].val = v;                                                                                     \
 	} while (0)
 
 	int o;
@@ -155,7 +154,7 @@ int main(int argc, char **argv)
 		return 2;
 	struct mp_pipeline *pl = mp_pipeline_create(&conf);
 	if (!pl) {
-		rte_eal_cleanup();
+		mp_eal_cleanup();
 		return 2;
 	}
 	mp_report_telemetry_register(pl);
@@ -168,13 +167,13 @@ int main(int argc, char **argv)
 		FILE *f = fopen(conf.counters_json, "w");
 		if (!f || mp_report_json(pl, f) < 0) {
 			fprintf(stderr, "mospipe: --counters-json %s: cannot write: %s\n", conf.counters_json,
-				strerror(errno));
+			        strerror(errno));
 			rc = 1;
 		}
 		if (f)
 			fclose(f);
 	}
 	mp_pipeline_destroy(pl);
-	rte_eal_cleanup();
+	mp_eal_cleanup();
 	return rc;
 }

@@ -9,7 +9,7 @@ static unsigned app_poll(struct mp_stage_inst *si)
 }
 
 const struct mp_stage_type mp_stage_app = {
-	.name = "app",
-	.id = MP_ST_APP,
-	.poll = app_poll,
+    .name = "app",
+    .id = MP_ST_APP,
+    .poll = app_poll,
 };

@@ -9,7 +9,7 @@ static unsigned classify_poll(struct mp_stage_inst *si)
 }
 
 const struct mp_stage_type mp_stage_classify = {
-	.name = "classify",
-	.id = MP_ST_CLASSIFY,
-	.poll = classify_poll,
+    .name = "classify",
+    .id = MP_ST_CLASSIFY,
+    .poll = classify_poll,
 };

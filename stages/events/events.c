@@ -9,7 +9,7 @@ static unsigned events_poll(struct mp_stage_inst *si)
 }
 
 const struct mp_stage_type mp_stage_events = {
-	.name = "events",
-	.id = MP_ST_EVENTS,
-	.poll = events_poll,
+    .name = "events",
+    .id = MP_ST_EVENTS,
+    .poll = events_poll,
 };

@@ -30,16 +30,16 @@ static const struct mp_ctr_desc rx_ctrs[] = {
 
 struct rx_port {
 	struct mp_port *p;
-	uint64_t got;         /* packets received */
-	uint64_t last_tsc;    /* last time it delivered or was checked */
+	uint64_t got;      /* packets received */
+	uint64_t last_tsc; /* last time it delivered or was checked */
 	int finished;
 };
 
 struct rx_priv {
 	unsigned n;
 	unsigned next;
-	uint64_t idle_tsc;    /* pcap_eof_idle in TSC cycles */
-	uint64_t check_tsc;   /* how often to read port stats while waiting */
+	uint64_t idle_tsc;  /* pcap_eof_idle in TSC cycles */
+	uint64_t check_tsc; /* how often to read port stats while waiting */
 	struct rx_port port[MP_MAX_PORTS];
 };
 
@@ -156,11 +156,11 @@ static void rx_fini(struct mp_stage_inst *si)
 }
 
 const struct mp_stage_type mp_stage_rx = {
-	.name = "rx",
-	.id = MP_ST_RX,
-	.ctrs = rx_ctrs,
-	.n_ctrs = RTE_DIM(rx_ctrs),
-	.init = rx_init,
-	.poll = rx_poll,
-	.fini = rx_fini,
+    .name = "rx",
+    .id = MP_ST_RX,
+    .ctrs = rx_ctrs,
+    .n_ctrs = RTE_DIM(rx_ctrs),
+    .init = rx_init,
+    .poll = rx_poll,
+    .fini = rx_fini,
 };

@@ -9,7 +9,7 @@ static unsigned tcpsm_poll(struct mp_stage_inst *si)
 }
 
 const struct mp_stage_type mp_stage_tcpsm = {
-	.name = "tcpsm",
-	.id = MP_ST_TCPSM,
-	.poll = tcpsm_poll,
+    .name = "tcpsm",
+    .id = MP_ST_TCPSM,
+    .poll = tcpsm_poll,
 };

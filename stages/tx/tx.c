@@ -65,7 +65,7 @@ static int tx_init(struct mp_stage_inst *si)
 		tp->dump = tp->pcap ? pcap_dump_open(tp->pcap, path) : NULL;
 		if (!tp->dump) {
 			fprintf(stderr, "mospipe: -w %s: cannot write: %s\n", path,
-				tp->pcap ? pcap_geterr(tp->pcap) : "out of memory");
+			        tp->pcap ? pcap_geterr(tp->pcap) : "out of memory");
 			return -EIO;
 		}
 	}
@@ -102,6 +102,8 @@ static unsigned tx_poll(struct mp_stage_inst *si)
 		struct rte_mbuf *m = b[i];
 		struct mp_meta *md = mp_meta(m);
 		if (unlikely(md->kind == MP_PKT_CTRL)) {
+			if (md->ctrl.type == MP_CTRL_RETIRE && md->flow && pl->flow_retire)
+				pl->flow_retire(pl, md->flow);
 			rte_pktmbuf_free(m);
 			ctrl++;
 			continue;
@@ -127,7 +129,8 @@ static unsigned tx_poll(struct mp_stage_inst *si)
 		for (unsigned p = 0; p < pl->n_ports; p++) {
 			unsigned k = 0, tries = 0;
 			while (k < nout[p] && tries++ < 64)
-				k += rte_eth_tx_burst(pl->port[p].id, tp->queue[p], out[p] + k, (uint16_t)(nout[p] - k));
+				k +=
+				    rte_eth_tx_burst(pl->port[p].id, tp->queue[p], out[p] + k, (uint16_t)(nout[p] - k));
 			mp_ctr_add(si, TX_SENT, k);
 			if (k < nout[p]) {
 				rte_pktmbuf_free_bulk(out[p] + k, nout[p] - k);
@@ -159,11 +162,11 @@ static void tx_fini(struct mp_stage_inst *si)
 }
 
 const struct mp_stage_type mp_stage_tx = {
-	.name = "tx",
-	.id = MP_ST_TX,
-	.ctrs = tx_ctrs,
-	.n_ctrs = RTE_DIM(tx_ctrs),
-	.init = tx_init,
-	.poll = tx_poll,
-	.fini = tx_fini,
+    .name = "tx",
+    .id = MP_ST_TX,
+    .ctrs = tx_ctrs,
+    .n_ctrs = RTE_DIM(tx_ctrs),
+    .init = tx_init,
+    .poll = tx_poll,
+    .fini = tx_fini,
 };
