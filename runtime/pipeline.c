@@ -456,7 +456,7 @@ struct mp_pipeline *mp_pipeline_create(struct mp_conf *c)
 				struct mp_stage_inst *up = pl->inst[s][i];
 				up->out[slot].n = pl->n_inst[d];
 				for (unsigned j = 0; j < pl->n_inst[d]; j++) {
-					char name[RTE_RING_NAMESIZE];
+					char name[64]; /* fits RTE_RING_NAMESIZE: instances < MP_MAX_INST */
 					struct mp_stage_inst *dn = pl->inst[d][j];
 					snprintf(name, sizeof(name), "r%d.%u-%d.%u", s, i, d, j);
 					struct rte_ring *r = rte_ring_create(name, c->ring_size, (int)rte_socket_id(),
