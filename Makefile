@@ -70,16 +70,13 @@ inline: all
 san-check:
 	$(MAKE) SAN=1 unit regress
 
+# Everything (unit, regression, inline, format, then sanitizers), summed up
+# into one closing line by scripts/suite.sh.
 check: deps
-	$(MAKE) all
-	$(MAKE) unit
-	$(MAKE) regress
-	$(MAKE) inline
-	$(MAKE) san-check
-	@echo "mospipe: all test suites passed"
+	bash scripts/suite.sh
 
-run: deps all
-	bash scripts/run-sample.sh $(B)
+run:
+	bash scripts/run.sh
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

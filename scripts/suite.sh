@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# The whole test suite (what `make check` runs): unit tests, pcap regression,
+# inline namespace tests, format check, then unit + regression again under
+# ASan+UBSan. Each suite prints its own closing line; this script adds them
+# up and ends with "check: N passed, M failed, K skipped".
+set -uo pipefail
+cd "$(dirname "$0")/.." || exit 2
+JOBS=${JOBS:-2}
+passed=0 failed=0 skipped=0
+failures=()
+
+note() { printf '\n==== %s\n' "$*"; }
+
+# Adds the counts of one suite's closing line to the totals.
+tally() { # name status logfile
+  local name=$1 status=$2 log=$3 p=0 f=0 s=0 line
+  if line=$(grep -E '^[0-9]+%: Checks: [0-9]+, Failures: [0-9]+, Errors: [0-9]+' "$log" | tail -1) && [[ -n $line ]]; then
+    local n fl er
+    n=$(sed -E 's/.*Checks: ([0-9]+).*/\1/' <<<"$line")
+    fl=$(sed -E 's/.*Failures: ([0-9]+).*/\1/' <<<"$line")
+    er=$(sed -E 's/.*Errors: ([0-9]+).*/\1/' <<<"$line")
+    f=$((fl + er)); p=$((n - f))
+  elif line=$(grep -E '^[a-z-]+: [0-9]+ passed, [0-9]+ failed' "$log" | tail -1) && [[ -n $line ]]; then
+    p=$(sed -E 's/.*: ([0-9]+) passed.*/\1/' <<<"$line")
+    f=$(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$line")
+    if grep -qE ' ([0-9]+) skipped' <<<"$line"; then s=$(sed -E 's/.* ([0-9]+) skipped.*/\1/' <<<"$line"); fi
+  fi
+  if [[ $status -eq 77 ]]; then
+    s=$((s + 1)); echo "---- $name: SKIPPED ($(grep -m1 '^SKIP' "$log" || echo 'no reason given'))"
+  elif [[ $status -ne 0 && $f -eq 0 ]]; then
+    f=1
+  elif [[ $status -eq 0 && $p -eq 0 && $f -eq 0 ]]; then
+    p=1 # a step without its own count (build, format check)
+  fi
+  passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
+  ((f)) && failures+=("$name")
+  echo "---- $name: $p passed, $f failed, $s skipped (exit $status)"
+}
+
+run() { # name command...
+  local name=$1; shift
+  local log; log=$(mktemp)
+  note "$name: $*"
+  "$@" 2>&1 | tee "$log"
+  local st=${PIPESTATUS[0]}
+  tally "$name" "$st" "$log"
+  rm -f "$log"
+}
+
+run build make -j"$JOBS" all
+for t in build/tests/test_*; do
+  [[ -x $t ]] && run "unit $(basename "$t")" "$t"
+done
+run regress bash tests/regress/run.sh build
+if [[ -f tests/inline/run.sh ]]; then run inline bash tests/inline/run.sh build; fi
+if [[ -f tests/inline/impair_test.sh ]]; then run impair bash tests/inline/impair_test.sh build; fi
+if [[ -f bench/smoke.sh ]]; then run bench-smoke bash bench/smoke.sh build; fi
+run format-check make format-check
+
+# Sanitizers: the unit and regression tests again under ASan+UBSan.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=0:detect_leaks=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+run san-build make -j"$JOBS" SAN=1 all
+for t in build-san/tests/test_*; do
+  [[ -x $t ]] && run "san unit $(basename "$t")" "$t"
+done
+run san-regress bash tests/regress/run.sh build-san
+
+echo
+((${#failures[@]})) && echo "failed suites: ${failures[*]}"
+echo "check: $passed passed, $failed failed, $skipped skipped"
+[[ $failed -eq 0 ]]
