@@ -1,0 +1,135 @@
+# shellcheck shell=bash
+# Shared helpers of the inline tests (sourced by run.sh and impair_test.sh).
+#
+# Topology made by mk_topology: three private network namespaces
+#     cli [veth0] <--> [mbc] mb [mbs] <--> [veth0] srv
+# with cli and srv in one private /24 (and one private /64), so that whatever
+# runs in mb is a transparent L2 bridge. Nothing outside these namespaces is
+# touched: the veths are created directly inside them.
+
+PASSED=0
+FAILED=0
+NS_LIST=()
+BG_PIDS=()
+
+pass() {
+  echo "PASS: $*"
+  PASSED=$((PASSED + 1))
+}
+fail() {
+  echo "FAIL: $*"
+  FAILED=$((FAILED + 1))
+}
+# check NAME CMD...: runs CMD, counts PASS/FAIL by its status.
+check() {
+  local name=$1
+  shift
+  if "$@"; then pass "$name"; else fail "$name"; fi
+}
+skip() {
+  echo "SKIP: $*"
+  exit 77
+}
+
+# Preconditions for making namespaces; exits 77 with a reason if missing.
+need_netns() {
+  [[ $(id -u) -eq 0 ]] || skip "needs root to create network namespaces"
+  command -v ip >/dev/null || skip "ip (iproute2) is not installed"
+  command -v ethtool >/dev/null || skip "ethtool is not installed (apt-get install ethtool)"
+  command -v python3 >/dev/null || skip "python3 is not installed"
+  local probe="mp-probe-$$"
+  ip netns add "$probe" 2>/dev/null || skip "cannot create a network namespace (ip netns add failed)"
+  if ! ip -n "$probe" link add p0 type veth peer name p1 2>/dev/null; then
+    ip netns del "$probe" 2>/dev/null || true
+    skip "cannot create veth pairs (no veth support)"
+  fi
+  ip netns del "$probe"
+}
+
+# ns NAME CMD...: run CMD inside namespace NAME.
+ns() {
+  local n=$1
+  shift
+  ip netns exec "$n" "$@"
+}
+
+# Offloads a userspace bridge cannot carry: segmentation offloads make
+# frames larger than the MTU, checksum offloads leave checksums unfilled.
+no_offloads() {
+  ns "$1" ethtool -K "$2" tso off gso off gro off tx off rx off >/dev/null 2>&1 ||
+    echo "note: ethtool -K $2 in $1 did not apply every setting" >&2
+}
+
+# mk_topology SUFFIX: sets NS_CLI NS_MB NS_SRV, NET4 (x.y.z), IP4_CLI IP4_SRV,
+# IP6_CLI IP6_SRV. The mb namespace has IPv6 disabled so that its kernel does
+# not add router/multicast chatter to what the bridge sees.
+mk_topology() {
+  local s=$1
+  NS_CLI="mp-cli-$s"
+  NS_MB="mp-mb-$s"
+  NS_SRV="mp-srv-$s"
+  local n
+  for n in "$NS_CLI" "$NS_MB" "$NS_SRV"; do
+    ip netns add "$n"
+    NS_LIST+=("$n")
+  done
+  ns "$NS_MB" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+  ip -n "$NS_CLI" link add veth0 type veth peer name mbc netns "$NS_MB"
+  ip -n "$NS_SRV" link add veth0 type veth peer name mbs netns "$NS_MB"
+  # A /24 in 10.0.0.0/8 that only exists inside these namespaces.
+  NET4="10.$((200 + RANDOM % 50)).$((RANDOM % 250))"
+  IP4_CLI="$NET4.1"
+  IP4_SRV="$NET4.2"
+  local n6
+  n6=$(printf 'fd6d:%x:%x' $((RANDOM)) $((RANDOM)))
+  IP6_CLI="$n6::1"
+  IP6_SRV="$n6::2"
+  ns "$NS_CLI" ip addr add "$IP4_CLI/24" dev veth0
+  ns "$NS_SRV" ip addr add "$IP4_SRV/24" dev veth0
+  ns "$NS_CLI" ip addr add "$IP6_CLI/64" dev veth0 nodad
+  ns "$NS_SRV" ip addr add "$IP6_SRV/64" dev veth0 nodad
+  no_offloads "$NS_CLI" veth0
+  no_offloads "$NS_SRV" veth0
+  no_offloads "$NS_MB" mbc
+  no_offloads "$NS_MB" mbs
+  for n in "$NS_CLI" "$NS_MB" "$NS_SRV"; do
+    ns "$n" ip link set lo up
+  done
+  ns "$NS_CLI" ip link set veth0 up
+  ns "$NS_SRV" ip link set veth0 up
+  ns "$NS_MB" ip link set mbc up
+  ns "$NS_MB" ip link set mbs up
+}
+
+# Stops a background process we started: TERM, then KILL after 3 s.
+stop_pid() {
+  local p=$1 _
+  kill -0 "$p" 2>/dev/null || return 0
+  kill -TERM "$p" 2>/dev/null || true
+  for _ in $(seq 30); do
+    kill -0 "$p" 2>/dev/null || return 0
+    sleep 0.1
+  done
+  kill -KILL "$p" 2>/dev/null || true
+}
+
+# Cleanup for trap EXIT: our background processes, anything still running in
+# our namespaces, the namespaces (and with them the veths).
+cleanup_topology() {
+  local p n
+  for p in "${BG_PIDS[@]}"; do stop_pid "$p"; done
+  for n in "${NS_LIST[@]}"; do
+    for p in $(ip netns pids "$n" 2>/dev/null); do stop_pid "$p"; done
+    ip netns del "$n" 2>/dev/null || true
+  done
+}
+
+# wait_for SECONDS CMD...: retries CMD every 0.2 s until it succeeds.
+wait_for() {
+  local deadline=$((SECONDS + $1))
+  shift
+  until "$@"; do
+    ((SECONDS < deadline)) || return 1
+    sleep 0.2
+  done
+}
