@@ -21,10 +21,10 @@ static int parse(const char *text)
 	return r;
 }
 
-#define EXPECT_ERR(text, needle)                                                                             \
-	do {                                                                                                 \
-		ck_assert_int_lt(parse(text), 0);                                                            \
-		ck_assert_msg(strstr(err, needle) != NULL, "message '%s' lacks '%s'", err, needle);           \
+#define EXPECT_ERR(text, needle)                                                                                       \
+	do {                                                                                                           \
+		ck_assert_int_lt(parse(text), 0);                                                                      \
+		ck_assert_msg(strstr(err, needle) != NULL, "message '%s' lacks '%s'", err, needle);                    \
 	} while (0)
 
 START_TEST(defaults_single_lcore)
@@ -46,10 +46,10 @@ END_TEST
 START_TEST(values_and_units)
 {
 	ck_assert_int_eq(parse("[pipeline]\nmode = inline\nburst=64 # comment\n"
-			       "[tcp]\nidle_timeout = 500ms\nsyn_timeout = 2m\ntime_wait = 3\n"
-			       "buf_size = 16K\nbuf_pool = 1G\nmidstream = no\nchecksum = ignore\noverlap = last\n"
-			       "[eal]\nargs = \"--no-huge -m 64 # not a comment\"\n"),
-			 0);
+	                       "[tcp]\nidle_timeout = 500ms\nsyn_timeout = 2m\ntime_wait = 3\n"
+	                       "buf_size = 16K\nbuf_pool = 1G\nmidstream = no\nchecksum = ignore\noverlap = last\n"
+	                       "[eal]\nargs = \"--no-huge -m 64 # not a comment\"\n"),
+	                 0);
 	ck_assert_uint_eq(c.mode, MP_MODE_INLINE);
 	ck_assert_uint_eq(c.burst, 64);
 	ck_assert_uint_eq(c.idle_timeout_ms, 500);
@@ -99,7 +99,7 @@ END_TEST
 START_TEST(stage_unmapped)
 {
 	EXPECT_ERR("[pipeline]\nburst=8\n[lcores]\n0 = rx classify tcpsm events app\n",
-		   "t.conf:3: stage 'tx' is mapped to no lcore");
+	           "t.conf:3: stage 'tx' is mapped to no lcore");
 }
 END_TEST
 

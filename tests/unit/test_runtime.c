@@ -227,7 +227,8 @@ static int write_capture(const char *path, unsigned n)
 		f[37] = dir ? (uint8_t)flow : 80;
 		f[46] = 0x50;
 		f[47] = 0x10;
-		struct pcap_pkthdr h = {.ts = {.tv_sec = 1000 + i, .tv_usec = 0}, .caplen = sizeof(f), .len = sizeof(f)};
+		struct pcap_pkthdr h = {
+		    .ts = {.tv_sec = 1000 + i, .tv_usec = 0}, .caplen = sizeof(f), .len = sizeof(f)};
 		pcap_dump((u_char *)d, &h, f);
 	}
 	pcap_dump_close(d);
@@ -249,10 +250,12 @@ int main(void)
 	char text[1024];
 	int two = mp_lcore_exists(1);
 	snprintf(text, sizeof(text),
-		 "[eal]\nargs = --no-huge -m 256 --no-pci --no-shconf\n[input]\nsource = pcap:%s\n"
-		 "[mempool]\nmbufs = 8191\n[pipeline]\nring_size = 64\n[lcores]\n0 = rx classify tcpsm.0 events\n%s = tcpsm.1 app tx\n",
-		 pcap_path, two ? "1" : "0");
-	if (mp_conf_parse_buf(&conf, "test", text, err, sizeof(err)) < 0 || mp_conf_finish(&conf, err, sizeof(err)) < 0) {
+	         "[eal]\nargs = --no-huge -m 256 --no-pci --no-shconf\n[input]\nsource = pcap:%s\n"
+	         "[mempool]\nmbufs = 8191\n[pipeline]\nring_size = 64\n[lcores]\n0 = rx classify tcpsm.0 events\n%s = "
+	         "tcpsm.1 app tx\n",
+	         pcap_path, two ? "1" : "0");
+	if (mp_conf_parse_buf(&conf, "test", text, err, sizeof(err)) < 0 ||
+	    mp_conf_finish(&conf, err, sizeof(err)) < 0) {
 		fprintf(stderr, "%s\n", err);
 		return EXIT_FAILURE;
 	}
