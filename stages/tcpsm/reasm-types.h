@@ -1,0 +1,105 @@
+/* Types of the per-side TCP reassembly buffer (reasm.h has the functions and
+ * the concurrency contract). A struct reasm is embedded in the flow object, one
+ * per side; a struct reasm_pool is owned by one tcpsm instance.
+ */
+#ifndef MP_REASM_TYPES_H
+#define MP_REASM_TYPES_H
+
+#include <stdint.h>
+#include <stdatomic.h>
+
+/* Overlap policy (same values as enum mp_overlap in conf-types.h). */
+enum reasm_overlap {
+	REASM_OVERLAP_FIRST = 0, /* keep the first copy of a byte (default) */
+	REASM_OVERLAP_LAST = 1,  /* a newer copy wins while the byte is not yet readable */
+};
+
+/* struct reasm_result.flags, also accumulated in struct reasm_totals.flags */
+#define REASM_F_REXMIT 0x01u /* segment carried only already-seen sequence space */
+#define REASM_F_OOO 0x02u    /* segment (partly) held out of order */
+#define REASM_F_DIFF 0x04u   /* overlapping bytes differ from the first copy */
+#define REASM_F_MISSED 0x08u /* this call declared bytes missed (gap, snaplen hole) */
+#define REASM_F_FULL 0x10u   /* reader has not consumed: new bytes missed (raise MOS_ON_ERROR) */
+#define REASM_F_NOMEM 0x20u  /* pool exhausted: bytes could not be stored, counted missed */
+
+/* What one reasm_insert() (or reasm_skip_to()/reasm_close()) did. */
+struct reasm_result {
+	uint32_t delivered; /* bytes that became in-order (readable or passed) */
+	uint32_t held;      /* new bytes now held out of order */
+	uint32_t old;       /* bytes in already-seen sequence space (overlap) */
+	uint32_t diff;      /* of those compared with a stored first copy, bytes that differ */
+	uint64_t missed;    /* bytes declared missed by this call (holes, full, nomem) */
+	uint32_t flags;     /* REASM_F_* */
+};
+
+/* Per-side totals since reasm_init(). Written by the writer only; a reader on
+ * another core may read them racily for display (each is a plain counter). */
+struct reasm_totals {
+	uint64_t delivered;     /* bytes passed in order (data and holes excluded: data only) */
+	uint64_t missed;        /* bytes the stream moved past without their data */
+	uint64_t rexmit_bytes;  /* length of segments that carried only seen space */
+	uint64_t overlap_bytes; /* bytes of segments that fell in seen space */
+	uint64_t diff_bytes;    /* inconsistent retransmitted bytes */
+	uint64_t ooo_segs;      /* segments (partly) held out of order */
+	uint64_t full_events;   /* times the reader's window was full (REASM_F_FULL) */
+	uint64_t nomem_events;  /* times a chunk could not be allocated */
+	uint32_t flags;         /* OR of every REASM_F_* raised */
+	uint32_t pad_;
+};
+
+/* Snapshot for the reader (reasm_info()). Offsets count stream bytes from the
+ * first data byte (offset 0 = sequence number seq0 given to reasm_init()). */
+struct reasm_info {
+	uint64_t delivered; /* in-order edge: bytes delivered so far, incl. gaps */
+	uint64_t consumed;  /* the reader's offset */
+	uint64_t missed;    /* total bytes missed */
+	uint64_t held;      /* bytes held out of order */
+	uint32_t size;      /* buffer size in force (0 = buffering off) */
+	uint32_t pad_;
+};
+
+/* Capped chunk pool, one per tcpsm instance. Opaque: see reasm.c. */
+struct reasm_pool;
+
+#define REASM_INLINE_SLOTS 4
+
+/* One side's reassembly state. Embedded in the flow; treat as opaque. Fields
+ * are grouped by which thread writes them (see reasm.h, "Concurrency"). */
+struct reasm {
+	/* Published by the writer (release), read by the reader (acquire). */
+	_Atomic uint64_t delivered; /* in-order edge, stream offset */
+	_Atomic uint64_t jump_from; /* bytes from here to delivered are a gap; UINT64_MAX = none */
+
+	/* Written by the reader (release) when one is attached, else by the writer. */
+	_Atomic uint64_t consumed;
+
+	/* Writer copies of a few totals for reasm_info() on the reader's core
+	 * (relaxed: a display snapshot, nothing is derived from them). */
+	_Atomic uint64_t missed_pub;
+	_Atomic uint64_t held_pub;
+	_Atomic uint32_t size_pub;
+
+	/* Writer-only, stable while the reader has bytes to read. */
+	struct reasm_pool *pool;
+	_Atomic uint64_t *slots; /* nslots entries: tag << 32 | chunk id */
+	uint32_t size;           /* window in bytes, 0 = buffering off */
+	uint32_t nslots;
+	uint32_t map_id; /* chunk holding slots[] when nslots > REASM_INLINE_SLOTS */
+	uint32_t seq0;   /* sequence number of stream offset 0 */
+
+	/* Writer-only. */
+	uint8_t policy;     /* enum reasm_overlap */
+	uint8_t reader;     /* 1: a reader consumes; 0: delivered bytes count as consumed */
+	uint8_t jumping;    /* a gap is pending for the reader (jump_from valid) */
+	uint8_t closed;     /* reasm_close() ran */
+	uint32_t want_size; /* resize waiting for the reader to catch up */
+	uint8_t want_pending;
+	uint8_t pad_[7];
+	uint64_t held;         /* held out-of-order bytes */
+	uint64_t hi;           /* highest stream offset seen + 1 */
+	uint64_t ooo_s, ooo_e; /* buffering off: the one tracked out-of-order range */
+	struct reasm_totals tot;
+	_Atomic uint64_t inl[REASM_INLINE_SLOTS];
+};
+
+#endif

@@ -1,0 +1,177 @@
+/* Per-side TCP reassembly buffer: sequence tracking, out-of-order holding,
+ * overlap/retransmission detection and the mOS-style reader (peek/ppeek).
+ * Plain C over plain memory: no EAL, no locks, no heap use after creation.
+ *
+ * Model
+ * -----
+ * Stream offsets are 64-bit byte counts from the first data byte (offset 0 =
+ * seq0 = ISN + 1), so sequence wrap-around at 2^32 is invisible above this
+ * layer; a sequence number is placed relative to the in-order edge
+ * (delivered), i.e. within +/- 2^31 of it.
+ *
+ * The buffer is a window of `size` bytes starting at the reader's offset
+ * (consumed). Bytes arriving in order advance `delivered`; bytes beyond it
+ * are held (out of order) if they fit in the window. Bytes the stream moves
+ * past without data are "missed" and the reader learns them as a gap: a
+ * negative return with errno ENODATA from reasm_peek(). The stream moves past
+ * a hole when the window is full with the hole at its front, when
+ * reasm_skip_to() or reasm_close() is called, or when a segment is cut by the
+ * capture's snaplen (captured_len < len: the uncaptured bytes are a known hole).
+ *
+ * Reader or no reader: with a reader attached (reasm_set_reader(r, 1)) bytes
+ * the reader has not consumed are never overwritten nor freed; when the window
+ * is full of them, new in-order bytes are missed, REASM_F_FULL is returned
+ * (tcpsm raises MOS_ON_ERROR) and the reader's next peek reports the gap.
+ * Without a reader (the default) delivered bytes count as consumed at once
+ * and the window just slides.
+ *
+ * Overlaps: a byte is "old" when it falls below the in-order edge or on a byte
+ * already held. A segment made only of old bytes is a retransmission
+ * (REASM_F_REXMIT). Old bytes whose first copy is still stored (held, or
+ * delivered but not yet consumed) are compared; differences are counted
+ * (REASM_F_DIFF, inconsistent retransmission). Policy FIRST keeps the first
+ * copy; LAST lets the newer copy replace bytes that are still held out of
+ * order. A byte that has become readable (delivered) is never changed, under
+ * either policy: the reader on another core may be copying it, and what a
+ * callback has been told is in the stream must stay so.
+ *
+ * Buffering off (size 0): state only. The in-order edge, one out-of-order
+ * range, retransmission and overlap detection still work from sequence space;
+ * no content is compared and nothing can be read (peek reports gaps).
+ *
+ * Memory: a pool of fixed chunks per tcpsm instance, preallocated and capped.
+ * A side takes chunks lazily, as bytes land in them, up to
+ * ceil(size / chunk) + 1 data chunks, plus one map chunk when that is more
+ * than REASM_INLINE_SLOTS. When the pool is empty the bytes are not stored,
+ * REASM_F_NOMEM is returned and they are counted missed when the stream
+ * passes them: never fatal.
+ *
+ * Concurrency
+ * -----------
+ * One writer (the tcpsm lcore owning the flow) calls everything except
+ * reasm_peek(), reasm_ppeek() and reasm_info(), which belong to one reader
+ * (the app-stage lcore owning the flow), possibly on another core. The pool
+ * is used by its writer only (chunks are allocated and freed by the writer;
+ * the reader never frees anything), so its free list needs no atomics.
+ * The writer publishes `delivered` with release after writing the bytes and
+ * their bitmap; the reader publishes `consumed` with release after copying
+ * them. Neither blocks the other.
+ * Settings (overlap policy, reader attach, resize) are writer-side calls.
+ * When the app asks for them from a callback (MOS_CLIBUF, overlap option),
+ * the request travels in the flow's control word and tcpsm applies it at the
+ * next packet it processes for that flow. A resize or disable waits further
+ * until the reader has consumed everything delivered (it then applies at the
+ * next writer call, automatically).
+ */
+#ifndef MP_REASM_H
+#define MP_REASM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "reasm-types.h"
+
+/* Creates a pool of cap_bytes worth of chunks, all allocated now.
+ * @chunk: data bytes per chunk, a power of two in [64, 1M]; 0 = 4096. Each
+ *   chunk also carries chunk/8 bytes of bitmap, counted against cap_bytes.
+ * @return the pool, or NULL with errno EINVAL (bad chunk, cap_bytes too small
+ *   for one chunk or more than 2^32-2 chunks) or ENOMEM. */
+struct reasm_pool *reasm_pool_create(uint64_t cap_bytes, uint32_t chunk);
+
+/* Frees the pool. Every struct reasm using it must have been reasm_fini()ed. */
+void reasm_pool_destroy(struct reasm_pool *p);
+
+/* @return the largest per-side size this pool supports (limited by how many
+ * slots one map chunk holds), or 0 for NULL. */
+uint64_t reasm_pool_max_size(const struct reasm_pool *p);
+
+/* @return the smallest chunk size (>= 4096) whose pool supports a per-side
+ * buffer of size bytes: what tcpsm passes to reasm_pool_create() for
+ * conf tcp.buf_size. */
+uint32_t reasm_chunk_for(uint64_t size);
+
+/* Chunks free / total, and allocation failures so far (pool counters). */
+void reasm_pool_stats(const struct reasm_pool *p, uint32_t *free_chunks, uint32_t *total_chunks, uint64_t *alloc_fail);
+
+/* Starts one side. No memory is taken until the first payload byte.
+ * @pool: may be NULL only when size is 0.
+ * @seq0: sequence number of the first data byte (ISN + 1, or the first
+ *   sequence seen when picked up midstream).
+ * @size: window in bytes (conf tcp.buf_size); 0 = buffering off.
+ * @policy: enum reasm_overlap.
+ * The side starts without a reader (see reasm_set_reader()).
+ * @return 0, or -EINVAL (bad policy, size without pool) or -E2BIG (size
+ *   above reasm_pool_max_size()). */
+int reasm_init(struct reasm *r, struct reasm_pool *pool, uint32_t seq0, uint32_t size, unsigned policy);
+
+/* Returns every chunk to the pool. Writer only, and only once the reader can
+ * no longer call peek on this side (after the flow's CONN_END has passed the
+ * app stage). The struct may be reasm_init()ed again. */
+void reasm_fini(struct reasm *r);
+
+/* Attaches (on = 1) or detaches (0) the reader. Detaching makes everything
+ * delivered consumed; the reader must not peek after it. Writer only. */
+void reasm_set_reader(struct reasm *r, int on);
+
+/* Sets the overlap policy from the next segment on. Writer only.
+ * @return 0 or -EINVAL. */
+int reasm_set_policy(struct reasm *r, unsigned policy);
+
+/* Changes the window size (mOS MOS_CLIBUF); 0 disables buffering and gives
+ * the chunks back. Held out-of-order bytes are dropped (they become holes
+ * again). Writer only: a resize the app asks for is applied by tcpsm at the
+ * flow's next packet.
+ * @return 0 applied, -EAGAIN recorded and applied automatically by a later
+ *   writer call once the reader has consumed all delivered bytes, -E2BIG
+ *   (above reasm_pool_max_size()), -EINVAL (no pool). */
+int reasm_resize(struct reasm *r, uint32_t size);
+
+/* Adds one segment's payload. Writer only. O(len) plus O(window/64) at worst
+ * for bitmap scans; no allocation beyond O(1) pool pops.
+ * @seq: sequence number of the first payload byte.
+ * @data: the captured payload bytes (may be NULL when captured_len is 0).
+ * @len: payload length on the wire (from the IP header).
+ * @captured_len: bytes present in data (<= len; less in snaplen-cut captures:
+ *   the rest is a known hole, counted missed, never read as data).
+ * @res: filled with what happened (may be NULL).
+ * @return 0, or -EINVAL (captured_len > len, data NULL with captured_len > 0). */
+int reasm_insert(struct reasm *r, uint32_t seq, const void *data, uint32_t len, uint32_t captured_len,
+                 struct reasm_result *res);
+
+/* Moves the in-order edge to seq (if ahead of it): held bytes before seq are
+ * delivered, holes are counted missed. Writer only.
+ * @return 0. */
+int reasm_skip_to(struct reasm *r, uint32_t seq, struct reasm_result *res);
+
+/* The flow ended on this side: moves the edge past everything seen (held bytes
+ * delivered, holes missed). Further inserts are still accepted. Writer only.
+ * @return 0. */
+int reasm_close(struct reasm *r, struct reasm_result *res);
+
+/* @return the sequence number of the in-order edge (next expected byte). */
+uint32_t reasm_next_seq(const struct reasm *r);
+
+/* @return the writer's totals for this side (writer's core). */
+const struct reasm_totals *reasm_totals(const struct reasm *r);
+
+/* Reader: copies up to len bytes from the reader's offset and consumes them.
+ * Stops at the first gap, so one call returns either data or a gap.
+ * @return bytes copied (> 0); 0 when nothing new (errno untouched); a
+ *   negative count -n with errno ENODATA: n bytes were missed here and are
+ *   now consumed (the next call continues after them); -1 with errno EINVAL
+ *   for buf NULL or len 0. */
+ssize_t reasm_peek(struct reasm *r, void *buf, size_t len);
+
+/* Reader: copies up to len bytes starting at stream offset off, without
+ * consuming. Only bytes delivered and not yet consumed can be read.
+ * @return bytes copied (> 0, stopping at a gap or the edge); 0 when off is at
+ *   or beyond the edge; -n with errno ENODATA when off falls in a gap of n
+ *   bytes (counted from off); -1 with errno ERANGE when off is below the
+ *   consumed offset (those bytes are gone); -1 with errno EINVAL for buf NULL
+ *   or len 0. */
+ssize_t reasm_ppeek(const struct reasm *r, void *buf, size_t len, uint64_t off);
+
+/* Reader (or anyone, racily): a snapshot of the side's offsets and counts. */
+void reasm_info(const struct reasm *r, struct reasm_info *out);
+
+#endif
