@@ -60,6 +60,7 @@ struct mp_pipeline {
 #define MP_MAX_DROP_KINDS 64
 struct mp_totals {
 	uint64_t rx, injected, tx;
+	uint64_t rx_bytes; /* frame bytes received */
 	unsigned n_drops;
 	struct {
 		const char *name;

@@ -68,6 +68,8 @@ void mp_totals(const struct mp_pipeline *pl, struct mp_totals *t)
 					t->tx += v;
 				else if (s == MP_ST_RX && k == MP_CC_IN)
 					t->rx += v;
+				else if (s == MP_ST_RX && !strcmp(d->name, "bytes"))
+					t->rx_bytes += v;
 				else if (!strcmp(d->name, "injected"))
 					t->injected += v;
 			}

@@ -119,12 +119,14 @@ static unsigned rx_poll(struct mp_stage_inst *si)
 		rpp->got += n;
 		rpp->last_tsc = now;
 		uint64_t live_ns = mp_live_ns(pl, now);
+		uint64_t bytes = 0;
 		for (uint16_t i = 0; i < n; i++) {
 			struct rte_mbuf *m = b[i];
 			struct mp_meta *md = mp_meta(m);
 			mp_meta_reset(md);
 			md->kind = MP_PKT_DATA;
 			md->port = (uint16_t)(rpp->p - pl->port);
+			bytes += rte_pktmbuf_pkt_len(m);
 			if (pl->ts_off >= 0 && (m->ol_flags & pl->ts_flag))
 				/* net_pcap stores pcap time in microseconds. */
 				md->ts_ns = *RTE_MBUF_DYNFIELD(m, pl->ts_off, uint64_t *) * 1000ULL;
@@ -135,6 +137,7 @@ static unsigned rx_poll(struct mp_stage_inst *si)
 			for (uint16_t i = 0; i < n; i++)
 				mp_meta(b[i])->hash = mp_rx_addr_hash(b[i], rpp->p->dlt);
 		mp_ctr_add(si, MP_CC_IN, n);
+		mp_ctr_add(si, RX_BYTES, bytes);
 		mp_out_send(si, 0, b, n);
 		return n;
 	}
