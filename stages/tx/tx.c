@@ -108,6 +108,14 @@ static unsigned tx_poll(struct mp_stage_inst *si)
 			ctrl++;
 			continue;
 		}
+		if (unlikely(md->flags & MP_MF_REASM)) {
+			/* A datagram classify rebuilt from fragments, for monitoring
+			 * only: the original fragments were forwarded unchanged, so
+			 * this copy never leaves the box, even inline. */
+			rte_pktmbuf_free(m);
+			released++;
+			continue;
+		}
 		if (unlikely(md->verdict == MP_VERDICT_DROP)) {
 			rte_pktmbuf_free(m);
 			vdrop++;
