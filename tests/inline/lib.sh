@@ -60,21 +60,36 @@ no_offloads() {
     echo "note: ethtool -K $2 in $1 did not apply every setting" >&2
 }
 
-# mk_topology SUFFIX: sets NS_CLI NS_MB NS_SRV, NET4 (x.y.z), IP4_CLI IP4_SRV,
-# IP6_CLI IP6_SRV. The mb namespace has IPv6 disabled so that its kernel does
-# not add router/multicast chatter to what the bridge sees.
+# mk_topology SUFFIX [impair]: sets NS_CLI NS_MB NS_SRV, NET4 (x.y.z),
+# IP4_CLI IP4_SRV, IP6_CLI IP6_SRV. The mb namespace has IPv6 disabled so that
+# its kernel does not add router/multicast chatter to what the bridge sees.
+# With "impair", a fourth namespace NS_IMP sits between cli and mb:
+#     cli [veth0] <--> [ia] imp [ib] <--> [mbc] mb [mbs] <--> [veth0] srv
 mk_topology() {
-  local s=$1
+  local s=$1 with_imp=${2:-}
   NS_CLI="mp-cli-$s"
   NS_MB="mp-mb-$s"
   NS_SRV="mp-srv-$s"
+  NS_IMP=""
+  [[ -z "$with_imp" ]] || NS_IMP="mp-imp-$s"
   local n
-  for n in "$NS_CLI" "$NS_MB" "$NS_SRV"; do
+  for n in "$NS_CLI" "$NS_MB" "$NS_SRV" $NS_IMP; do
     ip netns add "$n"
     NS_LIST+=("$n")
   done
   ns "$NS_MB" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-  ip -n "$NS_CLI" link add veth0 type veth peer name mbc netns "$NS_MB"
+  if [[ -n "$NS_IMP" ]]; then
+    ns "$NS_IMP" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+    ip -n "$NS_CLI" link add veth0 type veth peer name ia netns "$NS_IMP"
+    ip -n "$NS_IMP" link add ib type veth peer name mbc netns "$NS_MB"
+    no_offloads "$NS_IMP" ia
+    no_offloads "$NS_IMP" ib
+    ns "$NS_IMP" ip link set lo up
+    ns "$NS_IMP" ip link set ia up
+    ns "$NS_IMP" ip link set ib up
+  else
+    ip -n "$NS_CLI" link add veth0 type veth peer name mbc netns "$NS_MB"
+  fi
   ip -n "$NS_SRV" link add veth0 type veth peer name mbs netns "$NS_MB"
   # A /24 in 10.0.0.0/8 that only exists inside these namespaces.
   NET4="10.$((200 + RANDOM % 50)).$((RANDOM % 250))"
