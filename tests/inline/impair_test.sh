@@ -39,7 +39,12 @@ on_exit() {
   exit "$rc"
 }
 trap on_exit EXIT
-trap 'exit 143' TERM INT
+on_term() {
+  fail "time limit reached or interrupted"
+  echo "impair: $PASSED passed, $FAILED failed"
+  exit 1
+}
+trap on_term TERM INT
 
 mk_topology "p$$"
 PORT=8080

@@ -44,7 +44,12 @@ on_exit() {
   exit "$rc"
 }
 trap on_exit EXIT
-trap 'exit 143' TERM INT
+on_term() {
+  fail "time limit reached or interrupted"
+  echo "inline: $PASSED passed, $FAILED failed"
+  exit 1
+}
+trap on_term TERM INT
 
 mk_topology "i$$"
 echo "inline: namespaces $NS_CLI $NS_MB $NS_SRV, $NET4.0/24, $IP6_CLI/64"
