@@ -46,6 +46,10 @@ struct gen_params {
 	double gbps;        /* packet time advances as if frames came at this rate */
 	uint64_t start_ns;  /* time of the first frame */
 	uint32_t servers;   /* server addresses 172.16.0.1.. (1..GEN_MAX_SERVERS) */
+	/* Several generators feeding one pipeline (one per rx instance): give
+	 * each the same n_parts and its own part in [0, n_parts); their
+	 * connections, hence 4-tuples, are disjoint. 0 and 1 mean one part. */
+	uint32_t part, n_parts;
 	uint32_t n_patterns;
 	struct gen_pattern pattern[GEN_MAX_PATTERNS];
 };

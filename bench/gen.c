@@ -178,6 +178,10 @@ static int check_params(const struct gen_params *p)
 		gen_err = "servers must be within [1, 64]";
 		return -1;
 	}
+	if (p->part >= (p->n_parts ? p->n_parts : 1)) {
+		gen_err = "part must be below n_parts";
+		return -1;
+	}
 	if (p->n_patterns > GEN_MAX_PATTERNS) {
 		gen_err = "at most 16 patterns";
 		return -1;
@@ -409,7 +413,7 @@ static int start_conn(struct gen *g, struct gen_flow *f)
 		g->live--;
 		return -1;
 	}
-	uint64_t c = g->next_conn++;
+	uint64_t c = g->next_conn++ * (g->p.n_parts ? g->p.n_parts : 1) + g->p.part;
 	uint32_t lo = (uint32_t)(c & 0xffffff);
 	uint64_t r = gen_rand(&g->rng);
 	f->conn = c;

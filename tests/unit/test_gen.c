@@ -303,6 +303,36 @@ START_TEST(determinism)
 	uint64_t a = t_hash_of(5), b = t_hash_of(5), c = t_hash_of(6);
 	ck_assert_uint_eq(a, b);
 	ck_assert_uint_ne(a, c);
+
+	/* Two parts of one workload: disjoint 4-tuples (t_track asserts a
+	 * finished tuple never comes back). */
+	struct t_run r = {0};
+	uint8_t fr[GEN_MAX_FRAME];
+	int n;
+	r.cap = 1024;
+	r.tab = calloc(r.cap, sizeof(*r.tab));
+	ck_assert_ptr_nonnull(r.tab);
+	for (uint32_t part = 0; part < 2; part++) {
+		struct gen_params p = t_params(20, 3000, 0, 200, 1);
+		p.part = part;
+		p.n_parts = 2;
+		struct gen *g = gen_create(&p);
+		ck_assert_ptr_nonnull(g);
+		r.stream = gen_server_stream(g, &r.stream_len);
+		while ((n = gen_next(g, fr, sizeof(fr), NULL)) > 0) {
+			struct t_pkt k;
+			t_parse(fr, n, &k);
+			t_track(&r, &k);
+		}
+		gen_destroy(g);
+	}
+	ck_assert_uint_eq(r.syns, 400);
+	ck_assert_uint_eq(r.finished, 400);
+	t_run_free(&r);
+	struct gen_params bad = t_params(20, 3000, 0, 0, 1);
+	bad.part = 2;
+	bad.n_parts = 2;
+	ck_assert_ptr_null(gen_create(&bad));
 }
 END_TEST
 
