@@ -95,8 +95,9 @@ def read_flow_log(path):
     return collections.Counter(l for l in path.read_text(errors="replace").splitlines() if l.strip())
 
 
-def check_capture(binary, capture, work, extra_args):
-    """Returns (status, detail, warnings)."""
+def check_capture(binary, capture, work, extra_args, spread=None):
+    """Returns (status, detail, warnings).  spread, if given, collects the
+    packets each instance of a multi-instance stage received, per mapping."""
     summaries, logs, injected = {}, {}, {}
     for mname, mapping in MAPPINGS:
         cj = work / f"{mname}.counters.json"
@@ -121,6 +122,10 @@ def check_capture(binary, capture, work, extra_args):
         if errs:
             return "FAIL", f"{mname}: " + "; ".join(errs), []
         summaries[mname] = summarize(counters)
+        if spread is not None:
+            for st in counters["stages"]:
+                spread[(mname, st["stage"], st["instance"])] = (
+                    spread.get((mname, st["stage"], st["instance"]), 0) + st["in"])
         injected[mname] = counters["totals"]["injected"]
         logs[mname] = read_flow_log(fl)
 
@@ -169,14 +174,24 @@ def main():
         mplib.die(f"no captures under {args.corpus}")
     extra = [a for s in args.set for a in ("--set", s)]
     res = mplib.Results(args.results)
+    spread = {}
     with tempfile.TemporaryDirectory(prefix="regress-mapping.") as tmp:
         for cap in caps:
             work = Path(tmp) / cap.stem
             work.mkdir()
-            status, detail, warnings = check_capture(args.mospipe, cap, work, extra)
+            status, detail, warnings = check_capture(args.mospipe, cap, work, extra, spread)
             res.add("mapping", f"{cap.parent.name}/{cap.name}", status, detail)
             for w in warnings:
                 res.add("mapping", f"{cap.parent.name}/{cap.name}", "WARN", w)
+    # A mapping with 2 tcpsm instances only tests something if the flow
+    # hash spreads flows over both.
+    multi = {(m, s) for (m, s, i) in spread if i > 0}
+    for m, s in sorted(multi):
+        idle = [i for (m2, s2, i), n in spread.items() if (m2, s2) == (m, s) and n == 0]
+        if idle:
+            res.add("mapping", f"{m}:{s}", "WARN",
+                    f"{s} instance(s) {idle} received no packet over the whole corpus: "
+                    f"fan-out by flow hash is not exercised by this mapping")
     return 1 if res.failed() else 0
 
 

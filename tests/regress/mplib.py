@@ -68,6 +68,9 @@ def _quote(arg):
 
 
 def run_mospipe(binary, args, timeout=None):
+    binary = Path(binary)
+    if not binary.is_absolute() and len(binary.parts) > 1:
+        binary = binary.resolve()  # "build/mospipe" is a path, not a PATH lookup
     argv = [str(binary)] + [str(a) for a in args]
     try:
         p = subprocess.run(argv, capture_output=True, text=True, errors="replace",
@@ -78,6 +81,8 @@ def run_mospipe(binary, args, timeout=None):
         out = e.stdout.decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or "")
         err = e.stderr.decode(errors="replace") if isinstance(e.stderr, bytes) else (e.stderr or "")
         return Run(argv, None, out, err, timed_out=True)
+    except OSError as e:
+        return Run(argv, 127, "", f"cannot run {binary}: {e}\n")
 
 
 class Results:
