@@ -81,8 +81,10 @@ struct reasm {
 
 	/* Writer-only, stable while the reader has bytes to read. */
 	struct reasm_pool *pool;
-	_Atomic uint64_t *slots; /* nslots entries: tag << 32 | chunk id */
-	uint32_t size;           /* window in bytes, 0 = buffering off */
+	/* nslots entries (tag << 32 | chunk id); published with release because
+	 * the map chunk is allocated lazily, after the reader may have started. */
+	_Atomic(_Atomic uint64_t *) slots;
+	uint32_t size; /* window in bytes, 0 = buffering off */
 	uint32_t nslots;
 	uint32_t map_id; /* chunk holding slots[] when nslots > REASM_INLINE_SLOTS */
 	uint32_t seq0;   /* sequence number of stream offset 0 */
@@ -94,7 +96,8 @@ struct reasm {
 	uint8_t closed;     /* reasm_close() ran */
 	uint32_t want_size; /* resize waiting for the reader to catch up */
 	uint8_t want_pending;
-	uint8_t pad_[7];
+	uint8_t jump_full; /* the pending gap began with unconsumed bytes in the window */
+	uint8_t pad_[6];
 	uint64_t held;         /* held out-of-order bytes */
 	uint64_t hi;           /* highest stream offset seen + 1 */
 	uint64_t ooo_s, ooo_e; /* buffering off: the one tracked out-of-order range */

@@ -1,0 +1,644 @@
+/* Unit tests of the per-side TCP reassembly buffer (stages/tcpsm/reasm.c):
+ * ordering, overlaps under both policies, gaps reported to the reader, wrap
+ * around 2^32, full windows, pools running dry, buffering off, snaplen holes,
+ * resizing, and a two-thread stream checked byte by byte.
+ * No EAL: reasm is plain C. REASM_STRESS_MB sets the two-thread volume.
+ */
+#include <check.h>
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "reasm.h"
+
+/* Byte at stream offset o of the test pattern: not periodic in any small
+ * power of two, so a byte delivered at the wrong place is noticed. */
+static inline uint8_t pat(uint64_t o)
+{
+	return (uint8_t)(o * 7 + (o >> 9) * 13 + (o >> 17));
+}
+
+static void fill(uint8_t *b, uint64_t off, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++)
+		b[i] = pat(off + i);
+}
+
+/* Inserts pattern bytes [off, off + n) of a stream whose offset 0 is seq0. */
+static struct reasm_result put(struct reasm *r, uint32_t seq0, uint64_t off, uint32_t n)
+{
+	uint8_t b[4096];
+	struct reasm_result res;
+	ck_assert_uint_le(n, sizeof(b));
+	fill(b, off, n);
+	ck_assert_int_eq(reasm_insert(r, seq0 + (uint32_t)off, b, n, n, &res), 0);
+	return res;
+}
+
+static void expect_data(struct reasm *r, uint64_t off, uint32_t n)
+{
+	uint8_t b[4096];
+	ck_assert_int_eq(reasm_peek(r, b, n), (ssize_t)n);
+	for (uint32_t i = 0; i < n; i++)
+		ck_assert_uint_eq(b[i], pat(off + i));
+}
+
+static void expect_gap(struct reasm *r, uint64_t n)
+{
+	uint8_t b[16];
+	errno = 0;
+	ck_assert_int_eq(reasm_peek(r, b, sizeof(b)), -(ssize_t)n);
+	ck_assert_int_eq(errno, ENODATA);
+}
+
+START_TEST(in_order)
+{
+	struct reasm_pool *p = reasm_pool_create(1 << 20, 256);
+	ck_assert_ptr_nonnull(p);
+	struct reasm r;
+	ck_assert_int_eq(reasm_init(&r, p, 1000, 1024, REASM_OVERLAP_FIRST), 0);
+	reasm_set_reader(&r, 1);
+	uint8_t b[8];
+	ck_assert_int_eq(reasm_peek(&r, b, sizeof(b)), 0);
+	struct reasm_result res = put(&r, 1000, 0, 100);
+	ck_assert_uint_eq(res.delivered, 100);
+	ck_assert_uint_eq(res.held, 0);
+	ck_assert_uint_eq(res.flags, 0);
+	put(&r, 1000, 100, 150);
+	ck_assert_uint_eq(reasm_next_seq(&r), 1250);
+	expect_data(&r, 0, 200);
+	expect_data(&r, 200, 50);
+	ck_assert_int_eq(reasm_peek(&r, b, sizeof(b)), 0);
+	struct reasm_info in;
+	reasm_info(&r, &in);
+	ck_assert_uint_eq(in.delivered, 250);
+	ck_assert_uint_eq(in.consumed, 250);
+	ck_assert_uint_eq(reasm_totals(&r)->delivered, 250);
+	reasm_fini(&r);
+	uint32_t fr, tot;
+	reasm_pool_stats(p, &fr, &tot, NULL);
+	ck_assert_uint_eq(fr, tot);
+	reasm_pool_destroy(p);
+}
+END_TEST
+
+START_TEST(out_of_order)
+{
+	struct reasm_pool *p = reasm_pool_create(1 << 20, 256);
+	struct reasm r;
+	reasm_init(&r, p, 5, 1024, REASM_OVERLAP_FIRST);
+	reasm_set_reader(&r, 1);
+	struct reasm_result res = put(&r, 5, 200, 100);
+	ck_assert(res.flags & REASM_F_OOO);
+	ck_assert_uint_eq(res.held, 100);
+	ck_assert_uint_eq(res.delivered, 0);
+	res = put(&r, 5, 100, 100);
+	ck_assert_uint_eq(res.held, 100);
+	uint8_t b[8];
+	ck_assert_int_eq(reasm_peek(&r, b, sizeof(b)), 0);
+	res = put(&r, 5, 0, 100);
+	ck_assert_uint_eq(res.delivered, 300);
+	ck_assert_uint_eq(res.held, 0);
+	ck_assert_uint_eq(reasm_totals(&r)->ooo_segs, 2);
+	struct reasm_info in;
+	reasm_info(&r, &in);
+	ck_assert_uint_eq(in.held, 0);
+	expect_data(&r, 0, 300);
+	reasm_fini(&r);
+	reasm_pool_destroy(p);
+}
+END_TEST
+
+/* A 40-byte segment "A" held at 100, then "B" overlapping it at 120..180. */
+static void overlap_case(unsigned policy, uint8_t expect_at_130)
+{
+	struct reasm_pool *p = reasm_pool_create(1 << 20, 256);
+	struct reasm r;
+	reasm_init(&r, p, 0, 1024, policy);
+	reasm_set_reader(&r, 1);
+	uint8_t a[40], bb[60], out[200];
+	memset(a, 'A', sizeof(a));
+	memset(bb, 'B', sizeof(bb));
+	struct reasm_result res;
+	reasm_insert(&r, 100, a, 40, 40, &res);
+	reasm_insert(&r, 120, bb, 60, 60, &res);
+	ck_assert_uint_eq(res.old, 20);
+	ck_assert_uint_eq(res.diff, 20);
+	ck_assert_uint_eq(res.held, 40);
+	ck_assert(res.flags & REASM_F_DIFF);
+	ck_assert(!(res.flags & REASM_F_REXMIT));
+	/* An exact, identical overlap: old, no difference, a retransmission. */
+	reasm_insert(&r, 160, bb, 20, 20, &res);
+	ck_assert_uint_eq(res.old, 20);
+	ck_assert_uint_eq(res.diff, 0);
+	ck_assert(res.flags & REASM_F_REXMIT);
+	uint8_t z[100];
+	memset(z, 'Z', sizeof(z));
+	reasm_insert(&r, 0, z, 100, 100, &res);
+	ck_assert_uint_eq(res.delivered, 180);
+	ck_assert_int_eq(reasm_peek(&r, out, sizeof(out)), 180);
+	ck_assert_uint_eq(out[110], 'A');
+	ck_assert_uint_eq(out[130], expect_at_130);
+	ck_assert_uint_eq(out[170], 'B');
+	ck_assert_uint_eq(reasm_totals(&r)->diff_bytes, 20);
+	ck_assert_uint_eq(reasm_totals(&r)->rexmit_bytes, 20);
+	reasm_fini(&r);
+	reasm_pool_destroy(p);
+}
+
+START_TEST(overlap_first)
+{
+	overlap_case(REASM_OVERLAP_FIRST, 'A');
+}
+END_TEST
+
+START_TEST(overlap_last)
+{
+	overlap_case(REASM_OVERLAP_LAST, 'B');
+}
+END_TEST
+
+/* Retransmission of delivered bytes: compared while still stored, never
+ * changed under either policy (the reader may be reading them). */
+START_TEST(rexmit_delivered)
+{
+	struct reasm_pool *p = reasm_pool_create(1 << 20, 256);
+	for (unsigned pol = 0; pol < 2; pol++) {
+		struct reasm r;
+		reasm_init(&r, p, 77, 512, pol);
+		reasm_set_reader(&r, pol); /* with and without a reader */
+		put(&r, 77, 0, 100);
+		uint8_t x[30];
+		fill(x, 20, 30);
+		x[5] ^= 1;
+		x[6] ^= 1;
+		struct reasm_result res;
+		reasm_insert(&r, 77 + 20, x, 30, 30, &res);
+		ck_assert(res.flags & REASM_F_REXMIT);
+		ck_assert(res.flags & REASM_F_DIFF);
+		ck_assert_uint_eq(res.old, 30);
+		ck_assert_uint_eq(res.diff, 2);
+		/* Partly old, partly new. */
+		res = put(&r, 77, 90, 20);
+		ck_assert_uint_eq(res.old, 10);
+		ck_assert_uint_eq(res.delivered, 10);
+		ck_assert(!(res.flags & REASM_F_REXMIT));
+		if (pol)
+			expect_data(&r, 0, 110);
+		reasm_fini(&r);
+	}
+	reasm_pool_destroy(p);
+}
+END_TEST
+
+START_TEST(gaps)
+{
+	struct reasm_pool *p = reasm_pool_create(1 << 20, 256);
+	struct reasm r;
+	reasm_init(&r, p, 0, 1024, REASM_OVERLAP_FIRST);
+	reasm_set_reader(&r, 1);
+	put(&r, 0, 0, 10);
+	put(&r, 0, 20, 10);
+	put(&r, 0, 40, 10);
+	struct reasm_result res;
+	reasm_skip_to(&r, 20, &res);
+	ck_assert_uint_eq(res.missed, 10);
+	ck_assert_uint_eq(res.delivered, 10);
+	ck_assert(res.flags & REASM_F_MISSED);
+	ck_assert_uint_eq(reasm_next_seq(&r), 30);
+	reasm_close(&r, &res);
+	ck_assert_uint_eq(res.missed, 10);
+	ck_assert_uint_eq(reasm_next_seq(&r), 50);
+	expect_data(&r, 0, 10);
+	expect_gap(&r, 10);
+	expect_data(&r, 20, 10);
+	expect_gap(&r, 10);
+	expect_data(&r, 40, 10);
+	ck_assert_uint_eq(reasm_totals(&r)->missed, 20);
+	/* A gap at the front of a full window: the stream moves on. */
+	struct reasm r2;
+	reasm_init(&r2, p, 0, 256, REASM_OVERLAP_FIRST);
+	put(&r2, 0, 100, 100);
+	res = put(&r2, 0, 300, 100); /* beyond the window: hole 0..100 passed */
+	ck_assert_uint_ge(res.missed, 100);
+	ck_assert(res.flags & REASM_F_MISSED);
+	ck_assert(!(res.flags & REASM_F_FULL));
+	reasm_fini(&r);
+	reasm_fini(&r2);
+	reasm_pool_destroy(p);
+}
+END_TEST
+
+START_TEST(wrap_around)
+{
+	struct reasm_pool *p = reasm_pool_create(1 << 20, 256);
+	struct reasm r;
+	uint32_t seq0 = 0xFFFFFF00u;
+	reasm_init(&r, p, seq0, 2048, REASM_OVERLAP_FIRST);
+	reasm_set_reader(&r, 1);
+	/* 0..1000 in 100-byte segments, pairs swapped, across 2^32. */
+	for (uint64_t o = 0; o < 1000; o += 200) {
+		put(&r, seq0, o + 100, 100);
+		put(&r, seq0, o, 100);
+	}
+	ck_assert_uint_eq(reasm_next_seq(&r), seq0 + 1000u);
+	ck_assert_uint_eq(reasm_next_seq(&r), 1000u - 0x100u);
+	expect_data(&r, 0, 1000);
+	/* A retransmission from before the wrap is recognised as old. */
+	struct reasm_result res = put(&r, seq0, 200, 100);
+	ck_assert(res.flags & REASM_F_REXMIT);
+	/* And one before seq0 (e.g. SYN space) too. */
+	uint8_t b[10] = {0};
+	reasm_insert(&r, seq0 - 10, b, 10, 10, &res);
+	ck_assert(res.flags & REASM_F_REXMIT);
+	reasm_fini(&r);
+	reasm_pool_destroy(p);
+}
+END_TEST
+
+START_TEST(buffer_full)
+{
+	struct reasm_pool *p = reasm_pool_create(1 << 20, 256);
+	struct reasm r;
+	reasm_init(&r, p, 0, 256, REASM_OVERLAP_FIRST);
+	reasm_set_reader(&r, 1);
+	put(&r, 0, 0, 200);
+	expect_data(&r, 0, 50); /* window now 50..306 */
+	put(&r, 0, 200, 106);
+	struct reasm_result res = put(&r, 0, 306, 100);
+	ck_assert(res.flags & REASM_F_FULL);
+	ck_assert_uint_eq(res.missed, 100);
+	res = put(&r, 0, 406, 50); /* still behind: more missed */
+	ck_assert(res.flags & REASM_F_FULL);
+	ck_assert_uint_eq(res.missed, 50);
+	ck_assert_uint_eq(reasm_totals(&r)->full_events, 1);
+	/* Nothing the reader had not consumed was overwritten. */
+	expect_data(&r, 50, 256);
+	expect_gap(&r, 150);
+	res = put(&r, 0, 456, 100);
+	ck_assert_uint_eq(res.delivered, 100);
+	ck_assert_uint_eq(res.flags, 0);
+	expect_data(&r, 456, 100);
+	ck_assert_uint_eq(reasm_totals(&r)->missed, 150);
+	reasm_fini(&r);
+	reasm_pool_destroy(p);
+}
+END_TEST
+
+START_TEST(no_reader_slides)
+{
+	struct reasm_pool *p = reasm_pool_create(64 * 1024, 64);
+	struct reasm r;
+	reasm_init(&r, p, 123456, 300, REASM_OVERLAP_FIRST);
+	uint64_t o = 0;
+	unsigned i = 0;
+	while (o < (64ull << 20)) {
+		uint32_t n = 1 + (i * 37) % 150; /* a pair fits the window */
+		if (i % 5 == 0) {                /* a pair out of order */
+			put(&r, 123456, o + n, n);
+			put(&r, 123456, o, n);
+			o += 2 * n;
+		} else {
+			put(&r, 123456, o, n);
+			o += n;
+		}
+		i++;
+	}
+	const struct reasm_totals *t = reasm_totals(&r);
+	ck_assert_uint_eq(t->delivered, o);
+	ck_assert_uint_eq(t->missed, 0);
+	ck_assert_uint_eq(t->full_events, 0);
+	ck_assert_uint_eq(reasm_next_seq(&r), 123456u + (uint32_t)o);
+	uint32_t fr, tot;
+	reasm_pool_stats(p, &fr, &tot, NULL);
+	ck_assert_uint_ge(tot - fr, 1);
+	ck_assert_uint_le(tot - fr, 300 / 64 + 3); /* data slots + map chunk */
+	reasm_fini(&r);
+	reasm_pool_stats(p, &fr, &tot, NULL);
+	ck_assert_uint_eq(fr, tot);
+	reasm_pool_destroy(p);
+}
+END_TEST
+
+START_TEST(pool_exhaustion)
+{
+	/* Room for 3 chunks of 64 (+8 bitmap). */
+	struct reasm_pool *p = reasm_pool_create(3 * 72, 64);
+	ck_assert_ptr_nonnull(p);
+	struct reasm a, b;
+	reasm_init(&a, p, 0, 128, REASM_OVERLAP_FIRST); /* 3 slots: inline */
+	reasm_init(&b, p, 0, 128, REASM_OVERLAP_FIRST);
+	reasm_set_reader(&b, 1);
+	struct reasm_result res = put(&a, 0, 0, 150); /* takes all 3 */
+	ck_assert_uint_eq(res.delivered, 150);
+	ck_assert_uint_eq(res.flags & REASM_F_NOMEM, 0);
+	res = put(&b, 0, 0, 100);
+	ck_assert(res.flags & REASM_F_NOMEM);
+	ck_assert_uint_eq(res.delivered, 0);
+	ck_assert_uint_eq(reasm_totals(&b)->nomem_events, 1);
+	reasm_close(&b, &res);
+	ck_assert_uint_eq(res.missed, 100);
+	expect_gap(&b, 100);
+	uint64_t fails;
+	reasm_pool_stats(p, NULL, NULL, &fails);
+	ck_assert_uint_ge(fails, 1);
+	reasm_fini(&a); /* chunks back: b can store again */
+	res = put(&b, 0, 100, 50);
+	ck_assert_uint_eq(res.flags, 0);
+	ck_assert_uint_eq(res.delivered, 50);
+	expect_data(&b, 100, 50);
+	reasm_fini(&b);
+	reasm_pool_destroy(p);
+	/* A map chunk the pool cannot give. */
+	p = reasm_pool_create(1 * 72, 64);
+	ck_assert_int_eq(reasm_init(&a, p, 0, 500, REASM_OVERLAP_FIRST), 0);
+	res = put(&a, 0, 0, 10);
+	ck_assert(res.flags & REASM_F_NOMEM);
+	reasm_fini(&a);
+	reasm_pool_destroy(p);
+}
+END_TEST
+
+START_TEST(buffering_off)
+{
+	struct reasm r;
+	ck_assert_int_eq(reasm_init(&r, NULL, 0, 0, REASM_OVERLAP_FIRST), 0);
+	struct reasm_result res = put(&r, 0, 0, 100);
+	ck_assert_uint_eq(res.delivered, 100);
+	res = put(&r, 0, 50, 50);
+	ck_assert(res.flags & REASM_F_REXMIT);
+	ck_assert_uint_eq(res.old, 50);
+	res = put(&r, 0, 200, 100);
+	ck_assert(res.flags & REASM_F_OOO);
+	ck_assert_uint_eq(res.held, 100);
+	res = put(&r, 0, 250, 100); /* overlaps the held range */
+	ck_assert_uint_eq(res.old, 50);
+	ck_assert_uint_eq(res.held, 50);
+	res = put(&r, 0, 100, 100);
+	ck_assert_uint_eq(res.delivered, 250);
+	ck_assert_uint_eq(reasm_next_seq(&r), 350);
+	res = put(&r, 0, 400, 10);
+	reasm_close(&r, &res);
+	ck_assert_uint_eq(res.missed, 50);
+	ck_assert_uint_eq(reasm_totals(&r)->rexmit_bytes, 50);
+	ck_assert_uint_eq(reasm_totals(&r)->overlap_bytes, 100);
+	ck_assert_int_eq(reasm_resize(&r, 100), -EINVAL); /* no pool */
+	reasm_fini(&r);
+}
+END_TEST
+
+START_TEST(snaplen_holes)
+{
+	struct reasm_pool *p = reasm_pool_create(1 << 20, 256);
+	struct reasm r;
+	reasm_init(&r, p, 9, 1024, REASM_OVERLAP_FIRST);
+	reasm_set_reader(&r, 1);
+	uint8_t b[100];
+	fill(b, 0, 100);
+	struct reasm_result res;
+	ck_assert_int_eq(reasm_insert(&r, 9, b, 100, 101, &res), -EINVAL);
+	reasm_insert(&r, 9, b, 100, 60, &res);
+	ck_assert_uint_eq(res.delivered, 60);
+	ck_assert_uint_eq(res.missed, 40);
+	ck_assert(res.flags & REASM_F_MISSED);
+	put(&r, 9, 100, 20);
+	expect_data(&r, 0, 60);
+	expect_gap(&r, 40);
+	expect_data(&r, 100, 20);
+	/* Header-only capture: nothing captured at all. */
+	reasm_insert(&r, 9 + 120, NULL, 30, 0, &res);
+	ck_assert_uint_eq(res.missed, 30);
+	expect_gap(&r, 30);
+	reasm_fini(&r);
+	reasm_pool_destroy(p);
+}
+END_TEST
+
+START_TEST(ppeek_offsets)
+{
+	struct reasm_pool *p = reasm_pool_create(1 << 20, 256);
+	struct reasm r;
+	reasm_init(&r, p, 0, 1024, REASM_OVERLAP_FIRST);
+	reasm_set_reader(&r, 1);
+	put(&r, 0, 0, 100);
+	uint8_t b[16];
+	put(&r, 0, 130, 20);
+	struct reasm_result res;
+	reasm_skip_to(&r, 130, &res);
+	ck_assert_int_eq(reasm_ppeek(&r, b, 10, 95), 5);
+	ck_assert_uint_eq(b[0], pat(95));
+	errno = 0;
+	ck_assert_int_eq(reasm_ppeek(&r, b, 10, 110), -20);
+	ck_assert_int_eq(errno, ENODATA);
+	ck_assert_int_eq(reasm_ppeek(&r, b, 16, 140), 10);
+	ck_assert_uint_eq(b[9], pat(149));
+	ck_assert_int_eq(reasm_ppeek(&r, b, 16, 150), 0);
+	/* ppeek does not consume. */
+	expect_data(&r, 0, 16);
+	errno = 0;
+	ck_assert_int_eq(reasm_ppeek(&r, b, 16, 3), -1);
+	ck_assert_int_eq(errno, ERANGE);
+	ck_assert_int_eq(reasm_ppeek(&r, NULL, 16, 20), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	reasm_fini(&r);
+	reasm_pool_destroy(p);
+}
+END_TEST
+
+START_TEST(resize)
+{
+	struct reasm_pool *p = reasm_pool_create(1 << 20, 256);
+	struct reasm r;
+	uint32_t fr, tot;
+	reasm_init(&r, p, 0, 128, REASM_OVERLAP_FIRST);
+	reasm_set_reader(&r, 1);
+	put(&r, 0, 0, 100);
+	ck_assert_int_eq(reasm_resize(&r, 1000), -EAGAIN); /* unconsumed bytes */
+	ck_assert_int_eq(reasm_resize(&r, UINT32_MAX), -E2BIG);
+	ck_assert_int_eq(reasm_resize(&r, 1000), -EAGAIN);
+	expect_data(&r, 0, 100);
+	put(&r, 0, 100, 900); /* applied first, then fits */
+	struct reasm_info in;
+	reasm_info(&r, &in);
+	ck_assert_uint_eq(in.size, 1000);
+	ck_assert_uint_eq(reasm_totals(&r)->missed, 0);
+	expect_data(&r, 100, 900);
+	ck_assert_int_eq(reasm_resize(&r, 64), 0); /* down */
+	struct reasm_result res = put(&r, 0, 1000, 100);
+	ck_assert(res.flags & REASM_F_MISSED);
+	expect_data(&r, 1000, 64);
+	expect_gap(&r, 36);
+	/* Disable: chunks go back, state continues. */
+	ck_assert_int_eq(reasm_resize(&r, 0), 0);
+	reasm_pool_stats(p, &fr, &tot, NULL);
+	ck_assert_uint_eq(fr, tot);
+	res = put(&r, 0, 1100, 50);
+	ck_assert_uint_eq(res.delivered, 50);
+	res = put(&r, 0, 1100, 50);
+	ck_assert(res.flags & REASM_F_REXMIT);
+	reasm_fini(&r);
+	reasm_pool_destroy(p);
+}
+END_TEST
+
+/* ---- two threads --------------------------------------------------------- */
+
+#define SEQ0 0xF0000000u /* the stream wraps 2^32 after 256 MB */
+
+struct stream {
+	struct reasm r;
+	uint64_t total;
+	_Atomic int done;
+	uint64_t r_data, r_gap, r_bad;
+};
+
+static void *writer(void *arg)
+{
+	struct stream *s = arg;
+	uint8_t b[1500];
+	uint64_t o = 0;
+	unsigned i = 0;
+	while (o < s->total) {
+		uint32_t n = 1 + (i * 7919u) % 1460;
+		if (o + n > s->total)
+			n = (uint32_t)(s->total - o);
+		/* Mostly give the reader time; every 64th burst push regardless,
+		 * so that full windows and gaps happen too. */
+		if ((i >> 6) % 8 != 0) {
+			struct reasm_info in;
+			for (;;) {
+				reasm_info(&s->r, &in);
+				if (in.delivered - in.consumed + 2 * 1500 <= in.size)
+					break;
+				sched_yield();
+			}
+		}
+		fill(b, o, n);
+		if (i % 11 == 3 && o + 2 * n <= s->total) {
+			uint8_t b2[1500];
+			fill(b2, o + n, n);
+			reasm_insert(&s->r, SEQ0 + (uint32_t)(o + n), b2, n, n, NULL);
+			reasm_insert(&s->r, SEQ0 + (uint32_t)o, b, n, n, NULL);
+			reasm_insert(&s->r, SEQ0 + (uint32_t)(o + n), b2, n, n, NULL); /* rexmit */
+			o += 2 * n;
+		} else {
+			reasm_insert(&s->r, SEQ0 + (uint32_t)o, b, n, n, NULL);
+			o += n;
+		}
+		i++;
+	}
+	reasm_close(&s->r, NULL);
+	atomic_store(&s->done, 1);
+	return NULL;
+}
+
+static void *reader(void *arg)
+{
+	struct stream *s = arg;
+	uint8_t b[3000];
+	uint64_t off = 0;
+	unsigned i = 0;
+	for (;;) {
+		size_t want = 1 + (i++ * 2654435761u) % sizeof(b);
+		ssize_t n = reasm_peek(&s->r, b, want);
+		if (n > 0) {
+			for (ssize_t k = 0; k < n; k++)
+				if (b[k] != pat(off + (uint64_t)k))
+					s->r_bad++;
+			off += (uint64_t)n;
+			s->r_data += (uint64_t)n;
+		} else if (n < 0) {
+			if (errno != ENODATA)
+				s->r_bad++;
+			off += (uint64_t)-n;
+			s->r_gap += (uint64_t)-n;
+		} else if (atomic_load(&s->done)) {
+			if (reasm_peek(&s->r, b, sizeof(b)) == 0)
+				break;
+			continue;
+		} else {
+			sched_yield();
+		}
+	}
+	return NULL;
+}
+
+START_TEST(two_threads)
+{
+	const char *mb = getenv("REASM_STRESS_MB");
+	struct stream *s = calloc(1, sizeof(*s));
+	s->total = (mb ? strtoull(mb, NULL, 0) : 256) << 20;
+	struct reasm_pool *p = reasm_pool_create(1 << 20, 256);
+	reasm_init(&s->r, p, SEQ0, 8192, REASM_OVERLAP_FIRST);
+	reasm_set_reader(&s->r, 1);
+	pthread_t tw, tr;
+	pthread_create(&tr, NULL, reader, s);
+	pthread_create(&tw, NULL, writer, s);
+	pthread_join(tw, NULL);
+	pthread_join(tr, NULL);
+	const struct reasm_totals *t = reasm_totals(&s->r);
+	ck_assert_uint_eq(s->r_bad, 0);
+	ck_assert_uint_eq(s->r_data + s->r_gap, s->total);
+	ck_assert_uint_eq(s->r_data, t->delivered);
+	ck_assert_uint_eq(s->r_gap, t->missed);
+	ck_assert_uint_gt(s->r_data, s->total / 2);
+	ck_assert_uint_gt(t->rexmit_bytes, 0);
+	reasm_fini(&s->r);
+	uint32_t fr, tot;
+	reasm_pool_stats(p, &fr, &tot, NULL);
+	ck_assert_uint_eq(fr, tot);
+	reasm_pool_destroy(p);
+	free(s);
+}
+END_TEST
+
+START_TEST(bad_args)
+{
+	ck_assert_ptr_null(reasm_pool_create(1 << 20, 100));
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_ptr_null(reasm_pool_create(10, 64));
+	struct reasm_pool *p = reasm_pool_create(1 << 20, 0);
+	ck_assert_ptr_nonnull(p);
+	struct reasm r;
+	ck_assert_int_eq(reasm_init(&r, NULL, 0, 100, 0), -EINVAL);
+	ck_assert_int_eq(reasm_init(&r, p, 0, 100, 7), -EINVAL);
+	ck_assert_int_eq(reasm_init(&r, p, 0, (uint32_t)reasm_pool_max_size(p) + 1, 0), -E2BIG);
+	ck_assert_uint_ge(reasm_pool_max_size(p), 1 << 20);
+	reasm_pool_destroy(p);
+	p = reasm_pool_create(1 << 20, reasm_chunk_for(64 << 20));
+	ck_assert_uint_ge(reasm_pool_max_size(p), 64 << 20);
+	reasm_pool_destroy(p);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("reasm");
+	TCase *t = tcase_create("reasm");
+	tcase_set_timeout(t, 600);
+	tcase_add_test(t, in_order);
+	tcase_add_test(t, out_of_order);
+	tcase_add_test(t, overlap_first);
+	tcase_add_test(t, overlap_last);
+	tcase_add_test(t, rexmit_delivered);
+	tcase_add_test(t, gaps);
+	tcase_add_test(t, wrap_around);
+	tcase_add_test(t, buffer_full);
+	tcase_add_test(t, no_reader_slides);
+	tcase_add_test(t, pool_exhaustion);
+	tcase_add_test(t, buffering_off);
+	tcase_add_test(t, snaplen_holes);
+	tcase_add_test(t, ppeek_offsets);
+	tcase_add_test(t, resize);
+	tcase_add_test(t, bad_args);
+	tcase_add_test(t, two_threads);
+	suite_add_tcase(s, t);
+	SRunner *sr = srunner_create(s);
+	srunner_set_fork_status(sr, CK_NOFORK);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
