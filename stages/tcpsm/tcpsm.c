@@ -1,15 +1,332 @@
-/* tcpsm: not yet implemented beyond forwarding; it already runs as a full
- * stage instance (rings, counters, drain) so that mappings are exercised. */
-#include "passthru.h"
+/* tcpsm stage: the EAL glue around the per-packet logic (tcpsm_sm.c).
+ *
+ * Per burst: take back flows tx has retired, run each packet through
+ * tcpsm_process, then expire timers with the burst's newest packet time.
+ * Every flow that ends (FIN/RST close after TIME_WAIT, timeout, eviction,
+ * tuple reuse, end of input) gets one control mbuf (MP_CTRL_RETIRE, hash of
+ * its packets) placed after its last packet; tx hands it back through
+ * pl->flow_retire, tcpsm gives back its reassembly buffers on its own lcore
+ * and frees the flow after an RCU grace period (call_rcu), so midstat readers
+ * walking the connection table never see freed memory.
+ *
+ * Shared by all instances (pl->stage_shared[MP_ST_TCPSM], created by instance
+ * 0's init, freed by the last instance's fini): the RCU connection table and
+ * the flow log writer.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <rte_cycles.h>
+#include <rte_errno.h>
+#include <rte_malloc.h>
+#include <rte_mempool.h>
+#include <rte_ring.h>
+#include <urcu-qsbr.h>
+
+#include "conntable.h"
 #include "pipeline.h"
+#include "stage.h"
+#include "tcpsm.h"
+
+static const struct mp_ctr_desc tcpsm_ctrs[] = {
+#define MP_CTR(id, name, help) {name, help, 0},
+#include "tcpsm_counters.def"
+#undef MP_CTR
+};
+
+struct tcpsm_shared {
+	struct mp_conntable *ct;
+	struct tcpsm_flowlog *log;
+	unsigned refs;
+};
+
+#define TCPSM_OUT 512
+#define TCPSM_PEND 1024
+
+struct tcpsm_priv {
+	struct tcpsm_inst *ti;
+	struct mp_stage_inst *si;
+	struct tcpsm_shared *sh;
+	struct rte_mempool *fpool;
+	struct rte_ring *retired; /* MP enqueue by tx lcores, SC dequeue here */
+	int live;                 /* some port is live: time also passes without packets */
+	uint64_t next_live_tsc;
+	unsigned n_out;
+	struct rte_mbuf *out[TCPSM_OUT];
+	/* Flows whose control mbuf could not be allocated yet. */
+	unsigned n_pend;
+	struct tcpsm_flow *pend[TCPSM_PEND];
+	uint32_t pend_ev[TCPSM_PEND];
+	uint8_t scratch[65536]; /* payload of a multi-segment mbuf */
+};
+
+static void flush_out(struct tcpsm_priv *tp)
+{
+	if (tp->n_out)
+		mp_out_send(tp->si, 0, tp->out, tp->n_out);
+	tp->n_out = 0;
+}
+
+static void emit(struct tcpsm_priv *tp, struct rte_mbuf *m)
+{
+	if (tp->n_out == TCPSM_OUT)
+		flush_out(tp);
+	tp->out[tp->n_out++] = m;
+}
+
+/* @return 0, or -ENOBUFS when no mbuf was available. */
+static int emit_ctrl(struct tcpsm_priv *tp, struct tcpsm_flow *f, uint32_t ev)
+{
+	struct rte_mbuf *m = rte_pktmbuf_alloc(tp->si->pl->pool);
+	if (unlikely(!m))
+		return -ENOBUFS;
+	struct mp_meta *md = mp_meta(m);
+	mp_meta_reset(md);
+	md->kind = MP_PKT_CTRL;
+	md->ts_ns = tp->ti->now_ns > f->last_ts ? tp->ti->now_ns : f->last_ts;
+	md->hash = f->pkt_hash;
+	md->flow = f;
+	md->ctrl.type = MP_CTRL_RETIRE;
+	md->ev[MP_HOOK_SND] = md->ev[MP_HOOK_RCV] = ev;
+	for (int h = 0; h < MP_HOOK_N; h++) {
+		md->st[h][0] = f->s[0].state;
+		md->st[h][1] = f->s[1].state;
+	}
+	emit(tp, m);
+	return 0;
+}
+
+static void on_end(struct tcpsm_inst *ti, struct tcpsm_flow *f, uint32_t ev, void *arg)
+{
+	struct tcpsm_priv *tp = arg;
+	if (tp->sh->log) {
+		struct tcpsm_flowrec rec;
+		tcpsm_flowrec_fill(&rec, f);
+		if (tcpsm_flowlog_push(tp->sh->log, &rec) < 0)
+			tcpsm_ctr(ti, TCPSM_C_FLOWLOG_LOST, 1);
+	}
+	if (emit_ctrl(tp, f, ev) == 0)
+		return;
+	tcpsm_ctr(ti, TCPSM_C_CTRL_NOMBUF, 1);
+	if (tp->n_pend < TCPSM_PEND) {
+		tp->pend[tp->n_pend] = f;
+		tp->pend_ev[tp->n_pend++] = ev;
+	}
+	/* else: the flow is never retired; its memory returns with the pool. */
+}
+
+static void retry_pending(struct tcpsm_priv *tp)
+{
+	unsigned k = 0;
+	while (k < tp->n_pend && emit_ctrl(tp, tp->pend[k], tp->pend_ev[k]) == 0)
+		k++;
+	if (k) {
+		memmove(tp->pend, tp->pend + k, (tp->n_pend - k) * sizeof(tp->pend[0]));
+		memmove(tp->pend_ev, tp->pend_ev + k, (tp->n_pend - k) * sizeof(tp->pend_ev[0]));
+		tp->n_pend -= k;
+	}
+}
+
+static void free_rcu(struct rcu_head *h)
+{
+	struct tcpsm_flow *f = caa_container_of(h, struct tcpsm_flow, rcu);
+	rte_mempool_put(f->ti->mp, f);
+}
+
+/* pl->flow_retire: tx (any lcore) is done with the flow. */
+static void tcpsm_flow_retire(struct mp_pipeline *pl, void *flow)
+{
+	struct tcpsm_flow *f = flow;
+	struct tcpsm_priv *tp = f->ti->end_arg;
+	(void)pl;
+	/* The ring is as large as the pool, so it cannot be full; if it ever
+	 * were, free without giving the buffers back (they return with the
+	 * buffer pool at exit). */
+	if (unlikely(rte_ring_mp_enqueue(tp->retired, f) != 0))
+		call_rcu(&f->rcu, free_rcu);
+}
+
+static void take_back_retired(struct tcpsm_priv *tp)
+{
+	void *fs[64];
+	unsigned n = rte_ring_sc_dequeue_burst(tp->retired, fs, RTE_DIM(fs), NULL);
+	for (unsigned i = 0; i < n; i++) {
+		struct tcpsm_flow *f = fs[i];
+		tcpsm_reasm_release(tp->ti, f);
+		/* Readers of the connection table may still hold it. */
+		call_rcu(&f->rcu, free_rcu);
+	}
+}
+
+static const uint8_t *payload_of(struct tcpsm_priv *tp, struct rte_mbuf *m, const struct mp_meta *md)
+{
+	if (!md->pay_cap)
+		return NULL;
+	if ((uint32_t)md->pay_off + md->pay_cap <= rte_pktmbuf_data_len(m))
+		return rte_pktmbuf_mtod_offset(m, const uint8_t *, md->pay_off);
+	return rte_pktmbuf_read(m, md->pay_off, md->pay_cap, tp->scratch);
+}
 
 static unsigned tcpsm_poll(struct mp_stage_inst *si)
 {
-	return mp_passthru_poll(si, 0);
+	struct tcpsm_priv *tp = si->priv;
+	struct rte_mbuf *b[256];
+	unsigned n;
+
+	take_back_retired(tp);
+	if (unlikely(tp->n_pend))
+		retry_pending(tp);
+	n = mp_in_burst(si, b, si->pl->conf->burst);
+	for (unsigned i = 0; i < n; i++) {
+		struct mp_meta *md = mp_meta(b[i]);
+		if (i + 1 < n)
+			rte_prefetch0(mp_meta(b[i + 1]));
+		if (likely(md->kind == MP_PKT_DATA))
+			tcpsm_process(tp->ti, md, payload_of(tp, b[i], md));
+		emit(tp, b[i]);
+	}
+	if (n)
+		tcpsm_expire(tp->ti, tp->ti->now_ns, TCPSM_OUT / 2);
+	else if (tp->live) {
+		uint64_t now = rte_rdtsc();
+		if (now >= tp->next_live_tsc) {
+			tp->next_live_tsc = now + si->pl->tsc_hz / 100;
+			tcpsm_expire(tp->ti, mp_live_ns(si->pl, now), TCPSM_OUT / 2);
+		}
+	}
+	flush_out(tp);
+	return n;
+}
+
+static int tcpsm_drain(struct mp_stage_inst *si)
+{
+	struct tcpsm_priv *tp = si->priv;
+	take_back_retired(tp);
+	if (tp->n_pend)
+		retry_pending(tp);
+	unsigned k = tcpsm_end_all(tp->ti, si->pl->conf->burst);
+	flush_out(tp);
+	return k > 0 || tp->n_pend > 0;
+}
+
+static int tcpsm_init(struct mp_stage_inst *si)
+{
+	struct mp_pipeline *pl = si->pl;
+	struct mp_conf *c = pl->conf;
+	struct tcpsm_params p;
+	char name[RTE_MEMPOOL_NAMESIZE];
+	struct tcpsm_shared *sh = pl->stage_shared[MP_ST_TCPSM];
+	struct tcpsm_priv *tp;
+
+	if (!sh) {
+		sh = rte_zmalloc("tcpsm_shared", sizeof(*sh), 0);
+		if (!sh)
+			return -ENOMEM;
+		sh->ct = mp_conntable_create(1024, tcpsm_conn_snap, tcpsm_conn_match);
+		if (!sh->ct) {
+			fprintf(stderr, "mospipe: tcpsm: cannot create the connection table\n");
+			rte_free(sh);
+			return -ENOMEM;
+		}
+		if (*c->flow_log && !(sh->log = tcpsm_flowlog_start(c->flow_log, 65536))) {
+			mp_conntable_destroy(sh->ct);
+			rte_free(sh);
+			return -EIO;
+		}
+		pl->stage_shared[MP_ST_TCPSM] = sh;
+		pl->flow_retire = tcpsm_flow_retire;
+	}
+	sh->refs++;
+
+	tp = rte_zmalloc("tcpsm_priv", sizeof(*tp), RTE_CACHE_LINE_SIZE);
+	if (!tp)
+		return -ENOMEM;
+	si->priv = tp;
+	tp->si = si;
+	tp->sh = sh;
+	for (unsigned i = 0; i < pl->n_ports; i++)
+		if (pl->port[i].kind != MP_PORT_PCAP)
+			tp->live = 1;
+
+	tcpsm_params_from_conf(&p, c);
+	/* Room for the table's flows plus those ended but not yet retired. */
+	unsigned nflows = p.flows + p.flows / 4 + 64;
+	snprintf(name, sizeof(name), "tcpsm_fl%u", si->idx);
+	tp->fpool = rte_mempool_create(name, nflows, sizeof(struct tcpsm_flow), 0, 0, NULL, NULL, NULL, NULL,
+	                               (int)rte_socket_id(), 0);
+	if (!tp->fpool) {
+		fprintf(stderr,
+		        "mospipe: tcpsm.%u: cannot allocate %u flows of %zu bytes: %s (lower [tcp] flows or raise "
+		        "EAL -m)\n",
+		        si->idx, nflows, sizeof(struct tcpsm_flow), rte_strerror(rte_errno));
+		return -ENOMEM;
+	}
+	snprintf(name, sizeof(name), "tcpsm_ret%u", si->idx);
+	tp->retired = rte_ring_create(name, rte_align32pow2(nflows + 1), (int)rte_socket_id(), RING_F_SC_DEQ);
+	if (!tp->retired) {
+		fprintf(stderr, "mospipe: tcpsm.%u: cannot create its retire ring: %s\n", si->idx,
+		        rte_strerror(rte_errno));
+		return -ENOMEM;
+	}
+	tp->ti = tcpsm_inst_create(&p, si->idx, tp->fpool, si->ctr + MP_CC_N, sh->ct, on_end, tp);
+	if (!tp->ti) {
+		fprintf(stderr,
+		        "mospipe: tcpsm.%u: cannot create the flow table or reassembly pool (%s): check [tcp] "
+		        "flows, buf_size, buf_pool\n",
+		        si->idx, strerror(errno));
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static void tcpsm_fini(struct mp_stage_inst *si)
+{
+	struct tcpsm_priv *tp = si->priv;
+	struct mp_pipeline *pl = si->pl;
+	struct tcpsm_shared *sh = pl->stage_shared[MP_ST_TCPSM];
+
+	if (tp) {
+		/* Frees queued with call_rcu put flows back into fpool. */
+		rcu_barrier();
+		rcu_register_thread();
+		if (tp->retired) {
+			void *f;
+			while (rte_ring_sc_dequeue(tp->retired, &f) == 0) {
+				tcpsm_reasm_release(tp->ti, f);
+				rte_mempool_put(tp->fpool, f);
+			}
+		}
+		/* Flows still open (never drained): out of the tables, no record. */
+		tcpsm_inst_destroy(tp->ti);
+		rcu_unregister_thread();
+		rte_ring_free(tp->retired);
+		rte_mempool_free(tp->fpool);
+		rte_free(tp);
+		si->priv = NULL;
+	}
+	if (sh && --sh->refs == 0) {
+		tcpsm_flowlog_stop(sh->log);
+		mp_conntable_destroy(sh->ct);
+		rte_free(sh);
+		pl->stage_shared[MP_ST_TCPSM] = NULL;
+		pl->flow_retire = NULL;
+	}
+}
+
+struct mp_conntable *tcpsm_conntable(struct mp_pipeline *pl)
+{
+	struct tcpsm_shared *sh = pl->stage_shared[MP_ST_TCPSM];
+	return sh ? sh->ct : NULL;
 }
 
 const struct mp_stage_type mp_stage_tcpsm = {
     .name = "tcpsm",
     .id = MP_ST_TCPSM,
+    .ctrs = tcpsm_ctrs,
+    .n_ctrs = RTE_DIM(tcpsm_ctrs),
+    .init = tcpsm_init,
     .poll = tcpsm_poll,
+    .drain = tcpsm_drain,
+    .fini = tcpsm_fini,
 };

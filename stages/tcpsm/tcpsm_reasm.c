@@ -1,0 +1,135 @@
+/* tcpsm reassembly glue: each side's byte stream goes into a struct reasm
+ * (reasm.h) taken lazily from a per-instance array when its first payload
+ * arrives; the chunk pool behind them is capped by conf tcp.buf_pool.
+ * f->s[x].buf holds the bytes side x *receives* (mOS: MOS_SIDE_CLI's buffer
+ * is what the client reads). Everything here runs on the instance's thread:
+ * buffers are released when tx has retired the flow and tcpsm has taken it
+ * back (tcpsm.c), never by another thread. Flow-log numbers do not depend on
+ * buffers (tcpsm_sm.c tracks sequence space itself), so buffers may be off.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "reasm.h"
+#include "tcpsm.h"
+
+struct tcpsm_rbufs {
+	struct reasm_pool *pool;
+	struct reasm *arr;
+	struct reasm **stk;
+	unsigned n, n_free;
+	uint32_t size;
+	unsigned policy;
+};
+
+int tcpsm_reasm_setup(struct tcpsm_inst *ti)
+{
+	struct tcpsm_rbufs *rb;
+	uint32_t free_c, total_c;
+	uint64_t fails;
+
+	if (ti->p.buf_size == 0 || ti->p.buf_pool == 0)
+		return 0;
+	if (!(rb = calloc(1, sizeof(*rb))))
+		return -ENOMEM;
+	rb->size = (uint32_t)ti->p.buf_size;
+	rb->policy = ti->p.overlap;
+	rb->pool = reasm_pool_create(ti->p.buf_pool, reasm_chunk_for(ti->p.buf_size));
+	if (!rb->pool) {
+		int e = errno;
+		free(rb);
+		return -e;
+	}
+	reasm_pool_stats(rb->pool, &free_c, &total_c, &fails);
+	/* A side with bytes holds at least one chunk: more sides than chunks
+	 * could never all buffer. */
+	uint64_t n = 2ULL * ti->p.flows;
+	if (n > total_c)
+		n = total_c;
+	rb->n = rb->n_free = (unsigned)n;
+	rb->arr = calloc(n ? n : 1, sizeof(*rb->arr));
+	rb->stk = calloc(n ? n : 1, sizeof(*rb->stk));
+	if (!rb->arr || !rb->stk) {
+		free(rb->arr);
+		free(rb->stk);
+		reasm_pool_destroy(rb->pool);
+		free(rb);
+		return -ENOMEM;
+	}
+	for (unsigned i = 0; i < n; i++)
+		rb->stk[i] = &rb->arr[n - 1 - i];
+	ti->reasm = rb;
+	return 0;
+}
+
+void tcpsm_reasm_teardown(struct tcpsm_inst *ti)
+{
+	struct tcpsm_rbufs *rb = ti->reasm;
+	if (!rb)
+		return;
+	/* Sides still holding chunks are the caller's bug; the pool goes anyway. */
+	reasm_pool_destroy(rb->pool);
+	free(rb->arr);
+	free(rb->stk);
+	free(rb);
+	ti->reasm = NULL;
+}
+
+void tcpsm_reasm_data(struct tcpsm_inst *ti, struct tcpsm_flow *f, unsigned rside, uint32_t seq, const uint8_t *p,
+                      unsigned len, unsigned cap, uint32_t *ev)
+{
+	struct tcpsm_rbufs *rb = ti->reasm;
+	struct tcpsm_side *rcv = &f->s[rside], *snd = &f->s[rside ^ 1];
+	struct reasm *r = rcv->buf;
+	struct reasm_result res;
+
+	if (!rb || !len)
+		return;
+	if (r && r->seq0 != snd->base_seq) {
+		/* The sender restarted its sequence space (new ISN before any
+		 * acknowledgment): nothing readable was in the old one. */
+		reasm_fini(r);
+		rb->stk[rb->n_free++] = r;
+		rcv->buf = r = NULL;
+	}
+	if (!r) {
+		if (!rb->n_free) {
+			tcpsm_ctr(ti, TCPSM_C_BUF_POOL_EXHAUSTED, 1);
+			return;
+		}
+		r = rb->stk[--rb->n_free];
+		if (reasm_init(r, rb->pool, snd->base_seq, rb->size, rb->policy) < 0) {
+			rb->stk[rb->n_free++] = r;
+			return;
+		}
+		rcv->buf = r;
+	}
+	if (reasm_insert(r, seq, p, len, cap, &res) < 0)
+		return;
+	if (res.flags & REASM_F_DIFF) {
+		tcpsm_ctr(ti, TCPSM_C_REASM_INCONSISTENT, res.diff);
+		*ev |= MP_ON_ERROR;
+	}
+	if (res.flags & REASM_F_FULL) {
+		tcpsm_ctr(ti, TCPSM_C_BUF_FULL_BYTES, res.missed);
+		*ev |= MP_ON_ERROR;
+	}
+	if (res.flags & REASM_F_NOMEM) {
+		tcpsm_ctr(ti, TCPSM_C_BUF_POOL_EXHAUSTED, 1);
+		*ev |= MP_ON_ERROR;
+	}
+}
+
+void tcpsm_reasm_release(struct tcpsm_inst *ti, struct tcpsm_flow *f)
+{
+	struct tcpsm_rbufs *rb = ti->reasm;
+	for (int i = 0; i < 2; i++) {
+		struct reasm *r = f->s[i].buf;
+		if (!r)
+			continue;
+		reasm_fini(r);
+		if (rb)
+			rb->stk[rb->n_free++] = r;
+		f->s[i].buf = NULL;
+	}
+}

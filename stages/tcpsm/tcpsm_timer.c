@@ -1,0 +1,58 @@
+/* tcpsm timers on packet time. A flow sits on one of three lists (half-open,
+ * established, closed); every list has one timeout, and a flow moves to the
+ * tail when the time its deadline counts from changes, so each list stays
+ * ordered by deadline and expiry only pops heads: O(1) per packet and per
+ * expired flow, no per-flow timer objects. Expiry runs once per burst with
+ * the newest packet time (tcpsm_expire). Packet times that go backwards
+ * (several inputs) only delay an expiry by that skew. */
+#include "tcpsm.h"
+
+void tcpsm_list_set(struct tcpsm_inst *ti, struct tcpsm_flow *f, unsigned list, uint64_t ts)
+{
+	if (f->list < TCPSM_L_N)
+		TAILQ_REMOVE(&ti->lists[f->list], f, tq);
+	f->list = (uint8_t)list;
+	f->list_ts = ts;
+	TAILQ_INSERT_TAIL(&ti->lists[list], f, tq);
+}
+
+static uint64_t list_timeout(const struct tcpsm_inst *ti, unsigned l)
+{
+	switch (l) {
+	case TCPSM_L_HALF: return ti->p.syn_ns;
+	case TCPSM_L_EST: return ti->p.idle_ns;
+	default: return ti->p.tw_ns;
+	}
+}
+
+unsigned tcpsm_expire(struct tcpsm_inst *ti, uint64_t now_ns, unsigned max)
+{
+	unsigned n = 0;
+	if (now_ns > ti->now_ns)
+		ti->now_ns = now_ns;
+	for (unsigned l = 0; l < TCPSM_L_N; l++) {
+		uint64_t to = list_timeout(ti, l);
+		struct tcpsm_flow *f;
+		while (n < max && (f = TAILQ_FIRST(&ti->lists[l])) && f->list_ts + to <= now_ns) {
+			tcpsm_flow_end(ti, f, l == TCPSM_L_CLOSED ? f->end : TCPSM_END_TIMEOUT);
+			n++;
+		}
+	}
+	return n;
+}
+
+unsigned tcpsm_end_all(struct tcpsm_inst *ti, unsigned max)
+{
+	unsigned n = 0;
+	/* Closed flows first: they ended earlier. */
+	static const unsigned order[TCPSM_L_N] = {TCPSM_L_CLOSED, TCPSM_L_HALF, TCPSM_L_EST};
+	for (unsigned k = 0; k < TCPSM_L_N; k++) {
+		unsigned l = order[k];
+		struct tcpsm_flow *f;
+		while (n < max && (f = TAILQ_FIRST(&ti->lists[l]))) {
+			tcpsm_flow_end(ti, f, l == TCPSM_L_CLOSED ? f->end : TCPSM_END_OPEN);
+			n++;
+		}
+	}
+	return n;
+}
