@@ -53,7 +53,8 @@ struct reasm_pool *reasm_pool_create(uint64_t cap_bytes, uint32_t chunk)
 	struct reasm_pool *p = calloc(1, sizeof(*p));
 	if (!p)
 		goto nomem;
-	p->mem = aligned_alloc(64, (size_t)n * elem);
+	/* aligned_alloc wants a multiple of the alignment (C11 7.22.3.1). */
+	p->mem = aligned_alloc(64, ((size_t)n * elem + 63) & ~(size_t)63);
 	p->stack = malloc(n * sizeof(*p->stack));
 	if (!p->mem || !p->stack)
 		goto nomem;
