@@ -37,7 +37,13 @@
  *
  * Buffering off (size 0): state only. The in-order edge, one out-of-order
  * range, retransmission and overlap detection still work from sequence space;
- * no content is compared and nothing can be read (peek reports gaps).
+ * no content is compared and nothing can be read (peek reports gaps);
+ * captured_len is ignored. Disjoint out-of-order ranges are merged into
+ * their hull, so bytes later filling the space between count as old.
+ *
+ * Snaplen holes: the uncaptured tail of an in-order segment is missed at
+ * once; that of an out-of-order segment is not remembered, so it is missed
+ * when the stream moves past it (window full, skip, close).
  *
  * Memory: a pool of fixed chunks per tcpsm instance, preallocated and capped.
  * A side takes chunks lazily, as bytes land in them, up to
