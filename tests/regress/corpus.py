@@ -37,6 +37,7 @@ FLOW_KEYS = ({"cli", "svr", "cli_state", "svr_state", "end", "first_ts", "last_t
              | {f"{s}_{k}" for s in ("cli", "svr") for k in SIDE_KEYS})
 
 NOT_AVAILABLE = "not run: flow log not available"
+NO_FILE = "no flow log file written"
 
 # ---------------------------------------------------------------- end states
 # Peer end vocabulary -> the set of our `end` values that agree with it.
@@ -448,7 +449,7 @@ def run_flows(binary, exp, workdir, cache, extra=()):
         else:
             out = (None, f"exit {r.rc}: {first} ({r.cmdline()})")
     elif not log.exists():
-        out = ("n/a", "no flow log file written")
+        out = ("n/a", NO_FILE)
     else:
         out = (log.read_text(errors="replace"), None)
     cache[key] = out
@@ -470,6 +471,8 @@ def evaluate(exps, texts, known, res, verbose=True):
             res.add("corpus", name, "FAIL", err)
             out.append(f"{name:58} {exp.peer:8} {'-':>9} {'-':>4} {'-':>5} {'-':>8} {'-':>5}  {exp.checksum}  ERROR")
             continue
+        if available and text == "n/a" and err == NO_FILE:
+            text = ""  # other captures got a log: no file here means no connection
         if not available or text == "n/a":
             why = err or "every flow log is empty"
             res.add("corpus", name, "NOTRUN", f"{NOT_AVAILABLE} ({why})")

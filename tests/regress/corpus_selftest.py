@@ -337,6 +337,15 @@ class T(unittest.TestCase):
             self.assertEqual([r[2] for r in rows], ["NOTRUN"], body)
             self.assertIn(corpus.NOT_AVAILABLE, rows[0][3])
 
+    def test_missing_file_is_empty_once_logs_exist(self):
+        exp = write_exp(self.d, "zeek", "fake", ZEEK_HDR, ZEEK_ROWS)
+        other = write_exp(self.d, "zeek", "other", ZEEK_HDR, [])
+        res = mplib.Results(str(self.d / "r.tsv"))
+        with redirect_stdout(io.StringIO()):
+            corpus.evaluate([exp, other], {exp.case: (zeek_flows(), None),
+                                           other.case: ("n/a", corpus.NO_FILE)}, [], res)
+        self.assertEqual([r[2] for r in res.rows], ["PASS", "PASS"])
+
     def test_main_crash_is_failure(self):
         rc, rows = self.run_main(self.fake_mospipe("echo boom >&2; exit 139\n"))
         self.assertEqual((rc, rows[0][2]), (1, "FAIL"))
