@@ -7,7 +7,9 @@
 #include <string.h>
 #include <rte_hash_crc.h>
 
-/* Hash of an unordered pair of (address, port) endpoints. alen is 4 or 16. */
+/* Hash of an unordered pair of (address, port) endpoints. alen is 4 or 16.
+ * Addresses may sit at any alignment inside a packet: they are copied into an
+ * aligned key first, since the CRC loads 8 bytes at a time. */
 static inline uint32_t mp_sym_hash(const uint8_t *a, uint16_t pa, const uint8_t *b, uint16_t pb, unsigned alen)
 {
 	int cmp = memcmp(a, b, alen);
@@ -19,9 +21,12 @@ static inline uint32_t mp_sym_hash(const uint8_t *a, uint16_t pa, const uint8_t 
 		b = t;
 		pb = tp;
 	}
-	uint32_t h = rte_hash_crc(a, alen, 0x9e3779b9u);
-	h = rte_hash_crc(b, alen, h);
-	return rte_hash_crc_4byte(((uint32_t)pa << 16) | pb, h);
+	uint64_t key[5];
+	memcpy(key, a, alen);
+	memcpy((uint8_t *)key + alen, b, alen);
+	uint32_t ports = ((uint32_t)pa << 16) | pb;
+	memcpy((uint8_t *)key + 2 * alen, &ports, 4);
+	return rte_hash_crc(key, 2 * alen + 4, 0x9e3779b9u);
 }
 
 /* Finalizer so that hash % n spreads well for small n. */
