@@ -93,10 +93,13 @@ static int64_t seq_off(const struct tcpsm_side *s, uint32_t seq)
 }
 
 /* Extends side s's range to offset off without marking anything sent (FINs
- * and ACKs after a capture gap show how far the stream went). */
-static void extend_high(struct tcpsm_side *s, int64_t off)
+ * and ACKs after a capture gap show how far the stream went), but by no more
+ * than the receiver r could have accepted: a bare sequence number further
+ * ahead is more likely bogus than a real gap. */
+static void extend_high(struct tcpsm_side *s, const struct tcpsm_side *r, int64_t off)
 {
-	if (off > 0 && (uint64_t)off > s->sent.high && (uint64_t)off - s->sent.high < TCPSM_MAX_JUMP)
+	uint64_t lim = (r->flags & TCPSM_SF_WIN) && r->win > 65535 ? r->win : 65535;
+	if (off > 0 && (uint64_t)off > s->sent.high && (uint64_t)off - s->sent.high <= lim)
 		s->sent.high = (uint64_t)off;
 }
 
@@ -168,6 +171,10 @@ static int rst_acceptable(const struct tcpsm_side *s, const struct tcpsm_side *r
 	uint32_t exp = (r->flags & TCPSM_SF_ACK) ? r->ack : s->nxt;
 	if (md->seq == exp || md->seq == s->nxt)
 		return 1;
+	/* A SYN aborted by its sender with the SYN's own sequence number
+	 * (seen from several stacks and tools): nothing else was sent. */
+	if ((s->flags & TCPSM_SF_SYN) && s->nxt == s->isn + 1 && md->seq == s->isn)
+		return 1;
 	uint32_t wnd = (r->flags & TCPSM_SF_WIN) ? r->win : 0;
 	if (wnd == 0)
 		wnd = 1;
@@ -227,6 +234,10 @@ static uint32_t snd_update(struct tcpsm_inst *ti, struct tcpsm_flow *f, unsigned
 				 * acknowledged: follow it. */
 				s->isn = md->seq;
 				side_init_seq(s, md->seq + 1);
+			} else if (md->seq != s->isn) {
+				/* Another ISN after the handshake went on: not this
+				 * connection's sequence space; believe none of it. */
+				goto out;
 			}
 			count_rexmit(ti, s, &ev, len);
 		} else {
@@ -281,11 +292,11 @@ static uint32_t snd_update(struct tcpsm_inst *ti, struct tcpsm_flow *f, unsigned
 		if (SEQ_GT(data_seq + len, s->nxt))
 			s->nxt = data_seq + len;
 	} else if (!(s->flags & TCPSM_SF_FIN) || SEQ_LT(data_seq, s->fin_seq))
-		extend_high(s, off); /* after its FIN a side's ACKs sit one past it */
+		extend_high(s, r, off); /* after its FIN a side's ACKs sit one past it */
 
 	if (th & MP_TH_FIN) {
 		uint32_t fs = data_seq + len;
-		extend_high(s, seq_off(s, fs));
+		extend_high(s, r, seq_off(s, fs));
 		if (s->flags & TCPSM_SF_FIN) {
 			if (fs == s->fin_seq && !len)
 				count_rexmit(ti, s, &ev, 0);
