@@ -527,7 +527,12 @@ done:
 	if (md->flags & (MP_MF_IPV4 | MP_MF_IPV6)) {
 		unsigned alen = md->flags & MP_MF_IPV4 ? 4 : 16;
 		uint16_t sp = r == CLS_FRAG ? 0 : md->sport, dp = r == CLS_FRAG ? 0 : md->dport;
-		md->hash = mp_hash_mix(mp_sym_hash(md->src, sp, md->dst, dp, alen));
+		/* rte_hash_crc reads 8-byte words: give it aligned copies
+		 * (mp_meta.src is not 8-byte aligned). */
+		uint64_t a[2] = {0, 0}, b[2] = {0, 0};
+		memcpy(a, md->src, alen);
+		memcpy(b, md->dst, alen);
+		md->hash = mp_hash_mix(mp_sym_hash((const uint8_t *)a, sp, (const uint8_t *)b, dp, alen));
 	}
 	return r;
 }

@@ -25,8 +25,11 @@
 
 /* ---- packet builders ------------------------------------------------------ */
 
-static const uint8_t A4[4] = {10, 0, 0, 1}, B4[4] = {192, 168, 1, 100};
-static const uint8_t A6[16] = {0x20, 0x01, 0x0d, 0xb8, [15] = 1}, B6[16] = {0x20, 0x01, 0x0d, 0xb8, [14] = 2, [15] = 7};
+/* 8-byte aligned: rte_hash_crc, under mp_sym_hash, reads 8-byte words. */
+static const uint8_t A4[4] __rte_aligned(8) = {10, 0, 0, 1}, B4[4] __rte_aligned(8) = {192, 168, 1, 100};
+static const uint8_t A6[16] __rte_aligned(8) = {0x20, 0x01, 0x0d, 0xb8, [15] = 1}, B6[16] __rte_aligned(8) = {
+                                                                                       0x20, 0x01,     0x0d,
+                                                                                       0xb8, [14] = 2, [15] = 7};
 
 static void w16(uint8_t *p, uint32_t v)
 {
