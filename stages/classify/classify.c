@@ -15,6 +15,7 @@
  */
 #include <rte_errno.h>
 #include <rte_ip_frag.h>
+#include <rte_log.h>
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
 #include <rte_prefetch.h>
@@ -74,7 +75,15 @@ static int classify_init(struct mp_stage_inst *si)
 	/* Buckets of 4 entries; the table holds at least frag_flows datagrams.
 	 * The table's "cycles" are our packet-time milliseconds. */
 	uint32_t flows = conf->frag_flows;
+	/* rte_ip_frag logs its allocation at INFO under USER1, on every run:
+	 * keep it out of our output (init runs on the main thread, before any
+	 * lcore, so changing the level for the call is safe). */
+	int lvl = rte_log_get_level(RTE_LOGTYPE_USER1);
+	if (lvl > (int)RTE_LOG_WARNING)
+		rte_log_set_level(RTE_LOGTYPE_USER1, RTE_LOG_WARNING);
 	cp->frag = rte_ip_frag_table_create((flows + 3) / 4, 4, flows, conf->frag_timeout_ms, socket);
+	if (lvl > (int)RTE_LOG_WARNING)
+		rte_log_set_level(RTE_LOGTYPE_USER1, (uint32_t)lvl);
 	if (!cp->frag) {
 		fprintf(stderr,
 		        "mospipe: classify %u: cannot create an IP reassembly table for %u datagrams "
