@@ -61,13 +61,14 @@ struct tcpsm_ivs {
 };
 
 /* tcpsm_side.flags */
-#define TCPSM_SF_SEQ 0x01u /* base_seq/nxt are known */
-#define TCPSM_SF_SYN 0x02u /* its SYN was seen (isn valid) */
-#define TCPSM_SF_FIN 0x04u /* its FIN was seen (fin_seq valid) */
-#define TCPSM_SF_WS 0x08u  /* sent a window scale option on its SYN */
-#define TCPSM_SF_ACK 0x10u /* has sent an ACK (ack valid) */
-#define TCPSM_SF_WIN 0x20u /* win valid */
-#define TCPSM_SF_ISN 0x40u /* isn known (own SYN, or inferred from the peer's ACK) */
+#define TCPSM_SF_SEQ 0x01u    /* base_seq/nxt are known */
+#define TCPSM_SF_SYN 0x02u    /* its SYN was seen (isn valid) */
+#define TCPSM_SF_FIN 0x04u    /* its FIN was seen (fin_seq valid) */
+#define TCPSM_SF_WS 0x08u     /* sent a window scale option on its SYN */
+#define TCPSM_SF_ACK 0x10u    /* has sent an ACK (ack valid) */
+#define TCPSM_SF_WIN 0x20u    /* win valid */
+#define TCPSM_SF_ISN 0x40u    /* isn known (own SYN, or inferred from the peer's ACK) */
+#define TCPSM_SF_SYNACK 0x80u /* its SYN-ACK was seen */
 
 /* One emulated endpoint. Sequence numbers are those the endpoint sends. */
 struct tcpsm_side {
@@ -147,6 +148,7 @@ struct tcpsm_inst {
 	struct tcpsm_params p;
 	unsigned idx;
 	uint64_t *ctr; /* TCPSM_C_N counters, single writer */
+	int own_ctr;   /* ctr was allocated here */
 	/* Private table: open addressing, linear probing, power-of-two size. */
 	struct tcpsm_slot *tab;
 	uint32_t mask;

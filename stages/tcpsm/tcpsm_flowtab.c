@@ -56,7 +56,9 @@ struct tcpsm_inst *tcpsm_inst_create(const struct tcpsm_params *p, unsigned idx,
 	ti->mask = (uint32_t)(slots - 1);
 	if (ctr)
 		ti->ctr = ctr;
-	else if (!(ti->ctr = calloc(TCPSM_C_N, sizeof(uint64_t))))
+	else if ((ti->ctr = calloc(TCPSM_C_N, sizeof(uint64_t))))
+		ti->own_ctr = 1;
+	else
 		goto nomem;
 	if (mp)
 		ti->mp = mp;
@@ -101,6 +103,8 @@ void tcpsm_inst_destroy(struct tcpsm_inst *ti)
 		while (!TAILQ_EMPTY(&ti->lists[l]))
 			tcpsm_flow_end(ti, TAILQ_FIRST(&ti->lists[l]), TCPSM_END_OPEN);
 	tcpsm_reasm_teardown(ti);
+	if (ti->own_ctr)
+		free(ti->ctr);
 	free(ti->tab);
 	if (!ti->mp) {
 		free(ti->arr);

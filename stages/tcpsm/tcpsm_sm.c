@@ -228,7 +228,10 @@ static uint32_t snd_update(struct tcpsm_inst *ti, struct tcpsm_flow *f, unsigned
 	}
 
 	if (th & MP_TH_SYN) {
-		if (s->flags & TCPSM_SF_SYN) {
+		/* A SYN-ACK after its own SYN (simultaneous open) re-sends the
+		 * SYN but is not a retransmission: it answers a new segment. */
+		int again = (s->flags & TCPSM_SF_SYN) && (!(th & MP_TH_ACK) || (s->flags & TCPSM_SF_SYNACK));
+		if (again) {
 			if (md->seq != s->isn && s->state <= MP_TCP_ST_SYN_RCVD && !(r->flags & TCPSM_SF_ACK)) {
 				/* A new attempt with a new ISN before anything was
 				 * acknowledged: follow it. */
@@ -240,8 +243,15 @@ static uint32_t snd_update(struct tcpsm_inst *ti, struct tcpsm_flow *f, unsigned
 				goto out;
 			}
 			count_rexmit(ti, s, &ev, len);
+		} else if (s->flags & TCPSM_SF_SYN) {
+			if (md->seq != s->isn)
+				goto out; /* a SYN-ACK with another ISN: bogus */
+			s->flags |= TCPSM_SF_SYNACK;
+			if (s->state == MP_TCP_ST_CLOSED || s->state == MP_TCP_ST_LISTEN ||
+			    s->state == MP_TCP_ST_SYN_SENT)
+				s->state = MP_TCP_ST_SYN_RCVD;
 		} else {
-			s->flags |= TCPSM_SF_SYN | TCPSM_SF_ISN;
+			s->flags |= TCPSM_SF_SYN | TCPSM_SF_ISN | ((th & MP_TH_ACK) ? TCPSM_SF_SYNACK : 0);
 			if (!(s->flags & TCPSM_SF_SEQ) || s->base_seq != md->seq + 1)
 				side_init_seq(s, md->seq + 1);
 			s->isn = md->seq;

@@ -1,0 +1,844 @@
+/* Unit tests of tcpsm's per-packet logic on plain memory (no EAL): both
+ * emulated stacks through every transition, retransmission and byte
+ * accounting, timeouts on packet time, flow-table limits, flow-log records,
+ * reassembly buffers and the RCU connection table. Packets are mp_meta
+ * values built by hand, as classify would fill them. */
+#include <arpa/inet.h>
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <urcu-qsbr.h>
+
+#include "conf-types.h"
+#include "conntable.h"
+#include "meta-types.h"
+#include "reasm.h"
+#include "tcpsm.h"
+
+#define MS 1000000ULL
+#define T0 (1700000000ULL * 1000000000ULL)
+
+#define S_ MP_TH_SYN
+#define A_ MP_TH_ACK
+#define F_ MP_TH_FIN
+#define R_ MP_TH_RST
+#define P_ MP_TH_PSH
+
+/* ---- harness ------------------------------------------------------------- */
+
+struct ended {
+	struct tcpsm_flowrec rec;
+	uint32_t ev;
+};
+static struct ended ends[2048];
+static unsigned n_ends;
+static struct tcpsm_inst *ti;
+
+static void on_end_cb(struct tcpsm_inst *t, struct tcpsm_flow *f, uint32_t ev, void *arg)
+{
+	(void)t;
+	(void)arg;
+	ck_assert_uint_lt(n_ends, 2048);
+	tcpsm_flowrec_fill(&ends[n_ends].rec, f);
+	ends[n_ends++].ev = ev;
+	tcpsm_flow_free(f);
+}
+
+static struct tcpsm_params defparams(void)
+{
+	struct tcpsm_params p;
+	memset(&p, 0, sizeof(p));
+	p.flows = 64;
+	p.table_full = MP_FULL_EVICT;
+	p.midstream = 1;
+	p.csum_verify = 1;
+	p.idle_ns = 300000 * MS;
+	p.syn_ns = 30000 * MS;
+	p.tw_ns = 1000 * MS;
+	return p;
+}
+
+static uint16_t cport, sport_;
+static uint64_t now;
+
+static void setup_with(struct tcpsm_params p)
+{
+	n_ends = 0;
+	cport = 40000;
+	sport_ = 80;
+	now = T0;
+	ti = tcpsm_inst_create(&p, 0, NULL, NULL, NULL, on_end_cb, NULL);
+	ck_assert_ptr_nonnull(ti);
+}
+
+static void setup(void)
+{
+	setup_with(defparams());
+}
+
+static void teardown(void)
+{
+	tcpsm_inst_destroy(ti);
+	ti = NULL;
+}
+
+static uint64_t ctr(unsigned id)
+{
+	return ti->ctr[id];
+}
+
+/* Client 10.0.0.1:40000 (cport), server 10.0.0.2:80 unless changed. */
+
+static struct mp_meta pkt(int from_cli, uint8_t th, uint32_t seq, uint32_t ack, uint16_t len)
+{
+	struct mp_meta md;
+	uint8_t c[4] = {10, 0, 0, 1}, s[4] = {10, 0, 0, 2};
+	memset(&md, 0, sizeof(md));
+	md.kind = MP_PKT_DATA;
+	md.flags = MP_MF_PARSED | MP_MF_IPV4 | MP_MF_TCP;
+	md.ip_proto = 6;
+	md.ts_ns = now;
+	memcpy(md.src, from_cli ? c : s, 4);
+	memcpy(md.dst, from_cli ? s : c, 4);
+	md.sport = from_cli ? cport : sport_;
+	md.dport = from_cli ? sport_ : cport;
+	md.tcp_flags = th;
+	md.seq = seq;
+	md.ack = ack;
+	md.win = 65535;
+	md.pay_len = md.pay_cap = len;
+	md.hash = 77;
+	return md;
+}
+
+static struct mp_meta last;
+
+static struct tcpsm_flow *go(int from_cli, uint8_t th, uint32_t seq, uint32_t ack, uint16_t len)
+{
+	last = pkt(from_cli, th, seq, ack, len);
+	tcpsm_process(ti, &last, NULL);
+	return last.flow;
+}
+
+#define CLI(f) ((f)->s[MP_SIDE_CLI].state)
+#define SVR(f) ((f)->s[MP_SIDE_SVR].state)
+
+/* Client ISN 1000, server ISN 5000. */
+static struct tcpsm_flow *handshake(void)
+{
+	go(1, S_, 1000, 0, 0);
+	go(0, S_ | A_, 5000, 1001, 0);
+	return go(1, A_, 1001, 5001, 0);
+}
+
+/* ---- state machines ------------------------------------------------------ */
+
+START_TEST(three_way_handshake)
+{
+	struct tcpsm_flow *f = go(1, S_, 1000, 0, 0);
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(last.side, MP_SIDE_CLI);
+	ck_assert_uint_eq(last.st[MP_HOOK_SND][0], MP_TCP_ST_SYN_SENT);
+	ck_assert_uint_eq(last.st[MP_HOOK_SND][1], MP_TCP_ST_LISTEN);
+	ck_assert_uint_eq(last.st[MP_HOOK_RCV][1], MP_TCP_ST_SYN_RCVD);
+	ck_assert(last.ev[MP_HOOK_SND] & MP_ON_CONN_START);
+	ck_assert(last.ev[MP_HOOK_SND] & MP_ON_TCP_STATE_CHANGE);
+	ck_assert(last.ev[MP_HOOK_SND] & MP_ON_PKT_IN);
+	ck_assert(last.ev[MP_HOOK_RCV] & MP_ON_CONN_START);
+	ck_assert(f->s[0].flags & TCPSM_SF_SYN);
+
+	ck_assert_ptr_eq(go(0, S_ | A_, 5000, 1001, 0), f);
+	ck_assert_uint_eq(last.side, MP_SIDE_SVR);
+	ck_assert_uint_eq(SVR(f), MP_TCP_ST_SYN_RCVD);
+	ck_assert_uint_eq(CLI(f), MP_TCP_ST_ESTABLISHED);
+	ck_assert(!(last.ev[MP_HOOK_SND] & MP_ON_TCP_STATE_CHANGE));
+	ck_assert(last.ev[MP_HOOK_RCV] & MP_ON_TCP_STATE_CHANGE);
+
+	go(1, A_, 1001, 5001, 0);
+	ck_assert_uint_eq(CLI(f), MP_TCP_ST_ESTABLISHED);
+	ck_assert_uint_eq(SVR(f), MP_TCP_ST_ESTABLISHED);
+	ck_assert_uint_eq(last.st[MP_HOOK_RCV][1], MP_TCP_ST_ESTABLISHED);
+	ck_assert_uint_eq(f->midstream, 0);
+	ck_assert_uint_eq(ctr(TCPSM_C_FLOWS_NEW), 1);
+	/* Same flow from both directions, data counted per side. */
+	ck_assert_ptr_eq(go(1, A_ | P_, 1001, 5001, 100), f);
+	ck_assert(last.ev[MP_HOOK_RCV] & MP_ON_CONN_NEW_DATA);
+	ck_assert_ptr_eq(go(0, A_ | P_, 5001, 1101, 300), f);
+	ck_assert_uint_eq(tcpsm_side_bytes(&f->s[0]), 100);
+	ck_assert_uint_eq(tcpsm_side_bytes(&f->s[1]), 300);
+	ck_assert_uint_eq(f->s[0].pkts, 3);
+	ck_assert_uint_eq(f->s[1].pkts, 2);
+}
+END_TEST
+
+START_TEST(active_close_by_client)
+{
+	struct tcpsm_flow *f = handshake();
+	go(1, F_ | A_, 1001, 5001, 0);
+	ck_assert_uint_eq(CLI(f), MP_TCP_ST_FIN_WAIT_1);
+	ck_assert_uint_eq(SVR(f), MP_TCP_ST_CLOSE_WAIT);
+	go(0, A_, 5001, 1002, 0);
+	ck_assert_uint_eq(CLI(f), MP_TCP_ST_FIN_WAIT_2);
+	go(0, F_ | A_, 5001, 1002, 0);
+	ck_assert_uint_eq(SVR(f), MP_TCP_ST_LAST_ACK);
+	ck_assert_uint_eq(CLI(f), MP_TCP_ST_TIME_WAIT);
+	ck_assert(!(last.ev[MP_HOOK_RCV] & MP_ON_CONN_END));
+	now += 10 * MS;
+	go(1, A_, 1002, 5002, 0);
+	ck_assert_uint_eq(SVR(f), MP_TCP_ST_CLOSED);
+	ck_assert(last.ev[MP_HOOK_SND] & MP_ON_CONN_END);
+	ck_assert(last.ev[MP_HOOK_RCV] & MP_ON_CONN_END);
+	ck_assert_uint_eq(f->closed, 1);
+	/* TIME_WAIT runs on packet time, then the flow ends with "fin" and
+	 * no second CONN_END. */
+	ck_assert_uint_eq(tcpsm_expire(ti, now + 999 * MS, 100), 0);
+	ck_assert_uint_eq(tcpsm_expire(ti, now + 1000 * MS, 100), 1);
+	ck_assert_uint_eq(n_ends, 1);
+	ck_assert_uint_eq(ends[0].rec.end, TCPSM_END_FIN);
+	ck_assert_uint_eq(ends[0].ev, 0);
+	ck_assert_uint_eq(ends[0].rec.cli_state, MP_TCP_ST_TIME_WAIT);
+	ck_assert_uint_eq(ends[0].rec.svr_state, MP_TCP_ST_CLOSED);
+	ck_assert_uint_eq(ends[0].rec.bytes[0], 0);
+	ck_assert_uint_eq(ends[0].rec.missed[1], 0);
+	ck_assert_uint_eq(ctr(TCPSM_C_END_FIN), 1);
+}
+END_TEST
+
+START_TEST(simultaneous_open)
+{
+	struct tcpsm_flow *f = go(1, S_, 1000, 0, 0);
+	go(0, S_, 5000, 0, 0); /* the server opens too: crossing SYNs */
+	ck_assert_uint_eq(SVR(f), MP_TCP_ST_SYN_SENT);
+	ck_assert_uint_eq(CLI(f), MP_TCP_ST_SYN_RCVD);
+	go(1, S_ | A_, 1000, 5001, 0);
+	ck_assert(!(last.ev[MP_HOOK_SND] & MP_ON_REXMIT));
+	ck_assert_uint_eq(SVR(f), MP_TCP_ST_ESTABLISHED);
+	go(0, S_ | A_, 5000, 1001, 0);
+	ck_assert(!(last.ev[MP_HOOK_SND] & MP_ON_REXMIT));
+	ck_assert_uint_eq(CLI(f), MP_TCP_ST_ESTABLISHED);
+	ck_assert_uint_eq(SVR(f), MP_TCP_ST_ESTABLISHED);
+	ck_assert_uint_eq(f->s[0].rexmit + f->s[1].rexmit, 0);
+}
+END_TEST
+
+START_TEST(simultaneous_close)
+{
+	struct tcpsm_flow *f = handshake();
+	go(1, F_ | A_, 1001, 5001, 0);
+	go(0, F_ | A_, 5001, 1001, 0); /* sent before the client's FIN arrived */
+	ck_assert_uint_eq(SVR(f), MP_TCP_ST_CLOSING);
+	ck_assert_uint_eq(CLI(f), MP_TCP_ST_CLOSING);
+	go(1, A_, 1002, 5002, 0);
+	ck_assert_uint_eq(SVR(f), MP_TCP_ST_TIME_WAIT);
+	go(0, A_, 5002, 1002, 0);
+	ck_assert_uint_eq(CLI(f), MP_TCP_ST_TIME_WAIT);
+	ck_assert(last.ev[MP_HOOK_RCV] & MP_ON_CONN_END);
+	ck_assert_uint_eq(f->end, TCPSM_END_FIN);
+}
+END_TEST
+
+START_TEST(half_close)
+{
+	struct tcpsm_flow *f = handshake();
+	go(1, F_ | A_, 1001, 5001, 0);
+	go(0, A_, 5001, 1002, 0);
+	/* The server keeps sending after the client's FIN. */
+	go(0, A_ | P_, 5001, 1002, 500);
+	go(0, A_ | P_, 5501, 1002, 500);
+	go(1, A_, 1002, 6001, 0);
+	ck_assert_uint_eq(CLI(f), MP_TCP_ST_FIN_WAIT_2);
+	ck_assert_uint_eq(SVR(f), MP_TCP_ST_CLOSE_WAIT);
+	go(0, F_ | A_, 6001, 1002, 0);
+	ck_assert_uint_eq(SVR(f), MP_TCP_ST_LAST_ACK);
+	go(1, A_, 1002, 6002, 0);
+	ck_assert_uint_eq(SVR(f), MP_TCP_ST_CLOSED);
+	ck_assert_uint_eq(tcpsm_side_bytes(&f->s[1]), 1000);
+	ck_assert_uint_eq(tcpsm_side_missed(&f->s[1]), 0);
+	ck_assert_uint_eq(f->s[1].rexmit, 0);
+}
+END_TEST
+
+START_TEST(rst_in_window)
+{
+	struct tcpsm_flow *f = handshake();
+	go(0, A_ | P_, 5001, 1001, 100);
+	go(0, R_ | A_, 5101 + 10, 1001, 0); /* within the client's window */
+	ck_assert_uint_eq(CLI(f), MP_TCP_ST_CLOSED);
+	ck_assert_uint_eq(SVR(f), MP_TCP_ST_CLOSED);
+	ck_assert(last.ev[MP_HOOK_RCV] & MP_ON_CONN_END);
+	ck_assert_uint_eq(ctr(TCPSM_C_RST_ACCEPTED), 1);
+	tcpsm_end_all(ti, 10);
+	ck_assert_uint_eq(ends[0].rec.end, TCPSM_END_RST);
+}
+END_TEST
+
+START_TEST(rst_out_of_window)
+{
+	struct tcpsm_flow *f = handshake();
+	go(0, R_ | A_, 5001 + 1000000, 1001, 0);
+	ck_assert_uint_eq(CLI(f), MP_TCP_ST_ESTABLISHED);
+	ck_assert_uint_eq(SVR(f), MP_TCP_ST_ESTABLISHED);
+	ck_assert(!(last.ev[MP_HOOK_RCV] & MP_ON_CONN_END));
+	ck_assert_uint_eq(ctr(TCPSM_C_RST_OUT_OF_WINDOW), 1);
+	go(1, R_, 1001 - 5000, 0, 0); /* behind the server's window */
+	ck_assert_uint_eq(SVR(f), MP_TCP_ST_ESTABLISHED);
+	ck_assert_uint_eq(ctr(TCPSM_C_RST_OUT_OF_WINDOW), 2);
+}
+END_TEST
+
+/* zeek rst-inject-rae.pcap: a spoofed RST-ACK (seq 0, ack = ISN rather than
+ * ISN + 1) before the real SYN-ACK neither kills nor seeds the flow. */
+START_TEST(rst_injected_before_synack)
+{
+	struct tcpsm_flow *f = go(1, S_, 1569339004u, 0, 0);
+	go(0, R_ | A_, 0, 1569339004u, 0);
+	ck_assert_uint_eq(CLI(f), MP_TCP_ST_SYN_SENT);
+	ck_assert_uint_eq(SVR(f), MP_TCP_ST_SYN_RCVD);
+	ck_assert(!(f->s[1].flags & TCPSM_SF_SEQ));
+	ck_assert_uint_eq(ctr(TCPSM_C_RST_OUT_OF_WINDOW), 1);
+	go(0, S_ | A_, 1616457233u, 1569339005u, 0);
+	ck_assert_uint_eq(CLI(f), MP_TCP_ST_ESTABLISHED);
+	ck_assert_uint_eq(f->s[1].base_seq, 1616457234u);
+	go(1, A_ | P_, 1569339005u, 1616457234u, 25);
+	ck_assert_uint_eq(SVR(f), MP_TCP_ST_ESTABLISHED);
+	ck_assert_uint_eq(tcpsm_side_bytes(&f->s[1]), 0);
+}
+END_TEST
+
+/* A genuine refusal (RST-ACK acking ISN + 1) is accepted. */
+START_TEST(rst_refuses_syn)
+{
+	struct tcpsm_flow *f = go(1, S_, 1000, 0, 0);
+	go(0, R_ | A_, 0, 1001, 0);
+	ck_assert_uint_eq(CLI(f), MP_TCP_ST_CLOSED);
+	ck_assert_uint_eq(SVR(f), MP_TCP_ST_CLOSED);
+	ck_assert(last.ev[MP_HOOK_RCV] & MP_ON_CONN_END);
+}
+END_TEST
+
+START_TEST(syn_and_fin_rexmit)
+{
+	struct tcpsm_flow *f = go(1, S_, 1000, 0, 0);
+	go(1, S_, 1000, 0, 0);
+	ck_assert(last.ev[MP_HOOK_SND] & MP_ON_REXMIT);
+	ck_assert(!(last.ev[MP_HOOK_SND] & MP_ON_CONN_START));
+	ck_assert_uint_eq(f->s[0].rexmit, 1);
+	go(0, S_ | A_, 5000, 1001, 0);
+	go(0, S_ | A_, 5000, 1001, 0);
+	ck_assert(last.ev[MP_HOOK_SND] & MP_ON_REXMIT);
+	ck_assert_uint_eq(f->s[1].rexmit, 1);
+	go(1, A_, 1001, 5001, 0);
+	go(1, F_ | A_, 1001, 5001, 0);
+	ck_assert(!(last.ev[MP_HOOK_SND] & MP_ON_REXMIT));
+	go(1, F_ | A_, 1001, 5001, 0);
+	ck_assert(last.ev[MP_HOOK_SND] & MP_ON_REXMIT);
+	ck_assert_uint_eq(f->s[0].rexmit, 2);
+	ck_assert_uint_eq(CLI(f), MP_TCP_ST_FIN_WAIT_1);
+	ck_assert_uint_eq(ctr(TCPSM_C_REXMIT_SEGS), 3);
+}
+END_TEST
+
+START_TEST(time_wait_reuse)
+{
+	struct tcpsm_flow *f = handshake();
+	go(1, F_ | A_, 1001, 5001, 0);
+	go(0, F_ | A_, 5001, 1002, 0);
+	go(1, A_, 1002, 5002, 0);
+	ck_assert_uint_eq(f->closed, 1);
+	now += 1 * MS; /* well inside TIME_WAIT */
+	struct tcpsm_flow *g = go(1, S_, 90000, 0, 0);
+	ck_assert_uint_eq(n_ends, 1);
+	ck_assert_uint_eq(ends[0].rec.end, TCPSM_END_FIN);
+	ck_assert_ptr_nonnull(g);
+	ck_assert_uint_eq(CLI(g), MP_TCP_ST_SYN_SENT);
+	ck_assert_uint_eq(g->s[0].pkts, 1);
+	ck_assert(last.ev[MP_HOOK_SND] & MP_ON_CONN_START);
+	ck_assert_uint_eq(ctr(TCPSM_C_FLOWS_REUSED), 1);
+	ck_assert_uint_eq(ctr(TCPSM_C_FLOWS_NEW), 2);
+}
+END_TEST
+
+START_TEST(wraparound)
+{
+	go(1, S_, 0xFFFFFFF0u, 0, 0);
+	go(0, S_ | A_, 5000, 0xFFFFFFF1u, 0);
+	struct tcpsm_flow *f = go(1, A_, 0xFFFFFFF1u, 5001, 0);
+	go(1, A_, 0xFFFFFFF1u, 5001, 10);
+	go(1, A_, 0xFFFFFFFBu, 5001, 10); /* crosses 0 */
+	go(1, A_, 0x00000005u, 5001, 10);
+	ck_assert_uint_eq(tcpsm_side_bytes(&f->s[0]), 30);
+	ck_assert_uint_eq(f->s[0].rexmit, 0);
+	go(1, A_, 0xFFFFFFFBu, 5001, 10);
+	ck_assert_uint_eq(f->s[0].rexmit, 1);
+	ck_assert_uint_eq(tcpsm_side_bytes(&f->s[0]), 30);
+	go(0, A_, 5001, 0x0000000Fu, 0);
+	go(1, F_ | A_, 0x0000000Fu, 5001, 0);
+	go(0, A_, 5001, 0x00000010u, 0);
+	ck_assert_uint_eq(CLI(f), MP_TCP_ST_FIN_WAIT_2);
+	ck_assert_uint_eq(tcpsm_side_missed(&f->s[0]), 0);
+}
+END_TEST
+
+START_TEST(window_scale_clamp)
+{
+	struct mp_meta md = pkt(1, S_, 1000, 0, 0);
+	md.opt.present = MP_TO_WSCALE;
+	md.opt.wscale = 255;
+	tcpsm_process(ti, &md, NULL);
+	struct tcpsm_flow *f = md.flow;
+	ck_assert_uint_eq(f->s[0].wscale, 14);
+	ck_assert_uint_eq(ctr(TCPSM_C_WSCALE_CLAMPED), 1);
+	md = pkt(0, S_ | A_, 5000, 1001, 0);
+	md.opt.present = MP_TO_WSCALE;
+	md.opt.wscale = 2;
+	tcpsm_process(ti, &md, NULL);
+	ck_assert_uint_eq(f->s[1].wscale, 2);
+	md = pkt(1, A_, 1001, 5001, 0);
+	md.win = 3;
+	tcpsm_process(ti, &md, NULL);
+	ck_assert_uint_eq(f->s[0].win, 3u << 14);
+	/* The scaled window is what makes a far RST acceptable. */
+	go(0, R_ | A_, 5001 + 40000, 1001, 0);
+	ck_assert_uint_eq(CLI(f), MP_TCP_ST_CLOSED);
+}
+END_TEST
+
+START_TEST(midstream_pickup)
+{
+	/* First packet from the server (port 80): roles still come out right. */
+	struct tcpsm_flow *f = go(0, A_ | P_, 7000, 2000, 100);
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(f->midstream, 1);
+	ck_assert_uint_eq(last.side, MP_SIDE_SVR);
+	ck_assert_uint_eq(CLI(f), MP_TCP_ST_ESTABLISHED);
+	ck_assert_uint_eq(SVR(f), MP_TCP_ST_ESTABLISHED);
+	ck_assert(last.ev[MP_HOOK_SND] & MP_ON_CONN_START);
+	ck_assert_uint_eq(ctr(TCPSM_C_FLOWS_MIDSTREAM), 1);
+	go(1, A_ | P_, 2000, 7100, 50);
+	ck_assert_uint_eq(last.side, MP_SIDE_CLI);
+	ck_assert_uint_eq(tcpsm_side_bytes(&f->s[0]), 50);
+	ck_assert_uint_eq(tcpsm_side_bytes(&f->s[1]), 100);
+	tcpsm_end_all(ti, 10);
+	ck_assert_uint_eq(ends[0].rec.midstream, 1);
+	ck_assert_uint_eq(ends[0].rec.cli_port, 40000);
+	ck_assert_uint_eq(ends[0].rec.svr_port, 80);
+	ck_assert_uint_eq(ends[0].rec.end, TCPSM_END_OPEN);
+	ck_assert(ends[0].ev & MP_ON_CONN_END);
+}
+END_TEST
+
+/* zeek http-on-irc-port-missing-syn: client on 6669, server on 80. */
+START_TEST(midstream_well_known_port)
+{
+	cport = 6669;
+	struct tcpsm_flow *f = go(1, A_ | P_, 2000, 7000, 10);
+	cport = 40000;
+	ck_assert_uint_eq(last.side, MP_SIDE_CLI);
+	ck_assert_uint_eq(f->cli_is_a, 1);
+}
+END_TEST
+
+/* SYN-ACK first (SYN lost or reordered): its sender is the server. */
+START_TEST(midstream_synack_first)
+{
+	struct tcpsm_flow *f = go(0, S_ | A_, 5000, 1001, 0);
+	ck_assert_uint_eq(last.side, MP_SIDE_SVR);
+	ck_assert_uint_eq(f->midstream, 1);
+	ck_assert_uint_eq(SVR(f), MP_TCP_ST_SYN_RCVD);
+	ck_assert_uint_eq(CLI(f), MP_TCP_ST_ESTABLISHED);
+	go(1, S_, 1000, 0, 0); /* the late SYN */
+	ck_assert(!(last.ev[MP_HOOK_SND] & MP_ON_REXMIT));
+	go(1, A_, 1001, 5001, 0);
+	ck_assert_uint_eq(SVR(f), MP_TCP_ST_ESTABLISHED);
+	go(1, A_ | P_, 1001, 5001, 20);
+	ck_assert_uint_eq(tcpsm_side_bytes(&f->s[0]), 20);
+	ck_assert_uint_eq(tcpsm_side_missed(&f->s[0]), 0);
+}
+END_TEST
+
+START_TEST(midstream_off_orphans)
+{
+	struct tcpsm_params p = defparams();
+	p.midstream = 0;
+	tcpsm_inst_destroy(ti);
+	setup_with(p);
+	ck_assert_ptr_null(go(1, A_ | P_, 2000, 7000, 10));
+	ck_assert(last.flags & MP_MF_ORPHAN);
+	ck_assert(last.ev[MP_HOOK_SND] & MP_ON_ORPHAN);
+	ck_assert_uint_eq(ctr(TCPSM_C_ORPHANS), 1);
+	ck_assert_uint_eq(ti->n_active, 0);
+	/* A SYN still opens a flow. */
+	ck_assert_ptr_nonnull(go(1, S_, 1000, 0, 0));
+	/* A lone RST never does, even with pickup on. */
+	tcpsm_inst_destroy(ti);
+	setup();
+	ck_assert_ptr_null(go(1, R_, 5, 0, 0));
+	ck_assert(last.flags & MP_MF_ORPHAN);
+}
+END_TEST
+
+START_TEST(rexmit_without_buffers)
+{
+	struct tcpsm_flow *f = handshake();
+	go(1, A_, 1001, 5001, 100);
+	go(1, A_, 1101, 5001, 100);
+	go(1, A_, 1001, 5001, 100); /* only old space */
+	ck_assert(last.ev[MP_HOOK_SND] & MP_ON_REXMIT);
+	ck_assert(!(last.ev[MP_HOOK_RCV] & MP_ON_CONN_NEW_DATA));
+	go(1, A_, 1151, 5001, 100); /* half old, half new: not a rexmit */
+	ck_assert(!(last.ev[MP_HOOK_SND] & MP_ON_REXMIT));
+	go(1, A_, 1401, 5001, 100); /* leaves a hole at 1251..1401 */
+	go(1, A_, 1301, 5001, 100); /* fills part of it, out of order */
+	ck_assert(!(last.ev[MP_HOOK_SND] & MP_ON_REXMIT));
+	ck_assert_uint_eq(f->s[0].rexmit, 1);
+	ck_assert_uint_eq(f->s[0].rexmit_bytes, 100);
+	ck_assert_uint_eq(tcpsm_side_bytes(&f->s[0]), 500);
+	ck_assert_uint_eq(tcpsm_side_missed(&f->s[0]), 50);
+	/* Snaplen: 200 bytes on the wire, 40 captured. */
+	struct mp_meta md = pkt(1, A_, 1501, 5001, 200);
+	md.pay_cap = 40;
+	tcpsm_process(ti, &md, NULL);
+	ck_assert_uint_eq(tcpsm_side_bytes(&f->s[0]), 700);
+	ck_assert_uint_eq(tcpsm_side_missed(&f->s[0]), 50 + 160);
+	/* A FIN after lost data shows how far the stream went. */
+	go(1, F_ | A_, 1801, 5001, 0);
+	ck_assert_uint_eq(tcpsm_side_bytes(&f->s[0]), 800);
+	ck_assert_uint_eq(tcpsm_side_missed(&f->s[0]), 50 + 160 + 100);
+}
+END_TEST
+
+START_TEST(many_holes_bounded)
+{
+	struct tcpsm_flow *f = handshake();
+	/* Every other 10-byte block: more holes than the set keeps. */
+	for (unsigned i = 0; i < 20; i++)
+		go(1, A_, 1001 + 20 * i, 5001, 10);
+	ck_assert_uint_le(f->s[0].sent.n, TCPSM_IVS_N);
+	ck_assert_uint_eq(tcpsm_side_bytes(&f->s[0]), 390);
+	ck_assert_uint_eq(tcpsm_side_missed(&f->s[0]), 190);
+	ck_assert_uint_eq(f->s[0].rexmit, 0);
+}
+END_TEST
+
+START_TEST(idle_timeout)
+{
+	handshake();
+	uint64_t t = now;
+	ck_assert_uint_eq(tcpsm_expire(ti, t + 300000 * MS - 1, 10), 0);
+	ck_assert_uint_eq(tcpsm_expire(ti, t + 300000 * MS, 10), 1);
+	ck_assert_uint_eq(ends[0].rec.end, TCPSM_END_TIMEOUT);
+	ck_assert_uint_eq(ends[0].ev, MP_ON_CONN_END | MP_ON_TIMEOUT);
+	ck_assert_uint_eq(ti->n_active, 0);
+	ck_assert_uint_eq(ctr(TCPSM_C_END_TIMEOUT), 1);
+}
+END_TEST
+
+START_TEST(syn_timeout)
+{
+	go(1, S_, 1000, 0, 0);
+	uint64_t t = now;
+	now += 20000 * MS;
+	cport = 40001;
+	handshake(); /* another flow, established: not affected */
+	cport = 40000;
+	ck_assert_uint_eq(tcpsm_expire(ti, t + 30000 * MS, 10), 1);
+	ck_assert_uint_eq(ends[0].rec.end, TCPSM_END_TIMEOUT);
+	ck_assert_uint_eq(ends[0].rec.cli_state, MP_TCP_ST_SYN_SENT);
+	ck_assert_uint_eq(ti->n_active, 1);
+}
+END_TEST
+
+START_TEST(packets_refresh_idle)
+{
+	struct tcpsm_flow *f = handshake();
+	now += 200000 * MS;
+	go(1, A_, 1001, 5001, 10);
+	ck_assert_uint_eq(tcpsm_expire(ti, now + 200000 * MS, 10), 0);
+	ck_assert_uint_eq(f->list, TCPSM_L_EST);
+	ck_assert_uint_eq(tcpsm_expire(ti, now + 300000 * MS, 10), 1);
+}
+END_TEST
+
+START_TEST(table_full_evicts_half_open)
+{
+	struct tcpsm_params p = defparams();
+	p.flows = 4;
+	tcpsm_inst_destroy(ti);
+	setup_with(p);
+	cport = 50000;
+	handshake(); /* established: never evicted */
+	for (unsigned i = 1; i < 4; i++) {
+		cport = (uint16_t)(50000 + i);
+		now += MS;
+		ck_assert_ptr_nonnull(go(1, S_, 1000, 0, 0));
+	}
+	cport = 50009;
+	ck_assert_ptr_nonnull(go(1, S_, 1000, 0, 0));
+	ck_assert_uint_eq(n_ends, 1);
+	ck_assert_uint_eq(ends[0].rec.end, TCPSM_END_EVICTED);
+	ck_assert_uint_eq(ends[0].rec.cli_port, 50001); /* the oldest half-open */
+	ck_assert(ends[0].ev & MP_ON_CONN_END);
+	ck_assert_uint_eq(ctr(TCPSM_C_END_EVICTED), 1);
+	ck_assert_uint_eq(ti->n_active, 4);
+	cport = 40000;
+}
+END_TEST
+
+START_TEST(table_full_refuses)
+{
+	struct tcpsm_params p = defparams();
+	p.flows = 2;
+	p.table_full = MP_FULL_REFUSE;
+	tcpsm_inst_destroy(ti);
+	setup_with(p);
+	cport = 50000;
+	ck_assert_ptr_nonnull(go(1, S_, 1000, 0, 0));
+	cport = 50001;
+	ck_assert_ptr_nonnull(go(1, S_, 1000, 0, 0));
+	cport = 50002;
+	ck_assert_ptr_null(go(1, S_, 1000, 0, 0));
+	ck_assert(last.flags & MP_MF_ORPHAN);
+	ck_assert_uint_eq(ctr(TCPSM_C_TABLE_FULL_REFUSED), 1);
+	ck_assert_uint_eq(n_ends, 0);
+	/* Room again once one ends. */
+	tcpsm_expire(ti, now + 30000 * MS, 1);
+	ck_assert_ptr_nonnull(go(1, S_, 1000, 0, 0));
+	cport = 40000;
+}
+END_TEST
+
+START_TEST(table_many_flows_delete)
+{
+	/* Insert, look up and delete many flows: backward-shift deletion
+	 * must keep every remaining flow findable. */
+	struct tcpsm_params p = defparams();
+	p.flows = 1000;
+	tcpsm_inst_destroy(ti);
+	setup_with(p);
+	for (unsigned i = 0; i < 1000; i++) {
+		cport = (uint16_t)(10000 + i);
+		ck_assert_ptr_nonnull(go(1, S_, i, 0, 0));
+		if (i % 3 == 0)
+			go(0, R_ | A_, 0, i + 1, 0); /* closes it */
+	}
+	ck_assert_uint_eq(tcpsm_expire(ti, now + 1000 * MS, 2000), 334);
+	for (unsigned i = 0; i < 1000; i++) {
+		cport = (uint16_t)(10000 + i);
+		struct mp_meta md = pkt(1, A_, 0, 0, 0);
+		ck_assert((tcpsm_lookup(ti, &md) != NULL) == (i % 3 != 0));
+	}
+	cport = 40000;
+	ck_assert_uint_eq(tcpsm_end_all(ti, 2000), 666);
+	ck_assert_uint_eq(ti->n_active, 0);
+}
+END_TEST
+
+START_TEST(bad_checksum_ignored)
+{
+	struct mp_meta md = pkt(1, S_, 1000, 0, 0);
+	md.flags |= MP_MF_BADCSUM;
+	tcpsm_process(ti, &md, NULL);
+	ck_assert_ptr_null(md.flow);
+	ck_assert_uint_eq(ti->n_active, 0);
+	struct tcpsm_flow *f = handshake();
+	md = pkt(0, R_ | A_, 5001, 1001, 0);
+	md.flags |= MP_MF_BADCSUM;
+	tcpsm_process(ti, &md, NULL);
+	ck_assert_ptr_eq(md.flow, f);
+	ck_assert_uint_eq(CLI(f), MP_TCP_ST_ESTABLISHED);
+	ck_assert_uint_eq(f->s[1].pkts, 1);
+	ck_assert_uint_eq(ctr(TCPSM_C_BADCSUM_IGNORED), 2);
+}
+END_TEST
+
+START_TEST(unmonitored_pass_through)
+{
+	struct mp_meta md = pkt(1, S_, 1000, 0, 0);
+	md.flags |= MP_MF_UNMON;
+	tcpsm_process(ti, &md, NULL);
+	ck_assert_ptr_null(md.flow);
+	ck_assert_uint_eq(md.ev[0] | md.ev[1], 0);
+	md = pkt(1, S_, 1000, 0, 0);
+	md.flags = MP_MF_PARSED | MP_MF_IPV4; /* not TCP */
+	tcpsm_process(ti, &md, NULL);
+	ck_assert_ptr_null(md.flow);
+	md.kind = MP_PKT_CTRL;
+	md.flow = (void *)&md;
+	tcpsm_process(ti, &md, NULL);
+	ck_assert_ptr_eq(md.flow, &md);
+	ck_assert_uint_eq(ti->n_active, 0);
+	ck_assert_uint_eq(ctr(TCPSM_C_PASSED_UNMON), 2);
+}
+END_TEST
+
+START_TEST(flow_log_record)
+{
+	handshake();
+	go(1, A_ | P_, 1001, 5001, 12);
+	go(1, A_ | P_, 1001, 5001, 12);
+	tcpsm_end_all(ti, 10);
+	char line[1024];
+	ends[0].rec.first_ts = 1377201676627010000ULL;
+	ends[0].rec.last_ts = 1377201680000000000ULL;
+	tcpsm_flowrec_format(&ends[0].rec, line, sizeof(line));
+	ck_assert_str_eq(line, "{\"cli\":\"10.0.0.1:40000\",\"svr\":\"10.0.0.2:80\",\"cli_state\":\"ESTABLISHED\","
+	                       "\"svr_state\":\"ESTABLISHED\",\"end\":\"open\",\"first_ts\":1377201676.627010,"
+	                       "\"last_ts\":1377201680.000000,\"midstream\":false,\"cli_pkts\":4,\"cli_bytes\":12,"
+	                       "\"cli_missed\":0,\"cli_rexmit\":1,\"cli_rexmit_bytes\":12,\"svr_pkts\":1,"
+	                       "\"svr_bytes\":0,\"svr_missed\":0,\"svr_rexmit\":0,\"svr_rexmit_bytes\":0}\n");
+	struct tcpsm_flowrec r;
+	memset(&r, 0, sizeof(r));
+	r.v6 = 1;
+	inet_pton(AF_INET6, "2001:db8::1", r.cli);
+	inet_pton(AF_INET6, "2001:db8::2", r.svr);
+	r.cli_port = 1;
+	r.svr_port = 2;
+	r.end = TCPSM_END_EVICTED;
+	r.cli_state = MP_TCP_ST_TIME_WAIT;
+	tcpsm_flowrec_format(&r, line, sizeof(line));
+	ck_assert_ptr_nonnull(strstr(line, "\"cli\":\"[2001:db8::1]:1\",\"svr\":\"[2001:db8::2]:2\""));
+	ck_assert_ptr_nonnull(strstr(line, "\"cli_state\":\"TIME_WAIT\",\"svr_state\":\"CLOSED\",\"end\":\"evicted\""));
+}
+END_TEST
+
+START_TEST(state_names)
+{
+	ck_assert_str_eq(tcpsm_state_name(MP_TCP_ST_CLOSED), "CLOSED");
+	ck_assert_str_eq(tcpsm_state_name(MP_TCP_ST_SYN_RCVD), "SYN_RCVD");
+	ck_assert_str_eq(tcpsm_state_name(MP_TCP_ST_TIME_WAIT), "TIME_WAIT");
+	ck_assert_str_eq(tcpsm_state_name(11), "?");
+	ck_assert_str_eq(tcpsm_end_name(TCPSM_END_TIMEOUT), "timeout");
+	/* mOS numbering */
+	ck_assert_int_eq(MP_TCP_ST_ESTABLISHED, 4);
+	ck_assert_int_eq(MP_TCP_ST_TIME_WAIT, 10);
+	ck_assert_uint_eq(MP_ON_REXMIT, 1u << 9);
+	ck_assert_uint_eq(MP_ON_CONN_END, 1u << 10);
+}
+END_TEST
+
+/* ---- reassembly buffers -------------------------------------------------- */
+
+START_TEST(reasm_buffers)
+{
+	struct tcpsm_params p = defparams();
+	p.buf_size = 4096;
+	p.buf_pool = 1 << 20;
+	tcpsm_inst_destroy(ti);
+	setup_with(p);
+	struct tcpsm_flow *f = handshake();
+	uint8_t good[8] = "GOODGOOD", evil[8] = "EVILEVIL";
+	struct mp_meta md = pkt(1, A_ | P_, 1001, 5001, 8);
+	tcpsm_process(ti, &md, good);
+	/* Bytes the client sends land in the server's (receiver's) buffer. */
+	ck_assert_ptr_nonnull(f->s[MP_SIDE_SVR].buf);
+	ck_assert_ptr_null(f->s[MP_SIDE_CLI].buf);
+	ck_assert_uint_eq(reasm_next_seq(f->s[MP_SIDE_SVR].buf), 1009);
+	md = pkt(1, A_ | P_, 1001, 5001, 8);
+	tcpsm_process(ti, &md, evil);
+	ck_assert(md.ev[MP_HOOK_SND] & MP_ON_REXMIT);
+	ck_assert(md.ev[MP_HOOK_RCV] & MP_ON_ERROR);
+	ck_assert_uint_gt(ctr(TCPSM_C_REASM_INCONSISTENT), 0);
+	/* No reader is attached (no app wants the stream): the first copy was
+	 * compared, then the window slid on. */
+	ck_assert_uint_eq(reasm_totals(f->s[MP_SIDE_SVR].buf)->diff_bytes, 8);
+	ck_assert_uint_eq(reasm_totals(f->s[MP_SIDE_SVR].buf)->delivered, 8);
+	tcpsm_end_all(ti, 10); /* frees through on_end: buffers back */
+}
+END_TEST
+
+/* ---- RCU connection table ------------------------------------------------ */
+
+static void count_cb(const struct mp_conn_snap *s, void *arg)
+{
+	(void)s;
+	(*(unsigned *)arg)++;
+}
+
+START_TEST(conntable_publish)
+{
+	rcu_register_thread();
+	struct mp_conntable *ct = mp_conntable_create(16, tcpsm_conn_snap, tcpsm_conn_match);
+	ck_assert_ptr_nonnull(ct);
+	struct tcpsm_params p = defparams();
+	tcpsm_inst_destroy(ti);
+	ti = tcpsm_inst_create(&p, 3, NULL, NULL, ct, on_end_cb, NULL);
+	n_ends = 0;
+	struct tcpsm_flow *f = handshake();
+	go(1, A_ | P_, 1001, 5001, 42);
+	cport = 40001;
+	go(1, S_, 1, 0, 0);
+	cport = 40000;
+	ck_assert_uint_eq(mp_conntable_count(ct), 2);
+	struct mp_conn_snap s;
+	ck_assert_int_eq(mp_conntable_lookup(ct, f->hash, &f->key, &s), 0);
+	ck_assert_uint_eq(s.cli_port, 40000);
+	ck_assert_uint_eq(s.svr_port, 80);
+	ck_assert_uint_eq(s.cli_addr[3], 1);
+	ck_assert_uint_eq(s.cli_state, MP_TCP_ST_ESTABLISHED);
+	ck_assert_uint_eq(s.pkts[0], 3);
+	ck_assert_uint_eq(s.bytes[0], 42);
+	ck_assert_uint_eq(s.inst, 3);
+	unsigned n = 0;
+	ck_assert_uint_eq(mp_conntable_walk(ct, count_cb, &n), 2);
+	ck_assert_uint_eq(n, 2);
+	struct mp_conn_snap all[4];
+	ck_assert_uint_eq(mp_conntable_snapshot(ct, all, 4), 2);
+	tcpsm_end_all(ti, 1);
+	ck_assert_uint_eq(mp_conntable_count(ct), 1);
+	tcpsm_end_all(ti, 10);
+	ck_assert_uint_eq(mp_conntable_count(ct), 0);
+	tcpsm_inst_destroy(ti);
+	ti = NULL;
+	synchronize_rcu();
+	mp_conntable_destroy(ct);
+	rcu_unregister_thread();
+	setup(); /* for teardown */
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("tcpsm");
+	TCase *t = tcase_create("sm");
+	tcase_add_checked_fixture(t, setup, teardown);
+	tcase_add_test(t, three_way_handshake);
+	tcase_add_test(t, active_close_by_client);
+	tcase_add_test(t, simultaneous_open);
+	tcase_add_test(t, simultaneous_close);
+	tcase_add_test(t, half_close);
+	tcase_add_test(t, rst_in_window);
+	tcase_add_test(t, rst_out_of_window);
+	tcase_add_test(t, rst_injected_before_synack);
+	tcase_add_test(t, rst_refuses_syn);
+	tcase_add_test(t, syn_and_fin_rexmit);
+	tcase_add_test(t, time_wait_reuse);
+	tcase_add_test(t, wraparound);
+	tcase_add_test(t, window_scale_clamp);
+	tcase_add_test(t, midstream_pickup);
+	tcase_add_test(t, midstream_well_known_port);
+	tcase_add_test(t, midstream_synack_first);
+	tcase_add_test(t, midstream_off_orphans);
+	tcase_add_test(t, rexmit_without_buffers);
+	tcase_add_test(t, many_holes_bounded);
+	tcase_add_test(t, idle_timeout);
+	tcase_add_test(t, syn_timeout);
+	tcase_add_test(t, packets_refresh_idle);
+	tcase_add_test(t, table_full_evicts_half_open);
+	tcase_add_test(t, table_full_refuses);
+	tcase_add_test(t, table_many_flows_delete);
+	tcase_add_test(t, bad_checksum_ignored);
+	tcase_add_test(t, unmonitored_pass_through);
+	tcase_add_test(t, flow_log_record);
+	tcase_add_test(t, state_names);
+	tcase_add_test(t, reasm_buffers);
+	tcase_add_test(t, conntable_publish);
+	suite_add_tcase(s, t);
+	SRunner *sr = srunner_create(s);
+	srunner_set_fork_status(sr, CK_NOFORK);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
