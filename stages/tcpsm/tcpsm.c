@@ -251,7 +251,7 @@ static int tcpsm_init(struct mp_stage_inst *si)
 
 	tcpsm_params_from_conf(&p, c);
 	/* Room for the table's flows plus those ended but not yet retired. */
-	unsigned nflows = p.flows + p.flows / 4 + 64;
+	unsigned nflows = p.flows + p.flows / 16 + 256;
 	snprintf(name, sizeof(name), "tcpsm_fl%u", si->idx);
 	tp->fpool = rte_mempool_create(name, nflows, sizeof(struct tcpsm_flow), 0, 0, NULL, NULL, NULL, NULL,
 	                               (int)rte_socket_id(), 0);
