@@ -281,6 +281,7 @@ int mp_eal_setup(struct mp_conf *c, const char *prog)
 		argv[argc++] = "--log-level=lib.eal:error";
 		argv[argc++] = "--log-level=pmd.*:error";
 		argv[argc++] = "--log-level=lib.telemetry:error";
+		argv[argc++] = "--log-level=user1:error"; /* rte_ip_frag's INFO lines */
 		argv[argc] = NULL;
 	}
 	int ret = rte_eal_init(argc, argv);

@@ -43,7 +43,7 @@ results=$work/results.tsv
 # 8191 mbufs are never exhausted).
 set_args=()
 if [ "${REGRESS_EAL_DEFAULT:-0}" != 1 ]; then
-	set_args=(--set "eal.args=--no-huge -m 256 --no-pci --no-shconf" --set "mempool.mbufs=8191")
+	set_args=(--set "eal.args=--no-huge -m 256 --no-pci --no-shconf" --set "mempool.mbufs=8191" --set "tcp.flows=16384" --set "tcp.buf_pool=32M")
 fi
 only_args=()
 if [ -n "${REGRESS_ONLY:-}" ]; then

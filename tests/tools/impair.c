@@ -94,33 +94,32 @@ static int chance(struct dir *d, double p)
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-	        "usage: impair -a IF_A -b IF_B [options]\n"
-	        "Bridges frames between IF_A and IF_B (AF_PACKET) and impairs them.\n"
-	        "\n"
-	        "  -a, --if-a IF        first interface\n"
-	        "  -b, --if-b IF        second interface\n"
-	        "  -s, --seed N         PRNG seed (default 1); same seed, same choices\n"
-	        "  -d, --dir DIR        ab, ba or both (default): which direction the\n"
-	        "                       impairment options that follow apply to\n"
-	        "      --drop P         drop this fraction of frames (0..1)\n"
-	        "      --delay P        delay this fraction of frames ...\n"
-	        "      --delay-ms MS    ... by this many milliseconds (default 20)\n"
-	        "      --reorder P      hold this fraction of frames and send each after\n"
-	        "                       the next frame of its direction (adjacent swap;\n"
-	        "                       a held frame leaves after 20 ms if none follows)\n"
-	        "  -q, --queue N        delay line capacity per direction (default 1024);\n"
-	        "                       frames that do not fit are dropped (overflow)\n"
-	        "  -h, --help           this text\n"
-	        "\n"
-	        "Example (2%% loss and 1%% reordering both ways, 5%% of b->a delayed 30 ms):\n"
-	        "  impair -a veth0 -b veth1 --seed 7 --drop 0.02 --reorder 0.01 \\\n"
-	        "         --dir ba --delay 0.05 --delay-ms 30\n"
-	        "Runs until SIGTERM or SIGINT, then prints per-direction counts:\n"
-	        "  rx forwarded dropped delayed reordered overflow send_err discarded\n"
-	        "(forwarded counts frames sent, delayed and reordered ones included;\n"
-	        "discarded: still queued at exit). Exit 0, 1 on error, 2 on bad usage.\n"
-	        "Frames are copied as seen: turn offloads off on both interfaces.\n");
+	fprintf(f, "usage: impair -a IF_A -b IF_B [options]\n"
+	           "Bridges frames between IF_A and IF_B (AF_PACKET) and impairs them.\n"
+	           "\n"
+	           "  -a, --if-a IF        first interface\n"
+	           "  -b, --if-b IF        second interface\n"
+	           "  -s, --seed N         PRNG seed (default 1); same seed, same choices\n"
+	           "  -d, --dir DIR        ab, ba or both (default): which direction the\n"
+	           "                       impairment options that follow apply to\n"
+	           "      --drop P         drop this fraction of frames (0..1)\n"
+	           "      --delay P        delay this fraction of frames ...\n"
+	           "      --delay-ms MS    ... by this many milliseconds (default 20)\n"
+	           "      --reorder P      hold this fraction of frames and send each after\n"
+	           "                       the next frame of its direction (adjacent swap;\n"
+	           "                       a held frame leaves after 20 ms if none follows)\n"
+	           "  -q, --queue N        delay line capacity per direction (default 1024);\n"
+	           "                       frames that do not fit are dropped (overflow)\n"
+	           "  -h, --help           this text\n"
+	           "\n"
+	           "Example (2%% loss and 1%% reordering both ways, 5%% of b->a delayed 30 ms):\n"
+	           "  impair -a veth0 -b veth1 --seed 7 --drop 0.02 --reorder 0.01 \\\n"
+	           "         --dir ba --delay 0.05 --delay-ms 30\n"
+	           "Runs until SIGTERM or SIGINT, then prints per-direction counts:\n"
+	           "  rx forwarded dropped delayed reordered overflow send_err discarded\n"
+	           "(forwarded counts frames sent, delayed and reordered ones included;\n"
+	           "discarded: still queued at exit). Exit 0, 1 on error, 2 on bad usage.\n"
+	           "Frames are copied as seen: turn offloads off on both interfaces.\n");
 }
 
 static int open_port(const char *ifname)
@@ -288,21 +287,24 @@ static void print_counts(const struct dir *d)
 {
 	printf("impair: %s rx=%llu forwarded=%llu dropped=%llu delayed=%llu reordered=%llu "
 	       "overflow=%llu send_err=%llu discarded=%llu\n",
-	       d->name, (unsigned long long)d->rx, (unsigned long long)d->forwarded,
-	       (unsigned long long)d->dropped, (unsigned long long)d->delayed,
-	       (unsigned long long)d->reordered, (unsigned long long)d->overflow,
+	       d->name, (unsigned long long)d->rx, (unsigned long long)d->forwarded, (unsigned long long)d->dropped,
+	       (unsigned long long)d->delayed, (unsigned long long)d->reordered, (unsigned long long)d->overflow,
 	       (unsigned long long)d->send_err, (unsigned long long)d->discarded);
 }
 
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"if-a", required_argument, 0, 'a'}, {"if-b", required_argument, 0, 'b'},
-	    {"seed", required_argument, 0, 's'}, {"dir", required_argument, 0, 'd'},
-	    {"drop", required_argument, 0, 1},   {"delay", required_argument, 0, 2},
-	    {"delay-ms", required_argument, 0, 3}, {"reorder", required_argument, 0, 4},
-	    {"queue", required_argument, 0, 'q'}, {"help", no_argument, 0, 'h'},
-	    {0, 0, 0, 0}};
+	static const struct option opts[] = {{"if-a", required_argument, 0, 'a'},
+	                                     {"if-b", required_argument, 0, 'b'},
+	                                     {"seed", required_argument, 0, 's'},
+	                                     {"dir", required_argument, 0, 'd'},
+	                                     {"drop", required_argument, 0, 1},
+	                                     {"delay", required_argument, 0, 2},
+	                                     {"delay-ms", required_argument, 0, 3},
+	                                     {"reorder", required_argument, 0, 4},
+	                                     {"queue", required_argument, 0, 'q'},
+	                                     {"help", no_argument, 0, 'h'},
+	                                     {0, 0, 0, 0}};
 	const char *if_a = NULL, *if_b = NULL;
 	uint64_t seed = 1;
 	unsigned qcap = 1024;

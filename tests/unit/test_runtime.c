@@ -251,7 +251,8 @@ int main(void)
 	int two = mp_lcore_exists(1);
 	snprintf(text, sizeof(text),
 	         "[eal]\nargs = --no-huge -m 256 --no-pci --no-shconf\n[input]\nsource = pcap:%s\n"
-	         "[mempool]\nmbufs = 8191\n[tcp]\nflows = 4096\nbuf_pool = 16M\n[pipeline]\nring_size = 64\n[lcores]\n0 = rx classify tcpsm.0 events\n%s = "
+	         "[mempool]\nmbufs = 8191\n[tcp]\nflows = 4096\nbuf_pool = 16M\n[pipeline]\nring_size = "
+	         "64\n[lcores]\n0 = rx classify tcpsm.0 events\n%s = "
 	         "tcpsm.1 app tx\n",
 	         pcap_path, two ? "1" : "0");
 	if (mp_conf_parse_buf(&conf, "test", text, err, sizeof(err)) < 0 ||
