@@ -582,3 +582,24 @@ void mp_conf_print_help(FILE *f)
 	fprintf(f, "\n[lcores]\n  N = STAGE[.I] ...  lcore N runs these stage instances round-robin\n"
 	           "      default: 0 = rx classify tcpsm events app tx (one lcore runs everything)\n");
 }
+
+int mp_conf_apply_env(struct mp_conf *c, char *err, size_t errlen)
+{
+	const char *env = getenv("MOSPIPE_SET");
+	char msg[900];
+	if (!env || !*env)
+		return 0;
+	char buf[MP_CONF_STR * 4], *save = NULL;
+	snprintf(buf, sizeof(buf), "%s", env);
+	for (char *t = strtok_r(buf, ";", &save); t; t = strtok_r(NULL, ";", &save)) {
+		while (*t == ' ')
+			t++;
+		if (!*t)
+			continue;
+		if (mp_conf_set_dotted(c, t, msg, sizeof(msg)) < 0) {
+			snprintf(err, errlen, "MOSPIPE_SET: %s", msg);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}

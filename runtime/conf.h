@@ -27,6 +27,10 @@ int mp_conf_set(struct mp_conf *c, const char *section, const char *key, const c
 /* "section.key=value" (the --set option). @return 0 or -EINVAL. */
 int mp_conf_set_dotted(struct mp_conf *c, const char *assign, char *err, size_t errlen);
 
+/* Applies $MOSPIPE_SET, "section.key=value;section.key=value", over what c
+ * holds (after the file, before command-line options). @return 0 or -EINVAL. */
+int mp_conf_apply_env(struct mp_conf *c, char *err, size_t errlen);
+
 /* Adds "rx classify.0 tcpsm.1" to lcore_s's list. @return 0 or -EINVAL. */
 int mp_conf_set_lcore(struct mp_conf *c, const char *lcore_s, const char *list, char *err, size_t errlen);
 

@@ -122,6 +122,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "mospipe: %s\n", err);
 		return 2;
 	}
+	if (mp_conf_apply_env(&conf, err, sizeof(err)) < 0) {
+		fprintf(stderr, "mospipe: %s\n", err);
+		return 2;
+	}
 	for (unsigned i = 0; i < nov; i++)
 		if (mp_conf_set(&conf, ov[i].sec, ov[i].key, ov[i].val, err, sizeof(err)) < 0) {
 			fprintf(stderr, "mospipe: command line: %s\n", err);

@@ -153,6 +153,21 @@ START_TEST(overrides)
 }
 END_TEST
 
+START_TEST(env_overrides)
+{
+	ck_assert_int_eq(parse("[pipeline]\nmode = inline\n"), 0);
+	setenv("MOSPIPE_SET", "pipeline.mode=monitor; tcp.flows=1024", 1);
+	ck_assert_int_eq(mp_conf_apply_env(&c, err, sizeof(err)), 0);
+	ck_assert_uint_eq(c.mode, MP_MODE_MONITOR);
+	ck_assert_uint_eq(c.flows, 1024);
+	setenv("MOSPIPE_SET", "tcp.flows=many", 1);
+	ck_assert_int_lt(mp_conf_apply_env(&c, err, sizeof(err)), 0);
+	ck_assert_ptr_nonnull(strstr(err, "MOSPIPE_SET: 'flows' expects a whole number"));
+	unsetenv("MOSPIPE_SET");
+	ck_assert_int_eq(mp_conf_apply_env(&c, err, sizeof(err)), 0);
+}
+END_TEST
+
 START_TEST(missing_file)
 {
 	mp_conf_defaults(&c);
@@ -219,6 +234,7 @@ int main(void)
 	tcase_add_test(t, lcore_map_two);
 	tcase_add_test(t, syntax_errors);
 	tcase_add_test(t, overrides);
+	tcase_add_test(t, env_overrides);
 	tcase_add_test(t, missing_file);
 	tcase_add_test(t, shipped_conf_complete);
 	suite_add_tcase(s, t);
