@@ -86,7 +86,7 @@ struct tcpsm_side {
 	uint64_t pkts;
 	uint64_t rexmit, rexmit_bytes;
 	struct tcpsm_ivs sent; /* sequence space it sent (pay_len): rexmit, bytes */
-	struct tcpsm_ivs cap;  /* payload bytes actually captured: missed */
+	uint64_t uncap;        /* new bytes of it the capture cut off (snaplen) */
 	void *buf;             /* reassembly buffer, NULL until first needed */
 };
 

@@ -75,7 +75,8 @@ static inline uint64_t tcpsm_side_bytes(const struct tcpsm_side *s)
 }
 static inline uint64_t tcpsm_side_missed(const struct tcpsm_side *s)
 {
-	return s->sent.high > s->cap.seen ? s->sent.high - s->cap.seen : 0;
+	uint64_t miss = s->sent.high - s->sent.seen + s->uncap;
+	return s->sent.high >= s->sent.seen ? miss : 0;
 }
 
 void tcpsm_flowrec_fill(struct tcpsm_flowrec *r, const struct tcpsm_flow *f);

@@ -5,8 +5,8 @@
  *
  * Sequence accounting is per side, as byte offsets from the side's first
  * payload byte (64-bit, so wrap-around and > 4 GiB streams need no special
- * cases): the set of offsets sent (retransmission detection, "bytes") and
- * the set actually captured ("missed" = range - captured).
+ * cases): the set of offsets sent (retransmission detection, "bytes"), and
+ * the new bytes a snaplen cut away; "missed" = holes never sent + those.
  */
 #include <errno.h>
 #include <string.h>
@@ -187,7 +187,7 @@ static void side_init_seq(struct tcpsm_side *s, uint32_t base)
 	s->base_seq = base;
 	s->nxt = base;
 	memset(&s->sent, 0, sizeof(s->sent));
-	memset(&s->cap, 0, sizeof(s->cap));
+	s->uncap = 0;
 }
 
 static void count_rexmit(struct tcpsm_inst *ti, struct tcpsm_side *s, uint32_t *ev, unsigned len)
@@ -287,18 +287,26 @@ static uint32_t snd_update(struct tcpsm_inst *ti, struct tcpsm_flow *f, unsigned
 	sg->data_off = off;
 	if (len) {
 		int64_t l = off < 0 ? 0 : off, rr = off + (int64_t)len;
+		unsigned cap = md->pay_cap < len ? md->pay_cap : len;
+		int64_t cr = off + (int64_t)cap; /* end of the captured part */
 		uint64_t added = 0;
-		if (rr > l && (rr < 0 || (uint64_t)rr - s->sent.high < TCPSM_MAX_JUMP || (uint64_t)rr <= s->sent.high))
-			added = ivs_add(&s->sent, (uint64_t)l, (uint64_t)rr);
+		if (cr < l)
+			cr = l;
+		sg->cap = cap;
+		if (rr > l && ((uint64_t)rr <= s->sent.high || (uint64_t)rr - s->sent.high < TCPSM_MAX_JUMP)) {
+			/* Captured and snaplen-cut parts separately: the cut
+			 * bytes that are new are missed for good. */
+			if (cr > l)
+				sg->new_cap = ivs_add(&s->sent, (uint64_t)l, (uint64_t)cr);
+			added = sg->new_cap;
+			if (rr > cr) {
+				uint64_t cut = ivs_add(&s->sent, (uint64_t)cr, (uint64_t)rr);
+				s->uncap += cut;
+				added += cut;
+			}
+		}
 		if (!added)
 			count_rexmit(ti, s, &ev, len);
-		unsigned cap = md->pay_cap < len ? md->pay_cap : len;
-		sg->cap = cap;
-		int64_t cr = off + (int64_t)cap;
-		if (cr > l && added)
-			sg->new_cap = ivs_add(&s->cap, (uint64_t)l, (uint64_t)cr);
-		else if (cr > l && (uint64_t)cr <= s->sent.high)
-			sg->new_cap = ivs_add(&s->cap, (uint64_t)l, (uint64_t)cr);
 		if (SEQ_GT(data_seq + len, s->nxt))
 			s->nxt = data_seq + len;
 	} else if (!(s->flags & TCPSM_SF_FIN) || SEQ_LT(data_seq, s->fin_seq))
