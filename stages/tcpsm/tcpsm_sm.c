@@ -483,6 +483,24 @@ int tcpsm_process(struct tcpsm_inst *ti, struct mp_meta *md, const uint8_t *payl
 	}
 
 	if (f && f->closed && (th & (MP_TH_SYN | MP_TH_ACK | MP_TH_RST)) == MP_TH_SYN) {
+		side = src_is_a == f->cli_is_a ? MP_SIDE_CLI : MP_SIDE_SVR;
+		struct tcpsm_side *o = &f->s[side];
+		if (f->end == TCPSM_END_FIN && (o->flags & TCPSM_SF_SEQ) && SEQ_LT(md->seq, o->nxt)) {
+			/* RFC 1122 4.2.2.13 / RFC 6191: in TIME_WAIT only a SYN
+			 * beyond the old sequence space opens a new connection;
+			 * this one is an old duplicate of the closed one. */
+			md->flow = f;
+			md->side = (uint8_t)side;
+			if (md->ts_ns > f->last_ts)
+				f->last_ts = md->ts_ns;
+			o->pkts++;
+			md->ev[MP_HOOK_SND] = MP_ON_PKT_IN;
+			count_rexmit(ti, o, &md->ev[MP_HOOK_SND], md->pay_len);
+			md->ev[MP_HOOK_RCV] = MP_ON_PKT_IN;
+			snap(md, f, MP_HOOK_SND);
+			snap(md, f, MP_HOOK_RCV);
+			return 0;
+		}
 		/* A new connection on the tuple of a closed one (TIME_WAIT or
 		 * after RST): the old one ends now. */
 		tcpsm_ctr(ti, TCPSM_C_FLOWS_REUSED, 1);

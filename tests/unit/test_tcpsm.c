@@ -360,6 +360,32 @@ START_TEST(time_wait_reuse)
 }
 END_TEST
 
+/* arkime tcp-reassembly-synthetic 40009: a SYN inside the old sequence
+ * space during TIME_WAIT is an old duplicate, not a new connection. */
+START_TEST(time_wait_stale_syn)
+{
+	struct tcpsm_flow *f = handshake();
+	go(1, F_ | A_, 1001, 5001, 0);
+	go(0, F_ | A_, 5001, 1002, 0);
+	go(1, A_, 1002, 5002, 0);
+	ck_assert_ptr_eq(go(1, S_, 1000, 0, 0), f);
+	ck_assert(last.ev[MP_HOOK_SND] & MP_ON_REXMIT);
+	ck_assert_uint_eq(f->s[0].rexmit, 1);
+	ck_assert_uint_eq(CLI(f), MP_TCP_ST_TIME_WAIT);
+	ck_assert_uint_eq(n_ends, 0);
+	ck_assert_uint_eq(ctr(TCPSM_C_FLOWS_NEW), 1);
+	/* After an RST a same-ISN SYN is a new attempt (zeek pop3 REJ x3). */
+	cport = 40001;
+	go(1, S_, 1000, 0, 0);
+	go(0, R_ | A_, 0, 1001, 0);
+	struct tcpsm_flow *g = go(1, S_, 1000, 0, 0);
+	ck_assert_uint_eq(n_ends, 1);
+	ck_assert_uint_eq(ends[0].rec.end, TCPSM_END_RST);
+	ck_assert_uint_eq(CLI(g), MP_TCP_ST_SYN_SENT);
+	cport = 40000;
+}
+END_TEST
+
 START_TEST(wraparound)
 {
 	go(1, S_, 0xFFFFFFF0u, 0, 0);
@@ -814,6 +840,7 @@ int main(void)
 	tcase_add_test(t, rst_refuses_syn);
 	tcase_add_test(t, syn_and_fin_rexmit);
 	tcase_add_test(t, time_wait_reuse);
+	tcase_add_test(t, time_wait_stale_syn);
 	tcase_add_test(t, wraparound);
 	tcase_add_test(t, window_scale_clamp);
 	tcase_add_test(t, midstream_pickup);
