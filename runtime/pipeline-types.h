@@ -7,11 +7,17 @@
 #include "stage-types.h"
 
 struct rte_mempool;
+struct gen;
 
 enum mp_port_kind {
 	MP_PORT_ETHDEV = 0, /* any DPDK port given by EAL arguments */
 	MP_PORT_PCAP = 1,   /* net_pcap reading a file: has an end */
 	MP_PORT_IFACE = 2,  /* net_af_packet on a live interface */
+	/* bench/gen.h's workload generator inside rx (no ethdev, no file I/O):
+	 * one per rx instance, generator part i of n_rx; has an end when a
+	 * pkts= or conns= limit is given. Inline tx has nowhere to send its
+	 * packets and releases them as in monitor mode. */
+	MP_PORT_GEN = 3,
 };
 
 struct mp_port {
@@ -20,7 +26,8 @@ struct mp_port {
 	uint8_t kind;    /* enum mp_port_kind */
 	int dlt;         /* pcap link type (DLT_EN10MB for live ports) */
 	uint64_t expect; /* pcap: packets the file holds (pre-scanned) */
-	char name[256];  /* file or interface */
+	struct gen *gen; /* MP_PORT_GEN: the generator rx polls (owned by the pipeline) */
+	char name[256];  /* file, interface or generator spec */
 };
 
 struct mp_lcore_run {

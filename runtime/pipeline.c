@@ -32,6 +32,7 @@
 #include <urcu-qsbr.h>
 
 #include "conf.h"
+#include "gen.h"
 #include "pipeline.h"
 #include "stage.h"
 
@@ -136,6 +137,136 @@ static int split_args(char *s, char **argv, int max)
 	return n;
 }
 
+/* ---- the workload generator as an input (bench/gen.h) ---------------------- */
+
+/* The parsed `gen:` source: one parameter set, split over n_gen generators
+ * (one per rx instance) when the ports are set up. */
+static struct gen_params gen_p;
+static unsigned n_gen;
+static char gen_spec[MP_CONF_STR];
+static uint8_t gen_pat[GEN_MAX_PATTERNS][GEN_MAX_PATTERN_LEN];
+
+/* Reads a count with an optional k/m/g suffix (powers of 1024 when is_size,
+ * of 1000 otherwise). @return 0, or -1 when s is not such a number. */
+static int gen_num(const char *s, int is_size, uint64_t *v)
+{
+	char *end;
+	errno = 0;
+	unsigned long long x = strtoull(s, &end, 10);
+	if (errno || end == s || *s == '-')
+		return -1;
+	uint64_t mul = 1, k = is_size ? 1024 : 1000;
+	switch (*end) {
+	case 'k':
+	case 'K':
+		mul = k;
+		end++;
+		break;
+	case 'm':
+	case 'M':
+		mul = k * k;
+		end++;
+		break;
+	case 'g':
+	case 'G':
+		mul = k * k * k;
+		end++;
+		break;
+	default: break;
+	}
+	if (*end || (mul > 1 && x > UINT64_MAX / mul))
+		return -1;
+	*v = (uint64_t)x * mul;
+	return 0;
+}
+
+/* Parses "flows=N,size=N,rexmit=F,seed=N,pkts=N,conns=N,gbps=F,servers=N,
+ * pattern=STR" (every key optional) into gen_p. Counts are totals over all
+ * rx instances. @return 0, or -EINVAL after printing what is wrong. */
+static int gen_parse(const char *spec)
+{
+	char buf[MP_CONF_STR], *save = NULL;
+	gen_params_default(&gen_p);
+	snprintf(gen_spec, sizeof(gen_spec), "%s", spec);
+	snprintf(buf, sizeof(buf), "%s", spec);
+	for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(t, '=');
+		uint64_t v = 0;
+		char *end = NULL;
+		int bad = 0;
+		if (!eq)
+			bad = 1;
+		else if ((*eq++ = 0), !strcmp(t, "flows"))
+			bad = gen_num(eq, 0, &v) || v == 0 || v > UINT32_MAX || ((gen_p.flows = (uint32_t)v), 0);
+		else if (!strcmp(t, "size"))
+			bad = gen_num(eq, 1, &v) || v > UINT32_MAX || ((gen_p.size = (uint32_t)v), 0);
+		else if (!strcmp(t, "seed"))
+			bad = gen_num(eq, 0, &gen_p.seed);
+		else if (!strcmp(t, "pkts"))
+			bad = gen_num(eq, 0, &gen_p.max_pkts);
+		else if (!strcmp(t, "conns"))
+			bad = gen_num(eq, 0, &gen_p.max_conns);
+		else if (!strcmp(t, "servers"))
+			bad = gen_num(eq, 0, &v) || v > GEN_MAX_SERVERS || ((gen_p.servers = (uint32_t)v), 0);
+		else if (!strcmp(t, "rexmit"))
+			bad = (gen_p.rexmit = strtod(eq, &end), end == eq || *end);
+		else if (!strcmp(t, "gbps"))
+			bad = (gen_p.gbps = strtod(eq, &end), end == eq || *end);
+		else if (!strcmp(t, "pattern")) {
+			size_t len = strlen(eq);
+			bad = gen_p.n_patterns == GEN_MAX_PATTERNS || len == 0 || len > GEN_MAX_PATTERN_LEN;
+			if (!bad) {
+				struct gen_pattern *gp = &gen_p.pattern[gen_p.n_patterns];
+				memcpy(gen_pat[gen_p.n_patterns], eq, len);
+				gp->bytes = gen_pat[gen_p.n_patterns++];
+				gp->len = (uint16_t)len;
+				gp->offset = GEN_PAT_AUTO;
+			}
+		} else {
+			fprintf(stderr,
+			        "mospipe: input gen:%s: unknown key '%s' (keys: flows, size, rexmit, seed, pkts, "
+			        "conns, gbps, servers, pattern)\n",
+			        spec, t);
+			return -EINVAL;
+		}
+		if (bad) {
+			fprintf(stderr, "mospipe: input gen:%s: '%s%s%s' is not KEY=VALUE with a valid value\n", spec,
+			        t, eq ? "=" : "", eq ? eq : "");
+			return -EINVAL;
+		}
+	}
+	/* Check the whole set once, as one generator would see it. */
+	struct gen *g = gen_create(&gen_p);
+	if (!g) {
+		fprintf(stderr, "mospipe: input gen:%s: %s\n", spec,
+		        errno == EINVAL ? gen_strerror() : strerror(errno));
+		return -EINVAL;
+	}
+	gen_destroy(g);
+	return 0;
+}
+
+/* Part `part` of the n_gen generators: an equal share of flows and limits
+ * (the first parts take the remainders). */
+static struct gen *gen_part(unsigned part, uint64_t start_ns)
+{
+	struct gen_params p = gen_p;
+	uint64_t n = n_gen;
+#define GEN_SHARE(x) ((x) / n + (part < (x) % n ? 1 : 0))
+	p.flows = (uint32_t)GEN_SHARE(gen_p.flows);
+	if (p.flows == 0)
+		p.flows = 1;
+	p.max_pkts = GEN_SHARE(gen_p.max_pkts);
+	p.max_conns = GEN_SHARE(gen_p.max_conns);
+	if ((gen_p.max_pkts && !p.max_pkts) || (gen_p.max_conns && !p.max_conns))
+		p.max_pkts = p.max_conns = 1; /* a limit smaller than the parts: keep it a limit */
+#undef GEN_SHARE
+	p.part = part;
+	p.n_parts = n_gen;
+	p.start_ns = start_ns;
+	return gen_create(&p);
+}
+
 int mp_pcap_prescan(const char *path, uint64_t *count, int *dlt, char *err, size_t errlen);
 
 static struct mp_port pending_ports[MP_MAX_PORTS];
@@ -189,6 +320,7 @@ int mp_eal_setup(struct mp_conf *c, const char *prog)
 	argc += split_args(eal, argv + argc, 200);
 
 	n_pending_ports = 0;
+	n_gen = 0;
 	if (*in) {
 		char spec[MP_CONF_STR];
 		snprintf(spec, sizeof(spec), "%s", in);
@@ -255,8 +387,15 @@ int mp_eal_setup(struct mp_conf *c, const char *prog)
 				argc++;
 				n_pending_ports++;
 			}
+		} else if (!strncmp(spec, "gen:", 4) || !strcmp(spec, "gen")) {
+			if (gen_parse(spec[3] ? spec + 4 : "") < 0)
+				return -EINVAL;
+			n_gen = c->n_inst[MP_ST_RX] ? c->n_inst[MP_ST_RX] : 1;
 		} else {
-			fprintf(stderr, "mospipe: input '%s' is not understood: use pcap:FILE or iface:IF[,IF]\n", in);
+			fprintf(
+			    stderr,
+			    "mospipe: input '%s' is not understood: use pcap:FILE, iface:IF[,IF] or gen:KEY=VAL,...\n",
+			    in);
 			return -EINVAL;
 		}
 	}
@@ -303,13 +442,13 @@ static int setup_ports(struct mp_pipeline *pl)
 	unsigned n = rte_eth_dev_count_avail();
 	uint16_t pid;
 
-	if (n == 0) {
+	if (n == 0 && n_gen == 0) {
 		fprintf(stderr, "mospipe: no input: give -r FILE, -i IF[,IF], [input] source in pipeline.conf, "
 		                "MOSPIPE_INPUT=pcap:FILE, or a --vdev in [eal] args\n");
 		return -ENODEV;
 	}
-	if (n > MP_MAX_PORTS) {
-		fprintf(stderr, "mospipe: %u ports, at most %d supported\n", n, MP_MAX_PORTS);
+	if (n + n_gen > MP_MAX_PORTS) {
+		fprintf(stderr, "mospipe: %u ports, at most %d supported\n", n + n_gen, MP_MAX_PORTS);
 		return -E2BIG;
 	}
 	pl->n_ports = 0;
@@ -324,6 +463,27 @@ static int setup_ports(struct mp_pipeline *pl)
 			rte_eth_dev_get_name_by_port(pid, p->name);
 		}
 		p->id = pid;
+		pl->n_ports++;
+	}
+	/* Generator ports after the ethdevs; with only them, rx instance i
+	 * polls generator part i. Their id is no ethdev's, so any rte_eth_*
+	 * call on one fails cleanly. The packet clock starts at the live clock:
+	 * tcpsm advances its timers on live time when idle (a gen port is not
+	 * offline), so the two must not be years apart. */
+	unsigned n_eth = pl->n_ports;
+	for (unsigned i = 0; i < n_gen; i++) {
+		struct mp_port *p = &pl->port[pl->n_ports];
+		memset(p, 0, sizeof(*p));
+		p->kind = MP_PORT_GEN;
+		p->id = RTE_MAX_ETHPORTS;
+		p->dlt = 1; /* DLT_EN10MB */
+		snprintf(p->name, sizeof(p->name), "gen:%.250s", gen_spec);
+		p->gen = gen_part(i, pl->base_ns);
+		if (!p->gen) {
+			fprintf(stderr, "mospipe: input gen:%s: part %u: %s\n", gen_spec, i,
+			        errno == EINVAL ? gen_strerror() : strerror(errno));
+			return -EINVAL;
+		}
 		pl->n_ports++;
 	}
 	/* Pairing: default 0-1, 2-3 ...; a lone last port pairs with itself. */
@@ -346,7 +506,7 @@ static int setup_ports(struct mp_pipeline *pl)
 	}
 
 	unsigned ntx = c->n_inst[MP_ST_TX];
-	for (unsigned i = 0; i < pl->n_ports; i++) {
+	for (unsigned i = 0; i < n_eth; i++) {
 		struct rte_eth_conf ec;
 		struct rte_eth_dev_info info;
 		uint16_t id = pl->port[i].id;
@@ -635,6 +795,11 @@ void mp_pipeline_destroy(struct mp_pipeline *pl)
 	if (!pl)
 		return;
 	for (unsigned i = 0; i < pl->n_ports; i++) {
+		if (pl->port[i].kind == MP_PORT_GEN) {
+			gen_destroy(pl->port[i].gen);
+			pl->port[i].gen = NULL;
+			continue;
+		}
 		rte_eth_dev_stop(pl->port[i].id);
 		rte_eth_dev_close(pl->port[i].id);
 	}

@@ -6,11 +6,19 @@
  * End of input: a pcap port is finished once it has delivered as many packets
  * as the pre-scan counted (less the ones the PMD reported as errors), or, as a
  * safety net, when it stays silent for [input] pcap_eof_idle.
+ *
+ * A generator port (MP_PORT_GEN, `[input] source = gen:...`) has no ethdev:
+ * rx fills freshly allocated mbufs with bench/gen.h's frames and their packet
+ * times, and the port is finished when the generator is done.
  */
+#include <string.h>
+
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
 #include <rte_malloc.h>
+#include <rte_ring.h>
 
+#include "gen.h"
 #include "hash.h"
 #include "pipeline.h"
 #include "stage.h"
@@ -41,6 +49,12 @@ struct rx_priv {
 	uint64_t idle_tsc;  /* pcap_eof_idle in TSC cycles */
 	uint64_t check_tsc; /* how often to read port stats while waiting */
 	struct rx_port port[MP_MAX_PORTS];
+	/* Generator ports: flow control (see gen_rx). done[] are the counters
+	 * of packets that left the pipeline: tx's sent and released, and every
+	 * drop reason of every stage instance. */
+	uint64_t window, credit;
+	unsigned n_done;
+	const uint64_t *done[MP_ST_N * MP_MAX_INST * 16];
 };
 
 static int rx_init(struct mp_stage_inst *si)
@@ -52,6 +66,19 @@ static int rx_init(struct mp_stage_inst *si)
 	for (unsigned i = si->idx; i < pl->n_ports; i += pl->n_inst[MP_ST_RX])
 		rp->port[rp->n++].p = &pl->port[i];
 	rp->idle_tsc = pl->conf->pcap_eof_idle_ms * (pl->tsc_hz / 1000);
+	rp->window = pl->conf->ring_size > 2 * pl->conf->burst ? pl->conf->ring_size - 2 * pl->conf->burst : 1;
+	for (int s = 0; s < MP_ST_N; s++)
+		for (unsigned i = 0; i < pl->n_inst[s]; i++) {
+			struct mp_stage_inst *o = pl->inst[s][i];
+			for (unsigned k = 0; k < MP_CC_N + o->type->n_ctrs; k++) {
+				const struct mp_ctr_desc *d = k < MP_CC_N ? NULL : &o->type->ctrs[k - MP_CC_N];
+				int left =
+				    s == MP_ST_TX && d && (!strcmp(d->name, "sent") || !strcmp(d->name, "released"));
+				if ((k == MP_CC_RING_FULL || (d && d->is_drop) || left) &&
+				    rp->n_done < RTE_DIM(rp->done))
+					rp->done[rp->n_done++] = &o->ctr[k];
+			}
+		}
 	rp->check_tsc = pl->tsc_hz / 1000;
 	uint64_t now = rte_rdtsc();
 	for (unsigned i = 0; i < rp->n; i++)
@@ -77,11 +104,71 @@ static void check_eof(struct mp_stage_inst *si, struct rx_port *rpp, uint64_t no
 	}
 }
 
+/* Fills up to burst new mbufs from a generator port; packet times are the
+ * generator's. @return the frames received (0 also when the pool is empty,
+ * counted as no_mbuf like a NIC's rx_nombuf). */
+static uint16_t gen_rx(struct mp_stage_inst *si, struct rx_port *rpp, struct rte_mbuf **b, unsigned burst)
+{
+	struct rx_priv *rp = si->priv;
+	uint8_t *data[256];
+	uint16_t len[256];
+	uint64_t ts[256];
+
+	if (gen_done(rpp->p->gen)) {
+		rpp->finished = 1;
+		return 0;
+	}
+	/* Credit-based flow control, as a lossless link would apply: at most
+	 * `window` packets in flight in the whole pipeline, fewer than any ring
+	 * holds, so a run measures the pipeline's capacity rather than which
+	 * ring overflowed first. In flight = received - (left + dropped), from
+	 * the counters (relaxed reads of other lcores' counters: a stale value
+	 * only makes the credit smaller). Recomputed when the credit runs out. */
+	if (rp->credit < burst) {
+		uint64_t in = 0, done = 0;
+		for (unsigned i = 0; i < si->pl->n_inst[MP_ST_RX]; i++)
+			in += mp_ctr_get(si->pl->inst[MP_ST_RX][i], MP_CC_IN);
+		for (unsigned i = 0; i < rp->n_done; i++)
+			done += __atomic_load_n(rp->done[i], __ATOMIC_RELAXED);
+		uint64_t fl = in > done ? in - done : 0;
+		rp->credit = fl < rp->window ? rp->window - fl : 0;
+		if (rp->credit < burst)
+			burst = rp->credit;
+		if (burst == 0)
+			return 0;
+	}
+	if (unlikely(rte_pktmbuf_alloc_bulk(si->pl->pool, b, burst) != 0)) {
+		mp_ctr_add(si, RX_NO_MBUF, 1);
+		return 0;
+	}
+	/* A frame is at most GEN_MAX_FRAME (1514) bytes: it fits one mbuf of
+	 * the default data room; gen_burst() writes nothing into a smaller one. */
+	uint16_t cap = rte_pktmbuf_tailroom(b[0]);
+	for (unsigned i = 0; i < burst; i++)
+		data[i] = rte_pktmbuf_mtod(b[i], uint8_t *);
+	unsigned n = gen_burst(rpp->p->gen, data, cap, len, ts, burst);
+	for (unsigned i = 0; i < n; i++) {
+		b[i]->data_len = len[i];
+		b[i]->pkt_len = len[i];
+		mp_meta(b[i])->ts_ns = ts[i];
+	}
+	rp->credit -= n;
+	if (n < burst) {
+		rte_pktmbuf_free_bulk(b + n, burst - n);
+		if (n == 0 && !gen_done(rpp->p->gen))
+			mp_ctr_add(si, RX_PORT_ERRORS, 1); /* mbufs too small for a frame */
+		rpp->finished = n == 0;
+	}
+	return (uint16_t)n;
+}
+
 static void account_port_stats(struct mp_stage_inst *si)
 {
 	struct rx_priv *rp = si->priv;
 	for (unsigned i = 0; i < rp->n; i++) {
 		struct rte_eth_stats st;
+		if (rp->port[i].p->kind == MP_PORT_GEN)
+			continue;
 		if (rte_eth_stats_get(rp->port[i].p->id, &st) == 0) {
 			mp_ctr_add(si, RX_PORT_MISSED, st.imissed);
 			mp_ctr_add(si, RX_PORT_ERRORS, st.ierrors);
@@ -109,7 +196,8 @@ static unsigned rx_poll(struct mp_stage_inst *si)
 		rp->next = rp->next + 1 == rp->n ? 0 : rp->next + 1;
 		if (rpp->finished)
 			continue;
-		uint16_t n = rte_eth_rx_burst(rpp->p->id, 0, b, (uint16_t)burst);
+		int is_gen = rpp->p->kind == MP_PORT_GEN;
+		uint16_t n = is_gen ? gen_rx(si, rpp, b, burst) : rte_eth_rx_burst(rpp->p->id, 0, b, (uint16_t)burst);
 		uint64_t now = rte_rdtsc();
 		if (n == 0) {
 			if (rpp->p->kind == MP_PORT_PCAP)
@@ -123,11 +211,14 @@ static unsigned rx_poll(struct mp_stage_inst *si)
 		for (uint16_t i = 0; i < n; i++) {
 			struct rte_mbuf *m = b[i];
 			struct mp_meta *md = mp_meta(m);
+			uint64_t gen_ts = md->ts_ns;
 			mp_meta_reset(md);
 			md->kind = MP_PKT_DATA;
 			md->port = (uint16_t)(rpp->p - pl->port);
 			bytes += rte_pktmbuf_pkt_len(m);
-			if (pl->ts_off >= 0 && (m->ol_flags & pl->ts_flag))
+			if (is_gen)
+				md->ts_ns = gen_ts;
+			else if (pl->ts_off >= 0 && (m->ol_flags & pl->ts_flag))
 				/* net_pcap stores pcap time in microseconds. */
 				md->ts_ns = *RTE_MBUF_DYNFIELD(m, pl->ts_off, uint64_t *) * 1000ULL;
 			else
