@@ -1,0 +1,495 @@
+/* The mOS API, part 2: what a callback asks about its flow and packet —
+ * socket options, stream peeking, the last packet, peer addresses — and
+ * user timers. All of it runs on the app lcore inside a callback (timers may
+ * also be set at setup). Per-flow options reach tcpsm through the flow's
+ * control word (tcpsm_app.h) and apply from tcpsm's next packet of the flow.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <string.h>
+
+#include <rte_mbuf.h>
+
+#include "app.h"
+#include "conf-types.h"
+#include "meta.h"
+#include "pipeline-types.h"
+#include "reasm.h"
+#include "tcpsm_app.h"
+
+/* ---- helpers ---------------------------------------------------------------- */
+
+static struct tcpsm_flow *cur_flow(const struct mp_appi *ai)
+{
+	return ai->cur_fa ? ai->cur_fa->flow : NULL;
+}
+
+/* The buffer of side (bytes side receives) when buffering is on for it. */
+static struct reasm *side_buf(struct tcpsm_flow *f, unsigned side, int *off)
+{
+	uint32_t ctl = tcpsm_app_ctl(f);
+	*off = (ctl & (TCPSM_CTL_BUFOFF(side) | TCPSM_CTL_STOP(side))) != 0 || mp_api_g.conf->buf_size == 0;
+	return *off ? NULL : tcpsm_app_buf(f, side);
+}
+
+/* ---- socket options ------------------------------------------------------------ */
+
+static int put_int(void *optval, socklen_t *optlen, int v)
+{
+	if (*optlen < (socklen_t)sizeof(int)) {
+		errno = EINVAL;
+		return -1;
+	}
+	memcpy(optval, &v, sizeof(int));
+	*optlen = sizeof(int);
+	return 0;
+}
+
+static int passive_getsockopt(struct mp_ctx *c, int sock, int optname, void *optval, socklen_t *optlen)
+{
+	if (sock < 0 || (unsigned)sock >= c->n_psock || c->psock[sock].kind != MP_SK_STREAM) {
+		errno = sock >= 0 && (unsigned)sock < c->n_psock ? ENOPROTOOPT : EBADF;
+		return -1;
+	}
+	struct mp_psock *ps = &c->psock[sock];
+	switch (optname) {
+	case MOS_CLIBUF:
+	case MOS_SVRBUF: {
+		int v = ps->bufsz[optname == MOS_SVRBUF];
+		return put_int(optval, optlen, v < 0 ? (int)mp_api_g.conf->buf_size : v);
+	}
+	case MOS_CLIOVERLAP:
+	case MOS_SVROVERLAP: {
+		int v = ps->overlap[optname == MOS_SVROVERLAP];
+		return put_int(optval, optlen, v < 0 ? (int)mp_api_g.conf->overlap : v);
+	}
+	default: errno = ENOPROTOOPT; return -1;
+	}
+}
+
+int mtcp_getsockopt(mctx_t mctx, int sock, int level, int optname, void *optval, socklen_t *optlen)
+{
+	struct mp_appi *ai;
+	if (!optval || !optlen) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (level != SOL_MONSOCKET) {
+		errno = ENOPROTOOPT;
+		return -1;
+	}
+	if (sock < MP_API_SOCK_ACTIVE) {
+		/* Passive sockets: at setup or from a callback of the context. */
+		if (!mp_api_g.inited || !mctx) {
+			errno = EINVAL;
+			return -1;
+		}
+		for (unsigned i = 0; i < mp_api_g.n_ctx; i++)
+			if (mp_api_g.ctx[i] && &mp_api_g.ctx[i]->pub == mctx)
+				return passive_getsockopt(mp_api_g.ctx[i], sock, optname, optval, optlen);
+		errno = EINVAL;
+		return -1;
+	}
+	if (!(ai = mp_api_cb_appi(mctx))) {
+		if (errno == EACCES)
+			errno = EINVAL;
+		return -1;
+	}
+	if (!mp_api_active(ai, sock))
+		return -1;
+	struct tcpsm_flow *f = cur_flow(ai);
+	struct mp_meta *md = ai->cur_md;
+	unsigned hook = ai->cur_hook == MP_HOOK_SND ? MP_HOOK_SND : MP_HOOK_RCV;
+	int off;
+	switch (optname) {
+	case MOS_TCP_STATE_CLI:
+	case MOS_TCP_STATE_SVR: return put_int(optval, optlen, md->st[hook][optname == MOS_TCP_STATE_SVR]);
+	case MOS_INFO_CLIBUF:
+	case MOS_INFO_SVRBUF: {
+		unsigned sd = optname == MOS_INFO_SVRBUF;
+		struct reasm *r = side_buf(f, sd, &off);
+		struct tcp_buf_info bi;
+		struct reasm_info inf;
+		if (off) {
+			errno = ENODATA;
+			return -1;
+		}
+		if (*optlen < (socklen_t)sizeof(bi)) {
+			errno = EINVAL;
+			return -1;
+		}
+		memset(&inf, 0, sizeof(inf));
+		/* Bytes side sd receives were sent by the other side. */
+		uint32_t seq0 = r ? r->seq0 : tcpsm_app_base_seq(f, sd ^ 1);
+		if (r)
+			reasm_info(r, &inf);
+		bi.tcpbi_init_seq = seq0;
+		bi.tcpbi_last_byte_read = seq0 + (uint32_t)inf.consumed;
+		bi.tcpbi_next_byte_expected = seq0 + (uint32_t)inf.delivered;
+		bi.tcpbi_last_byte_received = seq0 + (uint32_t)(inf.delivered + inf.held);
+		memcpy(optval, &bi, sizeof(bi));
+		*optlen = sizeof(bi);
+		return 0;
+	}
+	case MOS_FRAGINFO_CLIBUF:
+	case MOS_FRAGINFO_SVRBUF: {
+		/* The readable run only: held out-of-order runs are not exposed
+		 * by the reader API of reasm. */
+		unsigned sd = optname == MOS_FRAGINFO_SVRBUF;
+		struct reasm *r = side_buf(f, sd, &off);
+		struct reasm_info inf;
+		struct tcp_ring_fragment fr;
+		if (off) {
+			errno = ENODATA;
+			return -1;
+		}
+		memset(&inf, 0, sizeof(inf));
+		if (r)
+			reasm_info(r, &inf);
+		if (inf.delivered == inf.consumed) {
+			*optlen = 0;
+			return 0;
+		}
+		if (*optlen < (socklen_t)sizeof(fr)) {
+			errno = EINVAL;
+			return -1;
+		}
+		fr.offset = inf.consumed;
+		fr.len = (uint32_t)(inf.delivered - inf.consumed);
+		memcpy(optval, &fr, sizeof(fr));
+		*optlen = sizeof(fr);
+		return 0;
+	}
+	case MOS_TIMESTAMP: {
+		uint32_t us = (uint32_t)(md->ts_ns / 1000);
+		if (*optlen < (socklen_t)sizeof(us)) {
+			errno = EINVAL;
+			return -1;
+		}
+		memcpy(optval, &us, sizeof(us));
+		*optlen = sizeof(us);
+		return 0;
+	}
+	case MOS_CLIBUF:
+	case MOS_SVRBUF: {
+		unsigned sd = optname == MOS_SVRBUF;
+		struct reasm *r = side_buf(f, sd, &off);
+		struct reasm_info inf;
+		if (off)
+			return put_int(optval, optlen, 0);
+		if (!r)
+			return put_int(
+			    optval, optlen,
+			    (int)(ai->cur_fa->want_size[sd] ? ai->cur_fa->want_size[sd] : mp_api_g.conf->buf_size));
+		reasm_info(r, &inf);
+		return put_int(optval, optlen, (int)inf.size);
+	}
+	case MOS_CLIOVERLAP:
+	case MOS_SVROVERLAP: {
+		unsigned sd = optname == MOS_SVROVERLAP;
+		uint32_t ctl = tcpsm_app_ctl(f);
+		int v =
+		    (ctl & TCPSM_CTL_POLSET(sd)) ? ((ctl & TCPSM_CTL_POLLAST(sd)) != 0) : (int)mp_api_g.conf->overlap;
+		return put_int(optval, optlen, v);
+	}
+	default: errno = ENOPROTOOPT; return -1;
+	}
+}
+
+int mtcp_setsockopt(mctx_t mctx, int sock, int level, int optname, const void *optval, socklen_t optlen)
+{
+	struct mp_appi *ai;
+	int v;
+	if (!optval || optlen != sizeof(int)) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (level != SOL_MONSOCKET) {
+		errno = ENOPROTOOPT;
+		return -1;
+	}
+	memcpy(&v, optval, sizeof(int));
+	int is_buf = optname == MOS_CLIBUF || optname == MOS_SVRBUF;
+	int is_ovl = optname == MOS_CLIOVERLAP || optname == MOS_SVROVERLAP;
+	if (!is_buf && !is_ovl && optname != MOS_STOP_MON) {
+		errno = ENOPROTOOPT;
+		return -1;
+	}
+	uint64_t maxsz = mp_api_g.conf ? mp_api_g.conf->buf_size * 16 : 0;
+	if ((is_buf && (v < 0 || (uint64_t)v > maxsz)) || (is_ovl && (v < 0 || v >= MOS_OVERLAP_CNT)) ||
+	    (optname == MOS_STOP_MON && (v < MOS_SIDE_CLI || v > MOS_SIDE_BOTH))) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (sock < MP_API_SOCK_ACTIVE) {
+		/* Passive: values for flows created from now on (setup). */
+		struct mp_ctx *c = NULL;
+		for (unsigned i = 0; mp_api_g.inited && mctx && i < mp_api_g.n_ctx; i++)
+			if (mp_api_g.ctx[i] && &mp_api_g.ctx[i]->pub == mctx)
+				c = mp_api_g.ctx[i];
+		if (!c) {
+			errno = EINVAL;
+			return -1;
+		}
+		if (sock < 0 || (unsigned)sock >= c->n_psock) {
+			errno = EBADF;
+			return -1;
+		}
+		struct mp_psock *ps = &c->psock[sock];
+		if (ps->kind != MP_SK_STREAM || optname == MOS_STOP_MON) {
+			errno = ENOPROTOOPT;
+			return -1;
+		}
+		if (is_buf)
+			ps->bufsz[optname == MOS_SVRBUF] = v;
+		else
+			ps->overlap[optname == MOS_SVROVERLAP] = v;
+		return 0;
+	}
+	if (!(ai = mp_api_cb_appi(mctx))) {
+		if (errno == EACCES)
+			errno = EINVAL;
+		return -1;
+	}
+	struct mp_fsock *fs = mp_api_active(ai, sock);
+	if (!fs)
+		return -1;
+	struct mp_flowapp *fa = ai->cur_fa;
+	struct tcpsm_flow *f = fa->flow;
+	if (optname == MOS_STOP_MON) {
+		fs->stopped |= (uint8_t)(v == MOS_SIDE_BOTH ? 3 : 1u << v);
+		fa->dirty = 1;
+		return 0;
+	}
+	unsigned sd = optname == MOS_SVRBUF || optname == MOS_SVROVERLAP;
+	if (is_ovl) {
+		tcpsm_app_ctl_clear(f, TCPSM_CTL_POLLAST(sd));
+		tcpsm_app_ctl_set(f, TCPSM_CTL_POLSET(sd) | (v ? TCPSM_CTL_POLLAST(sd) : 0));
+		return 0;
+	}
+	if (v == 0) {
+		tcpsm_app_ctl_set(f, TCPSM_CTL_BUFOFF(sd));
+		return 0;
+	}
+	fa->want_size[sd] = (uint32_t)v;
+	/* want_size is read by tcpsm after it sees the RESIZE bit: the bit
+	 * is set with a release fence before it. */
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	tcpsm_app_ctl_clear(f, TCPSM_CTL_BUFOFF(sd));
+	tcpsm_app_ctl_set(f, TCPSM_CTL_RESIZE(sd));
+	return 0;
+}
+
+/* ---- peeking ------------------------------------------------------------------- */
+
+static struct reasm *peek_buf(mctx_t mctx, int sock, int side, char *buf, int *ret)
+{
+	struct mp_appi *ai = mp_api_cb_appi(mctx);
+	*ret = -1;
+	if (!ai)
+		return NULL;
+	if (!mp_api_active(ai, sock))
+		return NULL;
+	if ((side != MOS_SIDE_CLI && side != MOS_SIDE_SVR) || !buf) {
+		errno = EINVAL;
+		return NULL;
+	}
+	int off;
+	struct reasm *r = side_buf(cur_flow(ai), (unsigned)side, &off);
+	if (off) {
+		errno = EINVAL;
+		return NULL;
+	}
+	*ret = 0;
+	return r;
+}
+
+ssize_t mtcp_peek(mctx_t mctx, int sock, int side, char *buf, size_t len)
+{
+	int ret;
+	struct reasm *r = peek_buf(mctx, sock, side, buf, &ret);
+	if (!r || !len)
+		return ret;
+	return reasm_peek(r, buf, len);
+}
+
+ssize_t mtcp_ppeek(mctx_t mctx, int sock, int side, char *buf, size_t count, uint64_t off)
+{
+	int ret;
+	struct reasm *r = peek_buf(mctx, sock, side, buf, &ret);
+	if (!r) {
+		if (ret == 0)
+			errno = ENODATA;
+		return -1;
+	}
+	if (!count) {
+		errno = EINVAL;
+		return -1;
+	}
+	ssize_t n = reasm_ppeek(r, buf, count, off);
+	if (n <= 0) {
+		errno = ENODATA;
+		return -1;
+	}
+	return n;
+}
+
+/* ---- packet and addresses ------------------------------------------------------ */
+
+int mtcp_getlastpkt(mctx_t mctx, int sock, int side, struct pkt_info *p)
+{
+	struct mp_appi *ai = mp_api_cb_appi(mctx);
+	(void)side;
+	if (!ai)
+		return -1;
+	if (sock >= MP_API_SOCK_ACTIVE ? !mp_api_active(ai, sock) : (sock < 0 || (unsigned)sock >= ai->ctx->n_psock)) {
+		errno = EBADF;
+		return -1;
+	}
+	if (!p) {
+		errno = EINVAL;
+		return -1;
+	}
+	struct rte_mbuf *m = ai->cur_m;
+	struct mp_meta *md = ai->cur_md;
+	if (!m || md->kind != MP_PKT_DATA) {
+		errno = ENODATA;
+		return -1;
+	}
+	uint8_t *d = rte_pktmbuf_mtod(m, uint8_t *);
+	if (m->nb_segs > 1) {
+		uint32_t len = rte_pktmbuf_pkt_len(m);
+		if (len > sizeof(ai->pktcopy))
+			len = sizeof(ai->pktcopy);
+		d = (uint8_t *)rte_pktmbuf_read(m, 0, len, ai->pktcopy);
+	}
+	memset(p, 0, sizeof(*p));
+	p->cur_ts = (uint32_t)(md->ts_ns / 1000000);
+	p->in_ifidx = (int8_t)md->port;
+	p->eth_len = (uint16_t)rte_pktmbuf_pkt_len(m);
+	p->ethh = (struct ethhdr *)d;
+	if (md->flags & (MP_MF_IPV4 | MP_MF_IPV6)) {
+		p->iph = (struct iphdr *)(d + md->l3_off);
+		p->ip_len = (uint16_t)(rte_pktmbuf_pkt_len(m) - md->l3_off);
+		if (md->flags & MP_MF_IPV4)
+			p->ip_len = (uint16_t)((d[md->l3_off + 2] << 8) | d[md->l3_off + 3]);
+	}
+	if (md->flags & MP_MF_TCP) {
+		p->tcph = (struct tcphdr *)(d + md->l4_off);
+		p->payload = d + md->pay_off;
+		p->payloadlen = md->pay_len;
+		p->seq = md->seq;
+		p->ack_seq = md->ack;
+		p->window = md->win;
+		struct tcpsm_flow *f = md->flow;
+		if (f) {
+			uint32_t base = tcpsm_app_base_seq(f, md->side);
+			p->offset = (uint32_t)(md->seq - base);
+		}
+	}
+	return 0;
+}
+
+static void fill_addr(const struct tcpsm_flow *f, unsigned side, struct sockaddr *sa, socklen_t *used)
+{
+	uint8_t a[16];
+	uint16_t port;
+	if (tcpsm_app_addr(f, side, a, &port)) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)sa;
+		memset(s6, 0, sizeof(*s6));
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(port);
+		memcpy(&s6->sin6_addr, a, 16);
+		*used = sizeof(*s6);
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)sa;
+		memset(s4, 0, sizeof(*s4));
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(port);
+		memcpy(&s4->sin_addr, a, 4);
+		*used = sizeof(*s4);
+	}
+}
+
+int mtcp_getpeername(mctx_t mctx, int sock, struct sockaddr *saddr, socklen_t *addrlen, int side)
+{
+	struct mp_appi *ai = mp_api_cb_appi(mctx);
+	if (!ai || !mp_api_active(ai, sock))
+		return -1;
+	if (!saddr || !addrlen || side < MOS_SIDE_CLI || side > MOS_SIDE_BOTH) {
+		errno = EINVAL;
+		return -1;
+	}
+	struct tcpsm_flow *f = cur_flow(ai);
+	socklen_t one = f->key.v6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+	socklen_t need = side == MOS_SIDE_BOTH ? 2 * one : one, used;
+	if (*addrlen < need) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (side == MOS_SIDE_BOTH) {
+		fill_addr(f, 0, saddr, &used);
+		fill_addr(f, 1, (struct sockaddr *)((uint8_t *)saddr + one), &used);
+	} else {
+		fill_addr(f, (unsigned)side, saddr, &used);
+	}
+	*addrlen = need;
+	return 0;
+}
+
+/* ---- timers ------------------------------------------------------------------- */
+
+int mtcp_settimer(mctx_t mctx, int id, struct timeval *timeout, callback_t cb)
+{
+	struct mp_appi *ai = NULL;
+	struct mp_ctx *c = NULL;
+	if (!mp_api_g.inited || !mctx) {
+		errno = EACCES;
+		return -1;
+	}
+	for (unsigned i = 0; i < mp_api_g.n_ctx; i++)
+		if (mp_api_g.ctx[i] && &mp_api_g.ctx[i]->pub == mctx)
+			c = mp_api_g.ctx[i];
+	if (!c) {
+		errno = EACCES;
+		return -1;
+	}
+	if (!timeout || !cb || timeout->tv_sec < 0 || timeout->tv_usec < 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (mp_api_tl && mp_api_tl->in_cb && mp_api_tl->ctx == c)
+		ai = mp_api_tl;
+	else if (!mp_api_g.started)
+		ai = mp_api_g.appi[c->idx < mp_api_g.n_appi ? c->idx : 0];
+	else {
+		errno = EPERM;
+		return -1;
+	}
+	uint64_t when = ai->now_ns + (uint64_t)timeout->tv_sec * 1000000000ULL + (uint64_t)timeout->tv_usec * 1000ULL;
+	for (unsigned i = 0; i < ai->n_timers; i++)
+		if (ai->timer[i].id == id && ai->timer[i].ctx == c) {
+			ai->timer[i].when_ns = when;
+			ai->timer[i].cb = cb;
+			return 0;
+		}
+	if (ai->n_timers == MP_API_MAX_TIMERS) {
+		errno = ENOMEM;
+		return -1;
+	}
+	ai->timer[ai->n_timers++] = (struct mp_timer){when, id, cb, c};
+	return 0;
+}
+
+uint32_t mtcp_cb_get_ts(mctx_t mctx)
+{
+	for (unsigned i = 0; mp_api_g.inited && mctx && i < mp_api_g.n_ctx; i++)
+		if (mp_api_g.ctx[i] && &mp_api_g.ctx[i]->pub == mctx) {
+			struct mp_appi *ai = mp_api_tl && mp_api_tl->ctx == mp_api_g.ctx[i]
+			                         ? mp_api_tl
+			                         : mp_api_g.appi[i < mp_api_g.n_appi ? i : 0];
+			return (uint32_t)(ai->now_ns / 1000);
+		}
+	errno = EACCES;
+	return 0;
+}

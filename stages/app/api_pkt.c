@@ -1,0 +1,300 @@
+/* The mOS API, part 3: changing, dropping and injecting packets (inline
+ * mode): mtcp_setlastpkt, mtcp_sendpkt, mtcp_reset_conn. Injected packets
+ * leave the app stage right after the packet being handled and are counted
+ * under the app counter "injected" (conservation: rx + injected = tx + drops).
+ */
+#include <errno.h>
+#include <string.h>
+
+#include <rte_ip.h>
+#include <rte_mbuf.h>
+#include <rte_tcp.h>
+
+#include "app.h"
+#include "conf-types.h"
+#include "meta.h"
+#include "pipeline-types.h"
+#include "tcpsm_app.h"
+
+void mp_api_fix_csum(struct rte_mbuf *m, struct mp_meta *md, int ip, int tcp)
+{
+	uint8_t *d = rte_pktmbuf_mtod(m, uint8_t *);
+	if (md->flags & MP_MF_IPV4) {
+		struct rte_ipv4_hdr *ih = (struct rte_ipv4_hdr *)(d + md->l3_off);
+		if (ip) {
+			ih->hdr_checksum = 0;
+			ih->hdr_checksum = rte_ipv4_cksum(ih);
+		}
+		if (tcp && (md->flags & MP_MF_TCP)) {
+			struct rte_tcp_hdr *th = (struct rte_tcp_hdr *)(d + md->l4_off);
+			th->cksum = 0;
+			th->cksum = rte_ipv4_udptcp_cksum(ih, th);
+		}
+	} else if ((md->flags & MP_MF_IPV6) && tcp && (md->flags & MP_MF_TCP)) {
+		struct rte_ipv6_hdr *ih = (struct rte_ipv6_hdr *)(d + md->l3_off);
+		struct rte_tcp_hdr *th = (struct rte_tcp_hdr *)(d + md->l4_off);
+		/* The TCP length comes from the IPv6 payload length: extension
+		 * headers are not supported here. */
+		th->cksum = 0;
+		th->cksum = rte_ipv6_udptcp_cksum(ih, th);
+	}
+}
+
+int mp_api_modify(struct rte_mbuf *m, struct mp_meta *md, off_t offset, const uint8_t *data, uint16_t datalen,
+                  int option)
+{
+	int region = option & (MOS_ETH_HDR | MOS_IP_HDR | MOS_TCP_HDR | MOS_TCP_PAYLOAD);
+	int op = option & (MOS_DROP | MOS_OVERWRITE | MOS_CHOMP | MOS_INSERT);
+	int ip = (option & MOS_UPDATE_IP_CHKSUM) != 0, tcp = (option & MOS_UPDATE_TCP_CHKSUM) != 0;
+
+	if (op == MOS_DROP) {
+		if (region)
+			return -EINVAL;
+		md->verdict = MP_VERDICT_DROP;
+		return 0;
+	}
+	if (op && __builtin_popcount((unsigned)op) != 1)
+		return -EINVAL;
+	if (region && __builtin_popcount((unsigned)region) != 1)
+		return -EINVAL;
+	if (!op) {
+		if (region || !(ip || tcp))
+			return -EINVAL;
+		mp_api_fix_csum(m, md, ip, tcp);
+		return 0;
+	}
+	if (!region || offset < 0 || m->nb_segs > 1)
+		return -EINVAL;
+	uint32_t len = rte_pktmbuf_pkt_len(m), base, rlen;
+	switch (region) {
+	case MOS_ETH_HDR:
+		base = 0;
+		rlen = md->l3_off;
+		break;
+	case MOS_IP_HDR:
+		base = md->l3_off;
+		rlen = (uint32_t)(md->l4_off - md->l3_off);
+		break;
+	case MOS_TCP_HDR:
+		base = md->l4_off;
+		rlen = (uint32_t)(md->pay_off - md->l4_off);
+		break;
+	default:
+		base = md->pay_off;
+		rlen = len > md->pay_off ? len - md->pay_off : 0;
+		break;
+	}
+	if ((region != MOS_TCP_PAYLOAD && !(md->flags & MP_MF_TCP)) ||
+	    (region == MOS_TCP_PAYLOAD && !(md->flags & MP_MF_TCP)))
+		return -EINVAL;
+	uint8_t *d = rte_pktmbuf_mtod(m, uint8_t *);
+	switch (op) {
+	case MOS_OVERWRITE:
+		if (!data || (uint64_t)offset + datalen > rlen)
+			return -EINVAL;
+		memcpy(d + base + offset, data, datalen);
+		break;
+	case MOS_CHOMP:
+		if (region != MOS_TCP_PAYLOAD || (uint64_t)offset + datalen > rlen)
+			return -EINVAL;
+		memmove(d + base + offset, d + base + offset + datalen, rlen - (uint32_t)offset - datalen);
+		rte_pktmbuf_trim(m, datalen);
+		md->pay_len = (uint16_t)(md->pay_len > datalen ? md->pay_len - datalen : 0);
+		md->pay_cap = (uint16_t)(md->pay_cap > datalen ? md->pay_cap - datalen : 0);
+		break;
+	case MOS_INSERT:
+		if (region != MOS_TCP_PAYLOAD || !data || (uint64_t)offset > rlen || rte_pktmbuf_tailroom(m) < datalen)
+			return -EINVAL;
+		if (!rte_pktmbuf_append(m, datalen))
+			return -EINVAL;
+		d = rte_pktmbuf_mtod(m, uint8_t *);
+		memmove(d + base + offset + datalen, d + base + offset, rlen - (uint32_t)offset);
+		memcpy(d + base + offset, data, datalen);
+		md->pay_len = (uint16_t)(md->pay_len + datalen);
+		md->pay_cap = (uint16_t)(md->pay_cap + datalen);
+		break;
+	default: return -EINVAL;
+	}
+	if (ip || tcp)
+		mp_api_fix_csum(m, md, ip, tcp);
+	return 0;
+}
+
+int mtcp_setlastpkt(mctx_t mctx, int sock, int side, off_t offset, byte *data, uint16_t datalen, int option)
+{
+	struct mp_appi *ai = mp_api_cb_appi(mctx);
+	(void)side;
+	if (!ai)
+		return -1;
+	if (sock >= MP_API_SOCK_ACTIVE ? !mp_api_active(ai, sock) : (sock < 0 || (unsigned)sock >= ai->ctx->n_psock)) {
+		errno = EBADF;
+		return -1;
+	}
+	if (!ai->cur_m || ai->cur_md->kind != MP_PKT_DATA) {
+		errno = ENODATA;
+		return -1;
+	}
+	if (mp_api_g.conf->mode != MP_MODE_INLINE) {
+		errno = ENOTSUP;
+		return -1;
+	}
+	int r = mp_api_modify(ai->cur_m, ai->cur_md, offset, data, datalen, option);
+	if (r < 0) {
+		errno = -r;
+		return -1;
+	}
+	return 0;
+}
+
+/* Builds one TCP packet after the current one: Ethernet header of the
+ * current packet (addresses swapped when it goes the other way), then the
+ * given IP header, TCP header and payload. @return 0 or -errno. */
+static int inject(struct mp_appi *ai, const uint8_t *iph, unsigned iplen, const uint8_t *tcph, unsigned tcplen,
+                  const uint8_t *pay, unsigned paylen, int reverse)
+{
+	struct mp_meta *cmd = ai->cur_md;
+	struct rte_mbuf *cm = ai->cur_m;
+	if (ai->n_inject == MP_API_MAX_INJECT)
+		return -ENOBUFS;
+	struct rte_mbuf *m = rte_pktmbuf_alloc(mp_api_g.pl->pool);
+	if (!m)
+		return -ENOBUFS;
+	unsigned l2 = cmd->l3_off, total = l2 + iplen + tcplen + paylen;
+	uint8_t *d = (uint8_t *)rte_pktmbuf_append(m, (uint16_t)total);
+	if (!d) {
+		rte_pktmbuf_free(m);
+		return -ENOBUFS;
+	}
+	const uint8_t *cd = rte_pktmbuf_mtod(cm, const uint8_t *);
+	memcpy(d, cd, l2);
+	if (reverse && l2 >= 12) {
+		memcpy(d, cd + 6, 6);
+		memcpy(d + 6, cd, 6);
+	}
+	memcpy(d + l2, iph, iplen);
+	memcpy(d + l2 + iplen, tcph, tcplen);
+	if (paylen)
+		memcpy(d + l2 + iplen + tcplen, pay, paylen);
+	struct mp_meta *md = mp_meta(m);
+	mp_meta_reset(md);
+	md->kind = MP_PKT_DATA;
+	md->ts_ns = cmd->ts_ns;
+	md->hash = cmd->hash;
+	md->flags = (uint16_t)(MP_MF_PARSED | MP_MF_TCP | MP_MF_INJECTED | (cmd->flags & (MP_MF_IPV4 | MP_MF_IPV6)));
+	md->l3_off = (uint16_t)l2;
+	md->l4_off = (uint16_t)(l2 + iplen);
+	md->pay_off = (uint16_t)(l2 + iplen + tcplen);
+	md->pay_len = md->pay_cap = (uint16_t)paylen;
+	const struct mp_pipeline *pl = mp_api_g.pl;
+	md->port = reverse && cmd->port < pl->n_ports ? pl->port[cmd->port].peer : cmd->port;
+	if (md->flags & MP_MF_IPV4) {
+		uint8_t *ih = d + l2;
+		ih[2] = (uint8_t)((iplen + tcplen + paylen) >> 8);
+		ih[3] = (uint8_t)(iplen + tcplen + paylen);
+	} else {
+		uint8_t *ih = d + l2;
+		ih[4] = (uint8_t)((tcplen + paylen) >> 8);
+		ih[5] = (uint8_t)(tcplen + paylen);
+	}
+	mp_api_fix_csum(m, md, 1, 1);
+	ai->inject[ai->n_inject++] = m;
+	return 0;
+}
+
+static int inline_check(struct mp_appi *ai, int sock)
+{
+	if (!mp_api_active(ai, sock))
+		return -1;
+	if (mp_api_g.conf->mode != MP_MODE_INLINE) {
+		errno = ENOTSUP;
+		return -1;
+	}
+	if (!ai->cur_m || ai->cur_md->kind != MP_PKT_DATA || !(ai->cur_md->flags & MP_MF_TCP)) {
+		errno = ENODATA;
+		return -1;
+	}
+	return 0;
+}
+
+int mtcp_sendpkt(mctx_t mctx, int sock, const struct pkt_info *pkt)
+{
+	struct mp_appi *ai = mp_api_cb_appi(mctx);
+	if (!ai || inline_check(ai, sock) < 0)
+		return -1;
+	if (!pkt || !pkt->iph || !pkt->tcph) {
+		errno = ENODATA;
+		return -1;
+	}
+	const uint8_t *ih = (const uint8_t *)pkt->iph, *th = (const uint8_t *)pkt->tcph;
+	int v4 = (ih[0] >> 4) == 4;
+	if (v4 != ((ai->cur_md->flags & MP_MF_IPV4) != 0)) {
+		errno = ENODATA;
+		return -1;
+	}
+	unsigned iplen = v4 ? (ih[0] & 15u) * 4 : 40, tcplen = (th[12] >> 4) * 4u;
+	/* Same source address as the current packet: same direction. */
+	const uint8_t *cur = rte_pktmbuf_mtod(ai->cur_m, const uint8_t *) + ai->cur_md->l3_off;
+	int reverse = v4 ? memcmp(ih + 12, cur + 12, 4) != 0 : memcmp(ih + 8, cur + 8, 16) != 0;
+	int r = inject(ai, ih, iplen, th, tcplen, pkt->payload, pkt->payload ? pkt->payloadlen : 0, reverse);
+	if (r < 0) {
+		errno = -r;
+		return -1;
+	}
+	return 0;
+}
+
+int mtcp_reset_conn(mctx_t mctx, int sock)
+{
+	struct mp_appi *ai = mp_api_cb_appi(mctx);
+	if (!ai || inline_check(ai, sock) < 0)
+		return -1;
+	struct mp_meta *md = ai->cur_md;
+	const uint8_t *d = rte_pktmbuf_mtod(ai->cur_m, const uint8_t *);
+	unsigned iplen = (unsigned)(md->l4_off - md->l3_off);
+	uint8_t ih[60], rih[60], th[20];
+	if (iplen > sizeof(ih)) {
+		errno = ENODATA;
+		return -1;
+	}
+	memcpy(ih, d + md->l3_off, iplen);
+	memcpy(rih, ih, iplen);
+	if (md->flags & MP_MF_IPV4) {
+		memcpy(rih + 12, ih + 16, 4);
+		memcpy(rih + 16, ih + 12, 4);
+	} else {
+		memcpy(rih + 8, ih + 24, 16);
+		memcpy(rih + 24, ih + 8, 16);
+	}
+	uint32_t next = md->seq + md->pay_len + ((md->tcp_flags & (MP_TH_SYN | MP_TH_FIN)) ? 1 : 0);
+	/* Toward the receiver, as the sender: at the sender's next sequence. */
+	memset(th, 0, sizeof(th));
+	th[0] = (uint8_t)(md->sport >> 8);
+	th[1] = (uint8_t)md->sport;
+	th[2] = (uint8_t)(md->dport >> 8);
+	th[3] = (uint8_t)md->dport;
+	th[4] = (uint8_t)(next >> 24);
+	th[5] = (uint8_t)(next >> 16);
+	th[6] = (uint8_t)(next >> 8);
+	th[7] = (uint8_t)next;
+	th[12] = 5 << 4;
+	th[13] = MP_TH_RST;
+	int r = inject(ai, ih, iplen, th, 20, NULL, 0, 0);
+	if (r == 0 && (md->tcp_flags & MP_TH_ACK)) {
+		/* Toward the sender, as the receiver: at what the sender acked. */
+		th[0] = (uint8_t)(md->dport >> 8);
+		th[1] = (uint8_t)md->dport;
+		th[2] = (uint8_t)(md->sport >> 8);
+		th[3] = (uint8_t)md->sport;
+		th[4] = (uint8_t)(md->ack >> 24);
+		th[5] = (uint8_t)(md->ack >> 16);
+		th[6] = (uint8_t)(md->ack >> 8);
+		th[7] = (uint8_t)md->ack;
+		r = inject(ai, rih, iplen, th, 20, NULL, 0, 1);
+	}
+	if (r < 0) {
+		errno = -r;
+		return -1;
+	}
+	ai->cur_fa->pad_[0] = 1; /* reset: CONN_END now, then nothing (app.c) */
+	return 0;
+}
