@@ -89,3 +89,4 @@ clean:
 
 -include bench/bench.mk
 -include $(LIB_OBJ:.o=.d) $(B)/apps/mospipe/main.d
+-include apps/apps.mk

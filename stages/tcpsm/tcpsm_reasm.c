@@ -12,6 +12,7 @@
 
 #include "reasm.h"
 #include "tcpsm.h"
+#include "tcpsm_app.h"
 
 struct tcpsm_rbufs {
 	struct reasm_pool *pool;
@@ -103,6 +104,7 @@ void tcpsm_reasm_data(struct tcpsm_inst *ti, struct tcpsm_flow *f, unsigned rsid
 			return;
 		}
 		rcv->buf = r;
+		tcpsm_app_buf_created(f, rside); /* reader mode etc. from the app */
 	}
 	if (reasm_insert(r, seq, p, len, cap, &res) < 0)
 		return;

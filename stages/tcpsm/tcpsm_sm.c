@@ -14,6 +14,7 @@
 #include "conf-types.h"
 #include "meta-types.h"
 #include "tcpsm.h"
+#include "tcpsm_app.h"
 
 #define SEQ_LT(a, b) ((int32_t)((a) - (b)) < 0)
 #define SEQ_GE(a, b) ((int32_t)((a) - (b)) >= 0)
@@ -547,6 +548,7 @@ int tcpsm_process(struct tcpsm_inst *ti, struct mp_meta *md, const uint8_t *payl
 		f->last_ts = md->ts_ns;
 	f->s[side].pkts++;
 
+	tcpsm_app_apply(f); /* the app's per-flow requests (tcpsm_app.h) */
 	memset(&sg, 0, sizeof(sg));
 	md->ev[MP_HOOK_SND] = snd_update(ti, f, side, md, &sg);
 	if (f->midstream && f->s[side].pkts == 1 && f->s[side ^ 1].pkts == 0)
