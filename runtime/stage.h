@@ -24,21 +24,39 @@ static inline uint64_t mp_ctr_get(const struct mp_stage_inst *si, unsigned id)
 	return __atomic_load_n(&si->ctr[id], __ATOMIC_RELAXED);
 }
 
-/* Takes at most max mbufs from the input rings, round-robin over them so that
- * no upstream instance is starved. Counts them in MP_CC_IN.
- * @return the number taken. */
+/* Room in the output rings: the fewest free slots of any ring this instance
+ * feeds, since with fan-out a whole burst may go to one ring. */
+static inline unsigned mp_out_room(const struct mp_stage_inst *si)
+{
+	unsigned room = UINT32_MAX;
+	for (unsigned s = 0; s < MP_MAX_OUT; s++)
+		for (unsigned i = 0; i < si->out[s].n; i++) {
+			unsigned f = rte_ring_free_count(si->out[s].r[i]);
+			if (f < room)
+				room = f;
+		}
+	return room;
+}
+
+/* Takes at most max mbufs from the input rings, filling the burst round-robin
+ * over them so that no upstream instance is starved, and never more than the
+ * output rings can take: a stage that cannot pass packets on leaves them
+ * upstream (back-pressure), so packets are dropped at the door (rx, counted
+ * as the port's missed packets) rather than after work was spent on them.
+ * Counts them in MP_CC_IN. @return the number taken. */
 static inline unsigned mp_in_burst(struct mp_stage_inst *si, struct rte_mbuf **b, unsigned max)
 {
-	for (unsigned k = 0; k < si->n_in; k++) {
+	unsigned room = mp_out_room(si), got = 0;
+	if (room < max)
+		max = room;
+	for (unsigned k = 0; k < si->n_in && got < max; k++) {
 		unsigned i = si->in_next;
 		si->in_next = (i + 1 == si->n_in) ? 0 : i + 1;
-		unsigned n = rte_ring_sc_dequeue_burst(si->in[i], (void **)b, max, NULL);
-		if (n) {
-			mp_ctr_add(si, MP_CC_IN, n);
-			return n;
-		}
+		got += rte_ring_sc_dequeue_burst(si->in[i], (void **)(b + got), max - got, NULL);
 	}
-	return 0;
+	if (got)
+		mp_ctr_add(si, MP_CC_IN, got);
+	return got;
 }
 
 /* Frees what a ring refused and counts it under ring_full. */
