@@ -12,6 +12,7 @@ PKGS=(
   python3                        # regression runner, test tooling
   iproute2 ethtool               # namespaces and veth for the inline tests
   clang-format                   # format check
+  libnids-dev gnuplot-nox        # bench peers (libnids) and plots
 )
 missing=()
 for p in "${PKGS[@]}"; do
