@@ -1,0 +1,72 @@
+#!/usr/bin/env python3
+"""Writes the small captures of tests/api: `synrexmit OUT` (flow A: SYN sent
+three times, then a normal handshake, request and close; flow B: one SYN,
+handshake, close) and `scale OUT N` (N concurrent flows: all SYNs, then all
+handshakes, one data segment each way, then all FIN exchanges)."""
+import struct, sys
+
+def csum(b):
+    if len(b) % 2:
+        b += b'\0'
+    s = sum(struct.unpack('!%dH' % (len(b) // 2), b))
+    while s >> 16:
+        s = (s & 0xffff) + (s >> 16)
+    return ~s & 0xffff
+
+def ip(a):
+    return bytes(int(x) for x in a.split('.'))
+
+def pkt(src, sp, dst, dp, seq, ack, flags, payload=b''):
+    tcp = struct.pack('!HHIIBBHHH', sp, dp, seq, ack, 5 << 4, flags, 65535, 0, 0) + payload
+    ph = ip(src) + ip(dst) + struct.pack('!BBH', 0, 6, len(tcp))
+    c = csum(ph + tcp)
+    tcp = tcp[:16] + struct.pack('!H', c) + tcp[18:]
+    iph = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(tcp), 1, 0, 64, 6, 0, ip(src), ip(dst))
+    iph = iph[:10] + struct.pack('!H', csum(iph)) + iph[12:]
+    eth = b'\x02\0\0\0\0\x02' + b'\x02\0\0\0\0\x01' + b'\x08\x00'
+    return eth + iph + tcp
+
+class W:
+    def __init__(self, path):
+        self.f = open(path, 'wb')
+        self.f.write(struct.pack('<IHHiIII', 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1))
+        self.t = 1700000000 * 1000000
+    def put(self, p, dt=100):
+        self.t += dt
+        self.f.write(struct.pack('<IIII', self.t // 1000000, self.t % 1000000, len(p), len(p)) + p)
+
+S, A, F, P, R = 0x02, 0x10, 0x01, 0x08, 0x04
+
+def conn(w, c, cp, s, sp, isn_c, isn_s, syns=1, req=b'GET / HTTP/1.1\r\n\r\n', resp=b'HTTP/1.1 200 OK\r\n\r\n'):
+    for i in range(syns):
+        w.put(pkt(c, cp, s, sp, isn_c, 0, S), 1000000 if i else 100)
+    w.put(pkt(s, sp, c, cp, isn_s, isn_c + 1, S | A))
+    w.put(pkt(c, cp, s, sp, isn_c + 1, isn_s + 1, A))
+    w.put(pkt(c, cp, s, sp, isn_c + 1, isn_s + 1, P | A, req))
+    w.put(pkt(s, sp, c, cp, isn_s + 1, isn_c + 1 + len(req), P | A, resp))
+    w.put(pkt(c, cp, s, sp, isn_c + 1 + len(req), isn_s + 1 + len(resp), F | A))
+    w.put(pkt(s, sp, c, cp, isn_s + 1 + len(resp), isn_c + 2 + len(req), F | A))
+    w.put(pkt(c, cp, s, sp, isn_c + 2 + len(req), isn_s + 2 + len(resp), A))
+
+if sys.argv[1] == 'synrexmit':
+    w = W(sys.argv[2])
+    conn(w, '10.0.0.1', 40000, '10.0.0.2', 80, 1000, 5000, syns=3)
+    conn(w, '10.0.0.3', 40001, '10.0.0.2', 80, 2000, 6000, syns=1)
+elif sys.argv[1] == 'scale':
+    w = W(sys.argv[2])
+    n = int(sys.argv[3])
+    fl = [('10.%d.%d.%d' % (i >> 16 & 255, i >> 8 & 255, i & 255), 1024 + i % 60000, '10.200.0.1', 80) for i in range(n)]
+    for (c, cp, s, sp) in fl:
+        w.put(pkt(c, cp, s, sp, 1000, 0, S), 1)
+    for (c, cp, s, sp) in fl:
+        w.put(pkt(s, sp, c, cp, 5000, 1001, S | A), 1)
+    for (c, cp, s, sp) in fl:
+        w.put(pkt(c, cp, s, sp, 1001, 5001, A), 1)
+    for (c, cp, s, sp) in fl:
+        w.put(pkt(c, cp, s, sp, 1001, 5001, P | A, b'hello'), 1)
+    for (c, cp, s, sp) in fl:
+        w.put(pkt(s, sp, c, cp, 5001, 1006, P | A, b'world'), 1)
+    for (c, cp, s, sp) in fl:
+        w.put(pkt(c, cp, s, sp, 1006, 5006, F | A), 1)
+        w.put(pkt(s, sp, c, cp, 5006, 1007, F | A), 1)
+        w.put(pkt(c, cp, s, sp, 1007, 5007, A), 1)
