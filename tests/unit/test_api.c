@@ -1,0 +1,219 @@
+/* Unit tests of the packet side of the mOS API on real mbufs:
+ * mtcp_setlastpkt's work (mp_api_modify: overwrite, chomp, insert, drop,
+ * checksum updates, bad options) checked with classify's own parser and
+ * checksum verification, for IPv4 and IPv6. */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rte_eal.h>
+#include <rte_mbuf.h>
+
+#include "app.h"
+#include "conf.h"
+#include "meta.h"
+#include "parse.h"
+#include "pipeline.h"
+
+static struct rte_mempool *pool;
+static struct mp_conf conf;
+
+/* Ethernet + IPv4 (or IPv6) + TCP (20 bytes) + payload, checksums right. */
+static struct rte_mbuf *mk(int v6, const char *payload)
+{
+	struct rte_mbuf *m = rte_pktmbuf_alloc(pool);
+	ck_assert_ptr_nonnull(m);
+	unsigned pl = (unsigned)strlen(payload), l3 = v6 ? 40 : 20;
+	uint8_t *d = (uint8_t *)rte_pktmbuf_append(m, (uint16_t)(14 + l3 + 20 + pl));
+	memset(d, 0, 14 + l3 + 20);
+	d[12] = v6 ? 0x86 : 0x08;
+	d[13] = v6 ? 0xdd : 0x00;
+	uint8_t *ip = d + 14;
+	if (v6) {
+		ip[0] = 0x60;
+		ip[4] = (uint8_t)((20 + pl) >> 8);
+		ip[5] = (uint8_t)(20 + pl);
+		ip[6] = 6;
+		ip[7] = 64;
+		ip[23] = 1;
+		ip[39] = 2;
+	} else {
+		ip[0] = 0x45;
+		ip[2] = (uint8_t)((20 + 20 + pl) >> 8);
+		ip[3] = (uint8_t)(20 + 20 + pl);
+		ip[8] = 64;
+		ip[9] = 6;
+		ip[12] = 10, ip[15] = 1;
+		ip[16] = 10, ip[19] = 2;
+	}
+	uint8_t *th = ip + l3;
+	th[0] = 0x9c, th[1] = 0x40, th[3] = 80;
+	th[7] = 1;
+	th[12] = 5 << 4;
+	th[13] = 0x18;
+	th[14] = 0xff;
+	memcpy(th + 20, payload, pl);
+	struct mp_meta *md = mp_meta(m);
+	mp_meta_reset(md);
+	ck_assert_int_eq(cls_parse(d, rte_pktmbuf_pkt_len(m), 1, 0, md), CLS_OK);
+	mp_api_fix_csum(m, md, 1, 1);
+	ck_assert_int_eq(cls_parse(d, rte_pktmbuf_pkt_len(m), 1, 1, md), CLS_OK);
+	return m;
+}
+
+static int verify(struct rte_mbuf *m, struct mp_meta *out)
+{
+	struct mp_meta md;
+	mp_meta_reset(&md);
+	int r = cls_parse(rte_pktmbuf_mtod(m, uint8_t *), rte_pktmbuf_pkt_len(m), 1, 1, &md);
+	if (out)
+		*out = md;
+	return r;
+}
+
+static int ipv4_hdr_ok(struct rte_mbuf *m)
+{
+	const uint8_t *ip = rte_pktmbuf_mtod(m, uint8_t *) + 14;
+	uint32_t s = 0;
+	for (int i = 0; i < 20; i += 2)
+		s += (uint32_t)(ip[i] << 8 | ip[i + 1]);
+	while (s >> 16)
+		s = (s & 0xffff) + (s >> 16);
+	return s == 0xffff;
+}
+
+static const char *payload_of(struct rte_mbuf *m, const struct mp_meta *md, char *buf)
+{
+	memcpy(buf, rte_pktmbuf_mtod(m, uint8_t *) + md->pay_off, md->pay_len);
+	buf[md->pay_len] = 0;
+	return buf;
+}
+
+START_TEST(overwrite_payload_fixes_tcp_checksum)
+{
+	for (int v6 = 0; v6 < 2; v6++) {
+		struct rte_mbuf *m = mk(v6, "hello world");
+		struct mp_meta *md = mp_meta(m), chk;
+		char buf[64];
+		ck_assert_int_eq(mp_api_modify(m, md, 6, (const uint8_t *)"WORLD", 5, MOS_TCP_PAYLOAD | MOS_OVERWRITE),
+		                 0);
+		ck_assert_int_eq(verify(m, NULL), CLS_TCP_CSUM_BAD);
+		ck_assert_int_eq(mp_api_modify(m, md, 0, (const uint8_t *)"HE", 2,
+		                               MOS_TCP_PAYLOAD | MOS_OVERWRITE | MOS_UPDATE_TCP_CHKSUM),
+		                 0);
+		ck_assert_int_eq(verify(m, &chk), CLS_OK);
+		ck_assert_str_eq(payload_of(m, &chk, buf), "HEllo WORLD");
+		/* Past the region's end: refused, nothing written. */
+		ck_assert_int_eq(mp_api_modify(m, md, 8, (const uint8_t *)"xxxx", 4, MOS_TCP_PAYLOAD | MOS_OVERWRITE),
+		                 -EINVAL);
+		ck_assert_int_eq(verify(m, NULL), CLS_OK);
+		rte_pktmbuf_free(m);
+	}
+}
+END_TEST
+
+START_TEST(ip_header_rewrite_and_checksum)
+{
+	struct rte_mbuf *m = mk(0, "abc");
+	struct mp_meta *md = mp_meta(m);
+	uint8_t ttl = 3;
+	ck_assert_int_eq(mp_api_modify(m, md, 8, &ttl, 1, MOS_IP_HDR | MOS_OVERWRITE), 0);
+	ck_assert(!ipv4_hdr_ok(m));
+	ck_assert_int_eq(mp_api_modify(m, md, 0, NULL, 0, MOS_UPDATE_IP_CHKSUM), 0);
+	ck_assert(ipv4_hdr_ok(m));
+	ck_assert_int_eq(rte_pktmbuf_mtod(m, uint8_t *)[14 + 8], 3);
+	/* The IP header region is 20 bytes here. */
+	ck_assert_int_eq(mp_api_modify(m, md, 20, &ttl, 1, MOS_IP_HDR | MOS_OVERWRITE), -EINVAL);
+	/* A TCP header field (window) with the TCP checksum. */
+	uint8_t win[2] = {0x12, 0x34};
+	ck_assert_int_eq(mp_api_modify(m, md, 14, win, 2, MOS_TCP_HDR | MOS_OVERWRITE | MOS_UPDATE_TCP_CHKSUM), 0);
+	ck_assert_int_eq(verify(m, NULL), CLS_OK);
+	rte_pktmbuf_free(m);
+}
+END_TEST
+
+START_TEST(chomp_and_insert_after_length_fix)
+{
+	for (int v6 = 0; v6 < 2; v6++) {
+		struct rte_mbuf *m = mk(v6, "0123456789");
+		struct mp_meta *md = mp_meta(m), chk;
+		char buf[64];
+		/* As in mOS: first the IP length, then the payload. */
+		unsigned lo = v6 ? 4 : 2, len = v6 ? 20 + 7 : 40 + 7;
+		uint8_t l[2] = {(uint8_t)(len >> 8), (uint8_t)len};
+		ck_assert_int_eq(mp_api_modify(m, md, lo, l, 2, MOS_IP_HDR | MOS_OVERWRITE), 0);
+		ck_assert_int_eq(
+		    mp_api_modify(m, md, 2, NULL, 3,
+		                  MOS_TCP_PAYLOAD | MOS_CHOMP | MOS_UPDATE_IP_CHKSUM | MOS_UPDATE_TCP_CHKSUM),
+		    0);
+		ck_assert_int_eq(verify(m, &chk), CLS_OK);
+		ck_assert_str_eq(payload_of(m, &chk, buf), "0156789");
+		ck_assert_int_eq(md->pay_len, 7);
+		len += 4;
+		l[0] = (uint8_t)(len >> 8), l[1] = (uint8_t)len;
+		ck_assert_int_eq(mp_api_modify(m, md, lo, l, 2, MOS_IP_HDR | MOS_OVERWRITE), 0);
+		ck_assert_int_eq(
+		    mp_api_modify(m, md, 7, (const uint8_t *)"ABCD", 4,
+		                  MOS_TCP_PAYLOAD | MOS_INSERT | MOS_UPDATE_IP_CHKSUM | MOS_UPDATE_TCP_CHKSUM),
+		    0);
+		ck_assert_int_eq(verify(m, &chk), CLS_OK);
+		ck_assert_str_eq(payload_of(m, &chk, buf), "0156789ABCD");
+		if (!v6)
+			ck_assert(ipv4_hdr_ok(m));
+		rte_pktmbuf_free(m);
+	}
+}
+END_TEST
+
+START_TEST(drop_and_bad_options)
+{
+	struct rte_mbuf *m = mk(0, "x");
+	struct mp_meta *md = mp_meta(m);
+	ck_assert_int_eq(mp_api_modify(m, md, 0, NULL, 0, MOS_DROP | MOS_TCP_HDR), -EINVAL);
+	ck_assert_int_eq(md->verdict, MP_VERDICT_PASS);
+	ck_assert_int_eq(mp_api_modify(m, md, 0, NULL, 0, MOS_DROP), 0);
+	ck_assert_int_eq(md->verdict, MP_VERDICT_DROP);
+	ck_assert_int_eq(mp_api_modify(m, md, 0, (const uint8_t *)"a", 1, MOS_TCP_PAYLOAD | MOS_OVERWRITE | MOS_INSERT),
+	                 -EINVAL);
+	ck_assert_int_eq(mp_api_modify(m, md, 0, (const uint8_t *)"a", 1, MOS_OVERWRITE), -EINVAL);
+	ck_assert_int_eq(mp_api_modify(m, md, 0, (const uint8_t *)"a", 1, MOS_IP_HDR | MOS_TCP_HDR | MOS_OVERWRITE),
+	                 -EINVAL);
+	ck_assert_int_eq(mp_api_modify(m, md, 0, NULL, 1, MOS_IP_HDR | MOS_CHOMP), -EINVAL);
+	ck_assert_int_eq(mp_api_modify(m, md, -1, (const uint8_t *)"a", 1, MOS_TCP_PAYLOAD | MOS_OVERWRITE), -EINVAL);
+	ck_assert_int_eq(mp_api_modify(m, md, 0, NULL, 5, MOS_TCP_PAYLOAD | MOS_CHOMP), -EINVAL);
+	ck_assert_int_eq(mp_api_modify(m, md, 0, NULL, 0, 0), -EINVAL);
+	rte_pktmbuf_free(m);
+}
+END_TEST
+
+int main(void)
+{
+	char err[1024];
+	mp_conf_defaults(&conf);
+	if (mp_conf_parse_buf(&conf, "test", "[eal]\nargs = --no-huge -m 128 --no-pci --no-shconf --vdev net_null0\n",
+	                      err, sizeof(err)) < 0 ||
+	    mp_conf_finish(&conf, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s\n", err);
+		return EXIT_FAILURE;
+	}
+	if (mp_eal_setup(&conf, "test_api") < 0)
+		return EXIT_FAILURE;
+	pool = rte_pktmbuf_pool_create("test_api_pool", 1023, 0, MP_META_PRIV_SIZE, 2048, 0);
+	if (!pool)
+		return EXIT_FAILURE;
+	Suite *s = suite_create("api");
+	TCase *t = tcase_create("setlastpkt");
+	tcase_add_test(t, overwrite_payload_fixes_tcp_checksum);
+	tcase_add_test(t, ip_header_rewrite_and_checksum);
+	tcase_add_test(t, chomp_and_insert_after_length_fix);
+	tcase_add_test(t, drop_and_bad_options);
+	suite_add_tcase(s, t);
+	SRunner *sr = srunner_create(s);
+	srunner_set_fork_status(sr, CK_NOFORK);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	rte_mempool_free(pool);
+	mp_eal_cleanup();
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
