@@ -72,7 +72,37 @@ if run errors "$sample" && grep -qx 'errors: 0 failures' "$tmp/errors.out"; then
 	grep FAIL "$tmp/errors.out" | head
 fi
 
-# 7. Event sets scale with distinct sets, not flows (100,000 flows).
+# 7. Inline verdicts: rewrite with checksum, drop, reset, injected copy.
+cat >"$tmp/inline.conf" <<EOC
+[pipeline]
+mode = inline
+telemetry = no
+[tcp]
+flows = 4096
+buf_pool = 16M
+[output]
+pcap = $tmp/inline-out.pcap
+EOC
+if MOSPIPE_INPUT=pcap:$sample "$root/$B/api/inline" "$tmp/inline.conf" "$tmp/inline.out" >"$tmp/inline.log" 2>&1 &&
+	grep -qx 'inline: 0 failures' "$tmp/inline.out"; then
+	o=$tmp/inline-out.pcap
+	put=$(tcpdump -nn -r "$o" 2>/dev/null | grep -c ': PUT /obj/22.txt')
+	get22=$(tcpdump -nn -r "$o" 2>/dev/null | grep -c 'GET /obj/22.txt')
+	get28=$(tcpdump -nn -r "$o" 2>/dev/null | grep -c 'GET /obj/28.txt')
+	dup7=$(tcpdump -nn -r "$o" 2>/dev/null | grep -c 'GET /obj/7.txt')
+	rst=$(tcpdump -nn -r "$o" 'tcp[tcpflags] & tcp-rst != 0 and host 192.168.50.10 and port 56791' 2>/dev/null | wc -l)
+	bad=$(tcpdump -nn -vv -r "$o" 2>/dev/null | grep -c incorrect)
+	if [ "$put" = 1 ] && [ "$get22" = 0 ] && [ "$get28" = 0 ] && [ "$dup7" = 2 ] && [ "$rst" = 2 ] && [ "$bad" = 0 ]; then
+		ok "inline: rewrite (PUT, checksum right), drop, 2 RSTs, duplicate; $(grep totals "$tmp/inline.out")"
+	else
+		ko "inline: put=$put get22=$get22 get28=$get28 dup7=$dup7 rst=$rst bad_csum=$bad"
+	fi
+else
+	ko "inline"
+	cat "$tmp/inline.out" "$tmp/inline.log" 2>/dev/null | grep -v '^$' | tail -5
+fi
+
+# 8. Event sets scale with distinct sets, not flows (100,000 flows).
 if [ -x "$root/$B/api/scale" ]; then
 	python3 "$here/mkpcap.py" scale "$tmp/scale.pcap" 100000
 	if MOSPIPE_INPUT=pcap:$tmp/scale.pcap "$root/$B/api/scale" "$here/scale.conf" "$tmp/scale.out" >"$tmp/scale.log" 2>&1 &&
