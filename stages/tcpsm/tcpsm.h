@@ -111,6 +111,10 @@ void tcpsm_flow_end(struct tcpsm_inst *ti, struct tcpsm_flow *f, unsigned reason
 struct tcpsm_flow *tcpsm_table_find(struct tcpsm_inst *ti, const struct tcpsm_key *k, uint32_t hash);
 uint32_t tcpsm_key_hash(const struct tcpsm_key *k);
 void tcpsm_list_set(struct tcpsm_inst *ti, struct tcpsm_flow *f, unsigned list, uint64_t ts);
+/* tcpsm_timer.c: 1 when f's timer (half-open, idle or TIME_WAIT/after-RST)
+ * has run out at packet time ts; tcpsm_flow_expire ends it as expiry would. */
+int tcpsm_flow_expired(const struct tcpsm_inst *ti, const struct tcpsm_flow *f, uint64_t ts);
+void tcpsm_flow_expire(struct tcpsm_inst *ti, struct tcpsm_flow *f);
 /* tcpsm_reasm.c */
 int tcpsm_reasm_setup(struct tcpsm_inst *ti);
 void tcpsm_reasm_teardown(struct tcpsm_inst *ti);

@@ -313,6 +313,14 @@ static uint32_t snd_update(struct tcpsm_inst *ti, struct tcpsm_flow *f, unsigned
 	} else if (!(s->flags & TCPSM_SF_FIN) || SEQ_LT(data_seq, s->fin_seq))
 		extend_high(s, r, off); /* after its FIN a side's ACKs sit one past it */
 
+	/* An endpoint in SYN_RCVD that acknowledges its peer's data (beyond
+	 * the peer's SYN) has received an acceptable ACK from that peer and is
+	 * ESTABLISHED (RFC 9293 3.10.7.4), even when the capture missed the
+	 * peer's segments (one-sided captures). */
+	if (s->state == MP_TCP_ST_SYN_RCVD && (th & (MP_TH_ACK | MP_TH_SYN)) == MP_TH_ACK &&
+	    (r->flags & TCPSM_SF_ISN) && SEQ_GT(md->ack, r->isn + 1))
+		s->state = MP_TCP_ST_ESTABLISHED;
+
 	if (th & MP_TH_FIN) {
 		uint32_t fs = data_seq + len;
 		extend_high(s, r, seq_off(s, fs));
@@ -470,6 +478,12 @@ int tcpsm_process(struct tcpsm_inst *ti, struct mp_meta *md, const uint8_t *payl
 	key_from_md(md, &k, &src_is_a);
 	uint32_t hash = tcpsm_key_hash(&k);
 	f = tcpsm_table_find(ti, &k, hash);
+	if (f && tcpsm_flow_expired(ti, f, md->ts_ns)) {
+		/* Its timer ran out before this packet (expiry runs once per
+		 * burst, this packet may share the burst): the flow ended then. */
+		tcpsm_flow_expire(ti, f);
+		f = NULL;
+	}
 
 	if (ti->p.csum_verify && (md->flags & MP_MF_BADCSUM)) {
 		/* A corrupt segment says nothing reliable: no state, no counts. */

@@ -4,7 +4,11 @@
  * ordered by deadline and expiry only pops heads: O(1) per packet and per
  * expired flow, no per-flow timer objects. Expiry runs once per burst with
  * the newest packet time (tcpsm_expire). Packet times that go backwards
- * (several inputs) only delay an expiry by that skew. */
+ * (several inputs) only delay an expiry by that skew. A packet of a flow
+ * whose deadline has passed at that packet's time ends the flow first
+ * (tcpsm_flow_expired), so the result does not depend on where burst
+ * boundaries fall: a straggler 16 s after an RST, or a packet after the
+ * idle timeout, starts a new flow even when it arrives in the same burst. */
 #include "tcpsm.h"
 
 void tcpsm_list_set(struct tcpsm_inst *ti, struct tcpsm_flow *f, unsigned list, uint64_t ts)
@@ -25,6 +29,16 @@ static uint64_t list_timeout(const struct tcpsm_inst *ti, unsigned l)
 	}
 }
 
+int tcpsm_flow_expired(const struct tcpsm_inst *ti, const struct tcpsm_flow *f, uint64_t ts)
+{
+	return f->list < TCPSM_L_N && f->list_ts + list_timeout(ti, f->list) <= ts;
+}
+
+void tcpsm_flow_expire(struct tcpsm_inst *ti, struct tcpsm_flow *f)
+{
+	tcpsm_flow_end(ti, f, f->list == TCPSM_L_CLOSED ? f->end : TCPSM_END_TIMEOUT);
+}
+
 unsigned tcpsm_expire(struct tcpsm_inst *ti, uint64_t now_ns, unsigned max)
 {
 	unsigned n = 0;
@@ -34,7 +48,7 @@ unsigned tcpsm_expire(struct tcpsm_inst *ti, uint64_t now_ns, unsigned max)
 		uint64_t to = list_timeout(ti, l);
 		struct tcpsm_flow *f;
 		while (n < max && (f = TAILQ_FIRST(&ti->lists[l])) && f->list_ts + to <= now_ns) {
-			tcpsm_flow_end(ti, f, l == TCPSM_L_CLOSED ? f->end : TCPSM_END_TIMEOUT);
+			tcpsm_flow_expire(ti, f);
 			n++;
 		}
 	}

@@ -484,6 +484,28 @@ START_TEST(midstream_synack_first)
 }
 END_TEST
 
+/* Server side only (one-sided-2745): SYN-ACK, then the server ACKs 67
+ * bytes of client data it must have received with the client's ACK of its
+ * SYN: it is ESTABLISHED, so the flow is on the idle timeout (300 s), not
+ * the half-open one (30 s), and its FIN 36 s later still belongs to it. */
+START_TEST(synrcvd_acking_data_is_established)
+{
+	struct tcpsm_flow *f = go(0, S_ | A_, 5000, 1001, 0);
+	ck_assert_uint_eq(SVR(f), MP_TCP_ST_SYN_RCVD);
+	go(0, A_, 5001, 1001, 0); /* acknowledges only the SYN: proves nothing */
+	ck_assert_uint_eq(SVR(f), MP_TCP_ST_SYN_RCVD);
+	go(0, A_, 5001, 1068, 0);
+	ck_assert_uint_eq(SVR(f), MP_TCP_ST_ESTABLISHED);
+	ck_assert(last.ev[MP_HOOK_SND] & MP_ON_TCP_STATE_CHANGE);
+	ck_assert_uint_eq(f->list, TCPSM_L_EST);
+	now += 36000 * MS;
+	ck_assert_ptr_eq(go(0, F_ | A_, 5001, 1068, 0), f);
+	ck_assert_uint_eq(n_ends, 0);
+	ck_assert_uint_eq(SVR(f), MP_TCP_ST_FIN_WAIT_1);
+	ck_assert_uint_eq(f->s[MP_SIDE_SVR].pkts, 4);
+}
+END_TEST
+
 START_TEST(midstream_off_orphans)
 {
 	struct tcpsm_params p = defparams();
@@ -573,6 +595,45 @@ START_TEST(syn_timeout)
 	ck_assert_uint_eq(ends[0].rec.end, TCPSM_END_TIMEOUT);
 	ck_assert_uint_eq(ends[0].rec.cli_state, MP_TCP_ST_SYN_SENT);
 	ck_assert_uint_eq(ti->n_active, 1);
+}
+END_TEST
+
+/* Expiry runs once per burst, so a packet may arrive after its flow's
+ * deadline before expiry has run: it must find the flow ended (as if expiry
+ * had run just before it), not continue it. modbus-and-non-modbus-p502:
+ * SYN, SYN-ACK, client RST, then 15.6 s later data on the same tuple and a
+ * server RST: two connections, whatever the burst boundaries. */
+START_TEST(expired_flow_ends_before_packet)
+{
+	handshake();
+	go(1, R_, 1001, 0, 0);
+	ck_assert_uint_eq(n_ends, 0); /* closed, waiting out time_wait (1 s) */
+	now += 15600 * MS;            /* no tcpsm_expire in between */
+	struct tcpsm_flow *f = go(1, A_ | P_, 1001, 5001, 109);
+	ck_assert_uint_eq(n_ends, 1);
+	ck_assert_uint_eq(ends[0].rec.end, TCPSM_END_RST);
+	ck_assert_uint_eq(ends[0].rec.pkts[MP_SIDE_CLI], 3);
+	ck_assert_uint_eq(ends[0].rec.bytes[MP_SIDE_CLI], 0);
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(f->midstream, 1);
+	ck_assert_uint_eq(last.side, MP_SIDE_CLI);
+	ck_assert(last.ev[MP_HOOK_SND] & MP_ON_CONN_START);
+	go(0, R_, 5001, 0, 0);
+	ck_assert_uint_eq(f->end, TCPSM_END_RST);
+	ck_assert_uint_eq(tcpsm_side_bytes(&f->s[MP_SIDE_CLI]), 109);
+	ck_assert_uint_eq(ti->n_active, 1);
+
+	/* Idle timeout likewise: a packet 300 s after the last one starts
+	 * a new flow, the old one ends as timed out. */
+	cport = 40001;
+	handshake();
+	now += 300000 * MS;
+	f = go(1, A_ | P_, 1001, 5001, 10);
+	ck_assert_uint_eq(n_ends, 2); /* other flows wait for tcpsm_expire */
+	ck_assert_uint_eq(ends[1].rec.end, TCPSM_END_TIMEOUT);
+	ck_assert_uint_eq(ends[1].ev, MP_ON_CONN_END | MP_ON_TIMEOUT);
+	ck_assert_uint_eq(f->midstream, 1);
+	ck_assert_uint_eq(ti->n_active, 2);
 }
 END_TEST
 
@@ -851,6 +912,8 @@ int main(void)
 	tcase_add_test(t, many_holes_bounded);
 	tcase_add_test(t, idle_timeout);
 	tcase_add_test(t, syn_timeout);
+	tcase_add_test(t, expired_flow_ends_before_packet);
+	tcase_add_test(t, synrcvd_acking_data_is_established);
 	tcase_add_test(t, packets_refresh_idle);
 	tcase_add_test(t, table_full_evicts_half_open);
 	tcase_add_test(t, table_full_refuses);
