@@ -159,6 +159,8 @@ static int classify_mbuf(struct rte_mbuf *m, struct mp_meta *md, int dlt, int ve
 		cnt[CC_TCP_OPT_IGNORED - MP_CC_N]++;
 	if (info->notes & CLS_N_LEN_ZERO)
 		cnt[CC_IP_LEN_ZERO - MP_CC_N]++;
+	if (info->notes & CLS_N_TEREDO)
+		cnt[CC_TEREDO_DECAP - MP_CC_N]++;
 
 	unsigned c;
 	switch (r) {

@@ -457,6 +457,64 @@ static int parse_tcp(const struct pctx *c, uint32_t l4, uint32_t ip_end, struct 
 	return 0;
 }
 
+/* Teredo (RFC 4380 sec. 5.1.1): IPv6 in UDP over IPv4. The server is on port
+ * 3544, but a client talks to relays and peers on any port, so a datagram
+ * is also Teredo when its IPv6 source or destination has the Teredo prefix
+ * 2001:0::/32 (sec. 2.6). The IPv6 packet may be preceded by an authentication indicator
+ * (0x0001, id and auth lengths, id, auth value, 8-byte nonce, confirmation
+ * byte) and then an origin indication (0x0000 + 6 bytes), in that order.
+ * Only a datagram that is exactly one IPv6 packet counts, so that other UDP
+ * on the port is not mistaken for it. @return the inner IPv6 header's offset,
+ * or 0. */
+#define TEREDO_PORT 3544
+static uint32_t teredo_ipv6(const struct pctx *c, uint32_t off, uint32_t end)
+{
+	const uint8_t *p = c->p;
+
+	if (off + 4 <= end && have(c, off, 4) && p[off] == 0 && p[off + 1] == 1)
+		off += 4 + (uint32_t)p[off + 2] + p[off + 3] + 9;
+	if (off + 8 <= end && have(c, off, 2) && p[off] == 0 && p[off + 1] == 0)
+		off += 8;
+	if (off + 40 > end || !have(c, off, 40) || p[off] >> 4 != 6)
+		return 0;
+	return off + 40 + rd16(p + off + 4) == end ? off : 0;
+}
+
+/* A UDP datagram at l4: when it is Teredo carrying a well-formed TCP
+ * segment, md describes that inner segment (IPv6 addresses, TCP ports,
+ * offsets into the same frame) and the result is CLS_OK. Anything else in
+ * the tunnel (bubbles, ICMPv6, fragments, malformed inner headers) stays
+ * UDP orphan traffic, md untouched. One level only: no Teredo in Teredo. */
+static int parse_teredo(const struct pctx *c, uint32_t l4, uint32_t ip_end, struct mp_meta *md)
+{
+	static const uint8_t pfx[4] = {0x20, 0x01, 0x00, 0x00};
+	if (!(md->flags & MP_MF_IPV4) || l4 + 8 > ip_end || !have(c, l4, 8))
+		return CLS_UDP;
+	uint32_t ulen = rd16(c->p + l4 + 4);
+	if (ulen < 8 || l4 + ulen > ip_end)
+		return CLS_UDP;
+	uint32_t in = teredo_ipv6(c, l4 + 8, l4 + ulen);
+	if (!in || (md->sport != TEREDO_PORT && md->dport != TEREDO_PORT && memcmp(c->p + in + 8, pfx, 4) != 0 &&
+	            memcmp(c->p + in + 24, pfx, 4) != 0))
+		return CLS_UDP;
+	struct mp_meta t = *md;
+	uint32_t il4 = 0, iend = 0;
+	uint8_t iproto = 0;
+	t.flags &= (uint16_t)~MP_MF_IPV4;
+	memset(t.src, 0, sizeof(t.src));
+	memset(t.dst, 0, sizeof(t.dst));
+	if (parse_ipv6(c, in, &t, &il4, &iend, &iproto) != 0 || iproto != IPPROTO_TCP_ || iend > l4 + ulen)
+		return CLS_UDP;
+	t.ip_proto = iproto;
+	t.l4_off = (uint16_t)il4;
+	if (parse_tcp(c, il4, iend, &t) != 0)
+		return CLS_UDP;
+	*md = t;
+	if (c->info)
+		c->info->notes |= CLS_N_TEREDO;
+	return CLS_OK;
+}
+
 /* Clears what the parser owns; keeps what rx (ts_ns, port, kind) and the
  * stage (REASM, INJECTED) put there. */
 static void meta_clear(struct mp_meta *md)
@@ -502,7 +560,7 @@ int cls_parse_view(const uint8_t *pkt, uint32_t view_len, uint32_t caplen, int d
 			md->sport = rd16(pkt + l4);
 			md->dport = rd16(pkt + l4 + 2);
 		}
-		r = CLS_UDP;
+		r = proto == IPPROTO_UDP_ ? parse_teredo(&c, l4, ip_end, md) : CLS_UDP;
 		break;
 	case IPPROTO_ICMP_:
 	case IPPROTO_ICMPV6_: r = CLS_ICMP; break;

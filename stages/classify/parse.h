@@ -40,6 +40,7 @@ enum cls_result {
 #define CLS_N_CSUM_UNVERIFIED 0x01u /* checksum asked for, segment cut by snaplen */
 #define CLS_N_OPT_IGNORED 0x02u     /* a known TCP option had a wrong length */
 #define CLS_N_LEN_ZERO 0x04u        /* IP length 0 (TSO artefact): frame length used */
+#define CLS_N_TEREDO 0x08u          /* TCP over IPv6 decapsulated from Teredo (UDP port 3544) */
 
 struct cls_info {
 	uint32_t wirelen;    /* in: original frame length when known (whole

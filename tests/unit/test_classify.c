@@ -37,6 +37,11 @@ static void w16(uint8_t *p, uint32_t v)
 	p[1] = (uint8_t)v;
 }
 
+static uint16_t rd16_(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
 static void w32(uint8_t *p, uint32_t v)
 {
 	w16(p, v >> 16);
@@ -695,6 +700,85 @@ START_TEST(non_tcp_orphans)
 }
 END_TEST
 
+/* Teredo (RFC 4380): Ethernet, IPv4, UDP (checksum 0), then what follows
+ * (pre, prelen bytes: origin indication / authentication), then the IPv6
+ * datagram. @return the frame length. */
+static unsigned teredo_frame(uint8_t *d, uint16_t usp, uint16_t udp_, const uint8_t *pre, unsigned prelen,
+                             const uint8_t *s6, const uint8_t *d6, const struct tcpspec *t)
+{
+	unsigned l = eth(d, 0x0800);
+	uint8_t *ip = d + l, *udp = ip + 20;
+	memset(ip, 0, 28);
+	ip[0] = 0x45;
+	ip[8] = 64;
+	ip[9] = 17;
+	memcpy(ip + 12, A4, 4);
+	memcpy(ip + 16, B4, 4);
+	if (prelen)
+		memcpy(udp + 8, pre, prelen);
+	unsigned in = dg6(udp + 8 + prelen, s6, d6, t);
+	w16(udp, usp);
+	w16(udp + 2, udp_);
+	w16(udp + 4, 8 + prelen + in);
+	w16(ip + 2, 28 + prelen + in);
+	return l + 28 + prelen + in;
+}
+
+START_TEST(teredo_decap)
+{
+	/* A Teredo client address (2001:0::/32) talking to a native host,
+	 * through a relay on an arbitrary port: the inner TCP segment is
+	 * monitored, with inner addresses, ports and offsets. */
+	static const uint8_t TC[16] __rte_aligned(8) = {0x20, 0x01, 0x00, 0x00, 0x41, 0x37, [15] = 0x15};
+	struct tcpspec t = T0;
+	struct cls_info info = {0};
+	unsigned n = teredo_frame(f, 3797, 32900, NULL, 0, TC, B6, &t);
+	ck_assert_int_eq(parse_exact(f, n, DLT_EN10MB, 1, &md), CLS_OK); /* inner checksum verified */
+	ck_assert_uint_eq(md.flags, MP_MF_PARSED | MP_MF_IPV6 | MP_MF_TCP);
+	ck_assert_uint_eq(md.l3_off, 14 + 28);
+	ck_assert_uint_eq(md.l4_off, 14 + 28 + 40);
+	ck_assert_uint_eq(md.pay_len, 10);
+	ck_assert_uint_eq(md.sport, 1234);
+	ck_assert_uint_eq(md.dport, 80);
+	ck_assert_mem_eq(md.src, TC, 16);
+	ck_assert_mem_eq(md.dst, B6, 16);
+	ck_assert_uint_eq(md.hash, mp_hash_mix(mp_sym_hash(TC, 1234, B6, 80, 16)));
+	memset(&md, 0, sizeof(md));
+	ck_assert_int_eq(cls_parse_view(f, n, n, DLT_EN10MB, &md, &info), CLS_OK);
+	ck_assert(info.notes & CLS_N_TEREDO);
+	f[n - 1] ^= 0x55; /* inner TCP checksum wrong */
+	ck_assert_int_eq(parse_exact(f, n, DLT_EN10MB, 1, &md), CLS_TCP_CSUM_BAD);
+
+	/* Port 3544 with an origin indication and an authentication header
+	 * (id 2, auth 3 bytes): addresses need no Teredo prefix there. */
+	uint8_t pre[4 + 2 + 3 + 9 + 8] = {0x00, 0x01, 2, 3};
+	pre[18] = 0x00; /* origin indication: 0x0000, port, address */
+	pre[19] = 0x00;
+	n = teredo_frame(f, 3544, 40000, pre, sizeof(pre), A6, B6, &t);
+	ck_assert_int_eq(parse_exact(f, n, DLT_EN10MB, 1, &md), CLS_OK);
+	ck_assert_uint_eq(md.l3_off, 14 + 28 + sizeof(pre));
+	ck_assert_mem_eq(md.src, A6, 16);
+
+	/* Not Teredo: neither port 3544 nor the prefix; an IPv6 length that
+	 * does not fill the datagram; the inner packet is not TCP. */
+	n = teredo_frame(f, 5000, 6000, NULL, 0, A6, B6, &t);
+	ck_assert_int_eq(parse_exact(f, n, DLT_EN10MB, 1, &md), CLS_UDP);
+	ck_assert_uint_eq(md.flags, MP_MF_PARSED | MP_MF_IPV4 | MP_MF_ORPHAN);
+	ck_assert_uint_eq(md.sport, 5000);
+	n = teredo_frame(f, 3544, 6000, NULL, 0, A6, B6, &t);
+	w16(f + 14 + 28 + 4, rd16_(f + 14 + 28 + 4) - 1);
+	ck_assert_int_eq(parse_exact(f, n, DLT_EN10MB, 1, &md), CLS_UDP);
+	n = teredo_frame(f, 3544, 6000, NULL, 0, A6, B6, &t);
+	f[14 + 28 + 6] = 58; /* ICMPv6 */
+	ck_assert_int_eq(parse_exact(f, n, DLT_EN10MB, 1, &md), CLS_UDP);
+	ck_assert_uint_eq(md.flags, MP_MF_PARSED | MP_MF_IPV4 | MP_MF_ORPHAN);
+	/* every truncation of a Teredo frame is read within bounds (ASan) */
+	n = teredo_frame(f, 3544, 6000, pre, sizeof(pre), TC, B6, &t);
+	for (unsigned k = 0; k <= n; k++)
+		parse_exact(f, k, DLT_EN10MB, 1, &md);
+}
+END_TEST
+
 /* ---- symmetric hash ----------------------------------------------------- */
 
 START_TEST(hash_symmetric)
@@ -1107,6 +1191,7 @@ int main(void)
 	tcase_add_test(p, padding_not_payload);
 	tcase_add_test(p, snaplen_cut_segment);
 	tcase_add_test(p, non_tcp_orphans);
+	tcase_add_test(p, teredo_decap);
 	tcase_add_test(p, hash_symmetric);
 	tcase_add_test(p, truncation_and_mutation_sweep);
 	suite_add_tcase(s, p);
