@@ -90,3 +90,4 @@ clean:
 -include bench/bench.mk
 -include $(LIB_OBJ:.o=.d) $(B)/apps/mospipe/main.d
 -include apps/apps.mk
+-include apps/midstat/midstat.mk

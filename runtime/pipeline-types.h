@@ -59,6 +59,14 @@ struct mp_pipeline {
 	/* Called by tx for each MP_CTRL_RETIRE mbuf, with its mp_meta.flow (set
 	 * by tcpsm at init; may be called from any lcore). */
 	void (*flow_retire)(struct mp_pipeline *pl, void *flow);
+	/* Offline pacing (mospipe_gate): rx instances deliver no capture packet
+	 * later than gate_ns (0 = open); each publishes the time of the packet it
+	 * holds (gate_next, 0 = none) and whether it holds the end of input. */
+	uint64_t gate_ns;
+	uint64_t gate_next[MP_MAX_INST];
+	uint8_t gate_eof[MP_MAX_INST];
+	uint32_t gate_held[MP_MAX_INST]; /* packets held (received, not yet passed on) */
+	uint64_t last_ts; /* packet time rx last delivered */
 	/* Hook for applications (issue: events/app API); NULL for mospipe. */
 	void *app;
 };

@@ -273,23 +273,22 @@ static void *reader(void *arg)
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: midstat -r FILE | -i IF[,IF] [-c pipeline.conf] [options]\n"
-		"netstat for the middlebox: every TCP connection crossing it, both endpoints' states.\n\n"
-		"  -r, --read FILE        offline: read a pcap/pcapng on packet time; a table per interval of\n"
-		"                         capture time and a final table at the end\n"
-		"  -i, --iface IF[,IF]    live: monitor these interfaces (AF_PACKET)\n"
-		"  -c, --conf FILE        pipeline.conf (inline mode, lcore mapping, ...)\n"
-		"  -m, --mode MODE        monitor (default) or inline (forward between two interfaces)\n"
-		"  -n, --interval SECS    table interval (default 1; capture time offline)\n"
-		"      --count N          stop after N tables\n"
-		"  -a, --all              also list connections that ended, with how they ended\n"
-		"  -j, --json             one JSON object per connection per interval, plus a health object\n"
-		"  -s, --sort KEY         age (default), packets, bytes, state\n"
-		"      --rows N           at most N rows per table (0 = all)\n"
-		"  -h, --help             this text (see also: man ./apps/midstat/midstat.1)\n\n"
-		"On a terminal the table is redrawn in place: s cycles the sort key, q quits.\n"
-		"Exit status: 0 done, 1 failure, 2 bad arguments, missing capture or interface.\n");
+	fprintf(f, "usage: midstat -r FILE | -i IF[,IF] [-c pipeline.conf] [options]\n"
+	           "netstat for the middlebox: every TCP connection crossing it, both endpoints' states.\n\n"
+	           "  -r, --read FILE        offline: read a pcap/pcapng on packet time; a table per interval of\n"
+	           "                         capture time and a final table at the end\n"
+	           "  -i, --iface IF[,IF]    live: monitor these interfaces (AF_PACKET)\n"
+	           "  -c, --conf FILE        pipeline.conf (inline mode, lcore mapping, ...)\n"
+	           "  -m, --mode MODE        monitor (default) or inline (forward between two interfaces)\n"
+	           "  -n, --interval SECS    table interval (default 1; capture time offline)\n"
+	           "      --count N          stop after N tables\n"
+	           "  -a, --all              also list connections that ended, with how they ended\n"
+	           "  -j, --json             one JSON object per connection per interval, plus a health object\n"
+	           "  -s, --sort KEY         age (default), packets, bytes, state\n"
+	           "      --rows N           at most N rows per table (0 = all)\n"
+	           "  -h, --help             this text (see also: man ./apps/midstat/midstat.1)\n\n"
+	           "On a terminal the table is redrawn in place: s cycles the sort key, q quits.\n"
+	           "Exit status: 0 done, 1 failure, 2 bad arguments, missing capture or interface.\n");
 }
 
 static int bad(const char *fmt, const char *arg)
@@ -303,12 +302,18 @@ static int bad(const char *fmt, const char *arg)
 int main(int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{"read", required_argument, 0, 'r'},   {"iface", required_argument, 0, 'i'},
-		{"conf", required_argument, 0, 'c'},   {"mode", required_argument, 0, 'm'},
-		{"interval", required_argument, 0, 'n'}, {"count", required_argument, 0, 1},
-		{"all", no_argument, 0, 'a'},          {"json", no_argument, 0, 'j'},
-		{"sort", required_argument, 0, 's'},   {"rows", required_argument, 0, 2},
-		{"help", no_argument, 0, 'h'},         {0, 0, 0, 0},
+	    {"read", required_argument, 0, 'r'},
+	    {"iface", required_argument, 0, 'i'},
+	    {"conf", required_argument, 0, 'c'},
+	    {"mode", required_argument, 0, 'm'},
+	    {"interval", required_argument, 0, 'n'},
+	    {"count", required_argument, 0, 1},
+	    {"all", no_argument, 0, 'a'},
+	    {"json", no_argument, 0, 'j'},
+	    {"sort", required_argument, 0, 's'},
+	    {"rows", required_argument, 0, 2},
+	    {"help", no_argument, 0, 'h'},
+	    {0, 0, 0, 0},
 	};
 	int o;
 	char *end;
@@ -450,7 +455,7 @@ int main(int argc, char **argv)
 	}
 	if (!opt.json)
 		fprintf(stdout, "midstat: %llu connections started, %llu ended, %llu state changes\n",
-			(unsigned long long)n_started, (unsigned long long)n_ended, (unsigned long long)n_changes);
+		        (unsigned long long)n_started, (unsigned long long)n_ended, (unsigned long long)n_changes);
 	for (unsigned c = 0; c < n_ctx && c < 64; c++)
 		mtcp_destroy_context(ctx[c]);
 	mtcp_destroy();

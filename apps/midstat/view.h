@@ -22,9 +22,9 @@ enum ms_sort { MS_SORT_AGE = 0, MS_SORT_PKTS, MS_SORT_BYTES, MS_SORT_STATE, MS_S
 
 /* Pipeline health between two samples. */
 struct ms_health {
-	uint64_t ts_ns;  /* packet time of the sample */
-	double secs;     /* interval length (packet time offline, wall time live) */
-	uint64_t flows;  /* connections in the table */
+	uint64_t ts_ns; /* packet time of the sample */
+	double secs;    /* interval length (packet time offline, wall time live) */
+	uint64_t flows; /* connections in the table */
 	struct mp_totals now, prev;
 	unsigned n_stages;
 	struct {
@@ -44,8 +44,8 @@ char *ms_endpoint(char *buf, size_t len, const uint8_t *addr, uint16_t port, int
 void ms_sort_rows(struct ms_row *rows, size_t n, enum ms_sort by, uint64_t now_ns);
 
 /* One table (header of health, then rows). tty: redraw in place. */
-void ms_print_table(FILE *f, const struct ms_health *h, const struct ms_row *rows, size_t n, enum ms_sort by,
-		    int tty, unsigned rows_max);
+void ms_print_table(FILE *f, const struct ms_health *h, const struct ms_row *rows, size_t n, enum ms_sort by, int tty,
+                    unsigned rows_max);
 
 /* One JSON object per connection (flow-log keys plus "ts"), then one health
  * object ({"type": "health", ...}). */

@@ -49,6 +49,9 @@ struct rx_priv {
 	uint64_t idle_tsc;  /* pcap_eof_idle in TSC cycles */
 	uint64_t check_tsc; /* how often to read port stats while waiting */
 	struct rx_port port[MP_MAX_PORTS];
+	/* Packets held back by the offline gate (mospipe_gate), in order. */
+	unsigned n_stash, stash_pos;
+	struct rte_mbuf *stash[256];
 	/* Generator ports: flow control (see gen_rx). done[] are the counters
 	 * of packets that left the pipeline: tx's sent and released, and every
 	 * drop reason of every stage instance. */
@@ -177,6 +180,49 @@ static void account_port_stats(struct mp_stage_inst *si)
 	}
 }
 
+/* How many of b[0..n) the offline gate lets through (all when it is open). */
+static unsigned gate_cut(struct mp_pipeline *pl, struct rte_mbuf **b, unsigned n)
+{
+	/* Acquire: pairs with the release in mospipe_gate so that a reader
+	 * moving the gate has finished reading before packets move on. */
+	uint64_t g = __atomic_load_n(&pl->gate_ns, __ATOMIC_ACQUIRE);
+	unsigned i = 0;
+	if (!g)
+		return n;
+	while (i < n && mp_meta(b[i])->ts_ns <= g)
+		i++;
+	return i;
+}
+
+static void gate_publish(struct mp_stage_inst *si)
+{
+	struct rx_priv *rp = si->priv;
+	uint64_t next = rp->n_stash ? mp_meta(rp->stash[rp->stash_pos])->ts_ns : 0;
+	__atomic_store_n(&si->pl->gate_held[si->idx], rp->n_stash, __ATOMIC_RELAXED);
+	__atomic_store_n(&si->pl->gate_next[si->idx], next, __ATOMIC_RELEASE);
+}
+
+/* Delivers what the gate now lets through of the held packets.
+ * @return packets delivered; *held set when some are still held. */
+static unsigned gate_release(struct mp_stage_inst *si, unsigned burst, int all, int *held)
+{
+	struct rx_priv *rp = si->priv;
+	unsigned k = all ? rp->n_stash : gate_cut(si->pl, rp->stash + rp->stash_pos, rp->n_stash);
+	if (k > burst && !all)
+		k = burst;
+	if (k) {
+		__atomic_store_n(&si->pl->last_ts, mp_meta(rp->stash[rp->stash_pos + k - 1])->ts_ns, __ATOMIC_RELAXED);
+		mp_out_send(si, 0, rp->stash + rp->stash_pos, k);
+		rp->stash_pos += k;
+		rp->n_stash -= k;
+	}
+	if (!rp->n_stash)
+		rp->stash_pos = 0;
+	gate_publish(si);
+	*held = rp->n_stash != 0;
+	return k;
+}
+
 static unsigned rx_poll(struct mp_stage_inst *si)
 {
 	struct rx_priv *rp = si->priv;
@@ -187,9 +233,25 @@ static unsigned rx_poll(struct mp_stage_inst *si)
 	if (si->draining)
 		return 0;
 	if (unlikely(__atomic_load_n(&pl->stop, __ATOMIC_RELAXED))) {
+		int held;
+		if (rp->n_stash)
+			return gate_release(si, burst, 1, &held);
 		account_port_stats(si);
 		si->draining = 1;
 		return 0;
+	}
+	/* Back-pressure: take from the ports only what classify can accept; a
+	 * live port then drops at the door (port_missed), a capture waits. */
+	unsigned room = mp_out_room(si);
+	if (room < burst)
+		burst = room;
+	if (burst == 0)
+		return 0;
+	if (unlikely(rp->n_stash)) {
+		int held;
+		unsigned k = gate_release(si, burst, 0, &held);
+		if (held || k)
+			return k;
 	}
 	for (unsigned k = 0; k < rp->n; k++) {
 		struct rx_port *rpp = &rp->port[rp->next];
@@ -229,7 +291,20 @@ static unsigned rx_poll(struct mp_stage_inst *si)
 				mp_meta(b[i])->hash = mp_rx_addr_hash(b[i], rpp->p->dlt);
 		mp_ctr_add(si, MP_CC_IN, n);
 		mp_ctr_add(si, RX_BYTES, bytes);
-		mp_out_send(si, 0, b, n);
+		unsigned pass = n;
+		if (unlikely(pl->gate_ns) && rpp->p->kind != MP_PORT_IFACE && rpp->p->kind != MP_PORT_ETHDEV) {
+			pass = gate_cut(pl, b, n);
+			if (pass < n) {
+				memcpy(rp->stash, b + pass, (n - pass) * sizeof(b[0]));
+				rp->n_stash = n - pass;
+				rp->stash_pos = 0;
+				gate_publish(si);
+			}
+		}
+		if (pass) {
+			__atomic_store_n(&pl->last_ts, mp_meta(b[pass - 1])->ts_ns, __ATOMIC_RELAXED);
+			mp_out_send(si, 0, b, pass);
+		}
 		return n;
 	}
 	int all = rp->n > 0;
@@ -237,6 +312,12 @@ static unsigned rx_poll(struct mp_stage_inst *si)
 		if (!rp->port[k].finished)
 			all = 0;
 	if (rp->n == 0 || all) {
+		/* A gated offline input also holds its end until the gate opens, so
+		 * a reader can see the last state before flows are ended. */
+		if (__atomic_load_n(&pl->gate_ns, __ATOMIC_ACQUIRE)) {
+			__atomic_store_n(&pl->gate_eof[si->idx], 1, __ATOMIC_RELEASE);
+			return 0;
+		}
 		account_port_stats(si);
 		si->draining = 1;
 	}

@@ -1,0 +1,141 @@
+/* mospipe's extensions to the mOS API (include/mospipe_ext.h): access to the
+ * pipeline and its RCU connection table for monitoring tools, a snapshot of
+ * the flow behind a callback's socket, and the offline packet-time gate. */
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <rte_ring.h>
+
+#include "app-types.h"
+#include "app.h"
+#include "conntable.h"
+#include "mospipe_ext.h"
+#include "pipeline.h"
+#include "stage.h"
+#include "tcpsm.h"
+
+struct mp_pipeline *mospipe_pipeline(void)
+{
+	if (!mp_api_g.pl) {
+		errno = EPERM;
+		return NULL;
+	}
+	return mp_api_g.pl;
+}
+
+struct mp_conntable *mospipe_conntable(void)
+{
+	struct mp_pipeline *pl = mospipe_pipeline();
+	return pl ? tcpsm_conntable(pl) : NULL;
+}
+
+int mospipe_flow_snap(mctx_t mctx, int sock, struct mp_conn_snap *out, const char **end, uint64_t missed[2],
+                      uint64_t rexmit_bytes[2])
+{
+	struct mp_appi *ai = mp_api_tl;
+	(void)mctx;
+	if (!ai || !out) {
+		errno = EPERM;
+		return -1;
+	}
+	if (!mp_api_active(ai, sock))
+		return -1;
+	const struct tcpsm_flow *f = ai->cur_fa->flow;
+	if (!f) {
+		errno = EBADF;
+		return -1;
+	}
+	tcpsm_conn_snap(&f->ln, out);
+	if (end)
+		*end = f->end != TCPSM_END_NONE ? tcpsm_end_name(f->end) : NULL;
+	for (unsigned s = 0; s < 2; s++) {
+		if (missed)
+			missed[s] = tcpsm_side_missed(&f->s[s]);
+		if (rexmit_bytes)
+			rexmit_bytes[s] = f->s[s].rexmit_bytes;
+	}
+	return 0;
+}
+
+int mospipe_gate(uint64_t ns)
+{
+	struct mp_pipeline *pl = mospipe_pipeline();
+	if (!pl)
+		return -1;
+	/* Release: whatever the caller read before moving the gate happened
+	 * before rx delivers the packets it now lets through. */
+	__atomic_store_n(&pl->gate_ns, ns, __ATOMIC_RELEASE);
+	return 0;
+}
+
+uint64_t mospipe_gate_next(void)
+{
+	struct mp_pipeline *pl = mospipe_pipeline();
+	uint64_t next = 0;
+	if (!pl)
+		return 0;
+	for (unsigned i = 0; i < pl->n_inst[MP_ST_RX]; i++) {
+		uint64_t t = __atomic_load_n(&pl->gate_next[i], __ATOMIC_ACQUIRE);
+		if (t && (!next || t < next))
+			next = t;
+	}
+	return next;
+}
+
+uint64_t mospipe_time(void)
+{
+	struct mp_pipeline *pl = mospipe_pipeline();
+	return pl ? __atomic_load_n(&pl->last_ts, __ATOMIC_RELAXED) : 0;
+}
+
+int mospipe_finished(void)
+{
+	struct mp_pipeline *pl = mospipe_pipeline();
+	if (!pl)
+		return 0;
+	for (unsigned i = 0; i < pl->n_inst[MP_ST_TX]; i++)
+		if (!__atomic_load_n(&pl->inst[MP_ST_TX][i]->done, __ATOMIC_ACQUIRE))
+			return 0;
+	return 1;
+}
+
+/* Nothing in any ring or hold, every packet received has left, and every rx
+ * instance waits at the gate (or is done). */
+static int quiet_once(struct mp_pipeline *pl)
+{
+	for (unsigned i = 0; i < pl->n_inst[MP_ST_RX]; i++) {
+		const struct mp_stage_inst *si = pl->inst[MP_ST_RX][i];
+		if (!__atomic_load_n(&si->done, __ATOMIC_ACQUIRE) &&
+		    !__atomic_load_n(&pl->gate_next[i], __ATOMIC_ACQUIRE) &&
+		    !__atomic_load_n(&pl->gate_eof[i], __ATOMIC_ACQUIRE))
+			return 0;
+	}
+	for (int s = 0; s < MP_ST_N; s++)
+		for (unsigned i = 0; i < pl->n_inst[s]; i++) {
+			const struct mp_stage_inst *si = pl->inst[s][i];
+			for (unsigned k = 0; k < si->n_in; k++)
+				if (!rte_ring_empty(si->in[k]))
+					return 0;
+			for (unsigned k = 0; k < MP_MAX_OUT; k++)
+				if (__atomic_load_n(&si->n_hold[k], __ATOMIC_RELAXED))
+					return 0;
+		}
+	struct mp_totals t;
+	uint64_t held = 0;
+	mp_totals(pl, &t);
+	for (unsigned i = 0; i < pl->n_inst[MP_ST_RX]; i++)
+		held += __atomic_load_n(&pl->gate_held[i], __ATOMIC_ACQUIRE);
+	return t.rx + t.injected == t.tx + t.drops + held;
+}
+
+int mospipe_quiet(void)
+{
+	struct mp_pipeline *pl = mospipe_pipeline();
+	if (!pl || !quiet_once(pl))
+		return 0;
+	/* A stage may hold a burst it has taken but not yet passed on (a control
+	 * mbuf is not in the totals): look again after it has had time to finish. */
+	usleep(1000);
+	return quiet_once(pl);
+}
