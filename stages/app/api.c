@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <rte_errno.h>
@@ -41,9 +42,16 @@ static void reg_init(void)
 
 /* ---- checks ---------------------------------------------------------------- */
 
-static int is_main(void)
+/* Setup calls may come from any application thread before packets flow
+ * (mOS samples create and configure one context per thread); what they
+ * share (context table, UDE registry) is guarded by this lock. Never taken
+ * on the datapath. */
+static pthread_mutex_t api_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t api_cond = PTHREAD_COND_INITIALIZER;
+
+static int is_setup_thread(void)
 {
-	return pthread_equal(pthread_self(), mp_api_g.main_thread);
+	return !mp_api_tl;
 }
 
 static struct mp_ctx *live_ctx(mctx_t mctx)
@@ -69,7 +77,7 @@ static int call_mode(mctx_t mctx, struct mp_ctx **cp)
 	*cp = c;
 	if (mp_api_tl && mp_api_tl->in_cb && mp_api_tl->ctx == c)
 		return 2;
-	if (!mp_api_g.started && is_main())
+	if (!__atomic_load_n(&mp_api_g.started, __ATOMIC_ACQUIRE) && is_setup_thread())
 		return 1;
 	errno = EPERM;
 	return 0;
@@ -183,7 +191,6 @@ int mtcp_init(const char *config_file)
 		return -1;
 	}
 	a->conf = &api_conf;
-	a->main_thread = pthread_self();
 	a->pl = mp_pipeline_create(&api_conf);
 	if (!a->pl) {
 		mp_eal_cleanup();
@@ -262,26 +269,32 @@ mctx_t mtcp_create_context(int cpu)
 		errno = EPERM;
 		return NULL;
 	}
-	if (cpu < 0 || cpu >= a->mconf.num_cores || a->started) {
-		errno = EINVAL;
+	pthread_mutex_lock(&api_lock);
+	int e = 0;
+	struct mp_ctx *c = NULL;
+	if (cpu < 0 || cpu >= a->mconf.num_cores || a->started)
+		e = EINVAL;
+	else if (a->ctx[cpu])
+		e = EEXIST;
+	else if (!(c = calloc(1, sizeof(*c))))
+		e = ENOMEM;
+	if (!e) {
+		c->pub.cpu = cpu;
+		c->idx = (unsigned)cpu;
+		c->creator = pthread_self();
+		c->alive = 1;
+		a->ctx[cpu] = c;
+		if ((unsigned)cpu + 1 > a->n_ctx)
+			a->n_ctx = (unsigned)cpu + 1;
+		a->ctx_created = 1;
+		a->setup_gen++;
+		pthread_cond_broadcast(&api_cond);
+	}
+	pthread_mutex_unlock(&api_lock);
+	if (e) {
+		errno = e;
 		return NULL;
 	}
-	if (a->ctx[cpu]) {
-		errno = EEXIST;
-		return NULL;
-	}
-	struct mp_ctx *c = calloc(1, sizeof(*c));
-	if (!c) {
-		errno = ENOMEM;
-		return NULL;
-	}
-	c->pub.cpu = cpu;
-	c->idx = (unsigned)cpu;
-	c->alive = 1;
-	a->ctx[cpu] = c;
-	if ((unsigned)cpu + 1 > a->n_ctx)
-		a->n_ctx = (unsigned)cpu + 1;
-	a->ctx_created = 1;
 	return &c->pub;
 }
 
@@ -329,23 +342,19 @@ mtcp_sighandler_t mtcp_register_signal(int signum, mtcp_sighandler_t handler)
  * what tcpsm does for new flows; runs once, before packets flow. */
 static int api_start(struct mp_api *a)
 {
-	unsigned nc = (unsigned)a->mconf.num_cores;
-	for (unsigned i = 0; i < nc; i++)
-		if (!a->ctx[i]) {
-			/* A context nobody created: its instances deliver nothing. */
-			struct mp_ctx *c = calloc(1, sizeof(*c));
-			if (!c)
-				return -ENOMEM;
-			c->pub.cpu = (int)i;
-			c->idx = i;
-			a->ctx[i] = c;
-			if (i + 1 > a->n_ctx)
-				a->n_ctx = i + 1;
-		}
+	/* Instance j serves the j % n-th context created (mOS applications
+	 * create num_cores contexts; one that creates fewer shares them). */
+	struct mp_ctx *made[MP_MAX_INST];
+	unsigned nc = 0;
+	for (unsigned i = 0; i < a->n_ctx; i++)
+		if (a->ctx[i] && a->ctx[i]->alive)
+			made[nc++] = a->ctx[i];
+	if (!nc)
+		return -EINVAL;
 	int reader = 0;
 	for (unsigned j = 0; j < a->n_appi; j++) {
 		struct mp_appi *ai = a->appi[j];
-		struct mp_ctx *c = a->ctx[j % nc];
+		struct mp_ctx *c = made[j % nc];
 		ai->ctx = c;
 		for (unsigned k = 0; k < c->n_psock; k++) {
 			struct mp_psock *ps = &c->psock[k];
@@ -377,27 +386,80 @@ static int api_start(struct mp_api *a)
 	/* New flows start in reader mode when some stream socket may peek: the
 	 * events stage sees a flow only after tcpsm stored its first bytes. */
 	tcpsm_app_default_ctl = (uint32_t)reader;
-	a->started = 1;
+	__atomic_store_n(&a->started, 1, __ATOMIC_RELEASE);
 	return 0;
+}
+
+/* Whether packets may start. At once when num_cores contexts exist and
+ * either this thread created them all (the single-threaded pattern: create
+ * all, register, join) or all have joined (one thread per context). With
+ * fewer contexts, `settled` (nothing was created or joined for a while)
+ * lets them start once every context another thread created has joined. */
+static int may_start(struct mp_api *a, int settled)
+{
+	unsigned made = 0, joined = 0, mine = 0, others_waiting = 0;
+	for (unsigned i = 0; i < a->n_ctx; i++) {
+		struct mp_ctx *c = a->ctx[i];
+		if (!c)
+			continue;
+		int me = pthread_equal(c->creator, pthread_self()) != 0;
+		made++;
+		joined += c->joined;
+		mine += me;
+		others_waiting += !me && !c->joined;
+	}
+	if (made == (unsigned)a->mconf.num_cores && (mine == made || joined == made))
+		return 1;
+	return settled && others_waiting == 0;
 }
 
 void mtcp_app_join(mctx_t mctx)
 {
 	struct mp_api *a = &mp_api_g;
-	if (!live_ctx(mctx)) {
+	struct mp_ctx *c = live_ctx(mctx);
+	if (!c) {
 		errno = EACCES;
 		return;
 	}
-	if (a->started || !is_main())
-		return; /* packets already flowed: this context is done */
-	if (api_start(a) < 0)
+	if (!is_setup_thread())
+		return; /* from a callback: would deadlock */
+	pthread_mutex_lock(&api_lock);
+	c->joined = 1;
+	a->setup_gen++;
+	pthread_cond_broadcast(&api_cond);
+	unsigned gen = a->setup_gen;
+	int settled = 0;
+	while (!a->started && !may_start(a, settled)) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 200 * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		int r = pthread_cond_timedwait(&api_cond, &api_lock, &ts);
+		settled = r == ETIMEDOUT && gen == a->setup_gen;
+		gen = a->setup_gen;
+	}
+	if (a->started) {
+		/* Another thread runs the pipeline: wait for the end. */
+		while (!a->done)
+			pthread_cond_wait(&api_cond, &api_lock);
+		pthread_mutex_unlock(&api_lock);
 		return;
-	mp_pipeline_run(a->pl);
+	}
+	int r = api_start(a);
+	pthread_mutex_unlock(&api_lock);
+	if (r == 0)
+		mp_pipeline_run(a->pl);
 	/* End of input or signal: every flow ended (tcpsm drained them through
 	 * the app stage); timers still pending are dropped. */
 	for (unsigned j = 0; j < a->n_appi; j++)
 		a->appi[j]->n_timers = 0;
+	pthread_mutex_lock(&api_lock);
 	a->done = 1;
+	pthread_cond_broadcast(&api_cond);
+	pthread_mutex_unlock(&api_lock);
 }
 
 int mtcp_destroy(void)
@@ -448,7 +510,7 @@ int mtcp_socket(mctx_t mctx, int domain, int type, int protocol)
 		errno = EPROTONOSUPPORT;
 		return -1;
 	}
-	if (mp_api_g.started || !is_main()) {
+	if (mp_api_g.started || !is_setup_thread()) {
 		/* New passive sockets after start would not be seen by flows
 		 * already running on other lcores' tables. */
 		errno = EPERM;
@@ -551,14 +613,20 @@ int mtcp_bind_monitor_filter(mctx_t mctx, int sock, monitor_filter_t ft)
 
 event_t(mtcp_define_event)(event_t event, filter_t filter, struct filter_arg *arg)
 {
+	pthread_mutex_lock(&api_lock);
 	reg_init();
-	return evs_define(&mp_api_reg, event, filter, arg);
+	event_t e = evs_define(&mp_api_reg, event, filter, arg);
+	pthread_mutex_unlock(&api_lock);
+	return e;
 }
 
 event_t mtcp_alloc_event(event_t event)
 {
+	pthread_mutex_lock(&api_lock);
 	reg_init();
-	return evs_alloc_child(&mp_api_reg, event);
+	event_t e = evs_alloc_child(&mp_api_reg, event);
+	pthread_mutex_unlock(&api_lock);
+	return e;
 }
 
 int mtcp_raise_event(mctx_t mctx, event_t event)

@@ -106,6 +106,8 @@ struct mp_ctx {
 	struct mtcp_context pub;
 	unsigned idx;
 	int alive;
+	int joined;        /* mtcp_app_join() was called for it */
+	pthread_t creator; /* thread that called mtcp_create_context() */
 	unsigned n_psock;
 	struct mp_psock psock[MP_API_MAX_PASSIVE];
 };
@@ -142,11 +144,11 @@ struct mp_appi {
 
 struct mp_api {
 	int inited, started, done;
-	pthread_t main_thread;
 	struct mp_conf *conf;
 	struct mp_pipeline *pl;
 	struct mtcp_conf mconf;
 	int ctx_created;
+	unsigned setup_gen; /* contexts created or joined so far (api_lock) */
 	unsigned n_ctx;
 	struct mp_ctx *ctx[MP_MAX_INST];
 	unsigned n_appi;

@@ -102,7 +102,22 @@ else
 	cat "$tmp/inline.out" "$tmp/inline.log" 2>/dev/null | grep -v '^$' | tail -5
 fi
 
-# 8. Event sets scale with distinct sets, not flows (100,000 flows).
+# 8. Mappings: the trace is the same with the app on its own lcore, and two
+#    contexts on two app instances (one thread each) share the flows.
+{ cat "$conf"; printf '[lcores]\n0 = rx classify tcpsm\n1 = events app tx\n'; } >"$tmp/2lc.conf"
+if MOSPIPE_INPUT=pcap:$sample "$root/$B/api/trace" "$tmp/2lc.conf" "$tmp/trace2.out" >"$tmp/trace2.log" 2>&1 &&
+	diff -q "$here/expected/trace.txt" "$tmp/trace2.out" >/dev/null; then ok "trace on 2 lcores = expected/trace.txt"; else
+	ko "trace on 2 lcores differs"
+fi
+{ cat "$conf"; printf '[lcores]\n0 = rx classify tcpsm events app.0 tx\n1 = app.1\n'; } >"$tmp/2app.conf"
+nflows=$(grep -c ' CONN_START SND ' "$here/expected/trace.txt")
+if MOSPIPE_INPUT=pcap:$sample "$root/$B/api/threads" "$tmp/2app.conf" "$tmp/threads.out" "$nflows" >"$tmp/threads.log" 2>&1; then
+	ok "threads: $(grep '^context' "$tmp/threads.out")"
+else
+	ko "threads: $(cat "$tmp/threads.out" "$tmp/threads.log" 2>/dev/null | tail -3)"
+fi
+
+# 9. Event sets scale with distinct sets, not flows (100,000 flows).
 if [ -x "$root/$B/api/scale" ]; then
 	python3 "$here/mkpcap.py" scale "$tmp/scale.pcap" 100000
 	if MOSPIPE_INPUT=pcap:$tmp/scale.pcap "$root/$B/api/scale" "$here/scale.conf" "$tmp/scale.out" >"$tmp/scale.log" 2>&1 &&
