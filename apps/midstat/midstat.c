@@ -130,6 +130,12 @@ static void collect_cb(const struct mp_conn_snap *s, void *arg)
 	c->rows[c->n++].s = *s;
 }
 
+static int cmp_row_id(const void *a, const void *b)
+{
+	uint64_t x = ((const struct ms_row *)a)->s.id, y = ((const struct ms_row *)b)->s.id;
+	return x < y ? -1 : x > y;
+}
+
 static void health(struct mp_pipeline *pl, struct ms_health *h, uint64_t ts, double secs)
 {
 	h->prev = h->now;
@@ -165,6 +171,24 @@ static void show(struct mp_pipeline *pl, struct ms_health *h, uint64_t ts, doubl
 	h->flows = c.n;
 	if (opt.all) {
 		take_ended();
+		/* A connection that has ended may stay in the table a while (TIME_WAIT
+		 * until packet time passes it): list it once, as ended. */
+		unsigned char *dup = c.n ? calloc(c.n, 1) : NULL;
+		if (dup) {
+			size_t k = 0;
+			qsort(c.rows, c.n, sizeof(*c.rows), cmp_row_id); /* sorted for display below */
+			for (size_t i = 0; i < n_ended_all; i++) {
+				const struct ms_row *r =
+				    bsearch(&ended_all[i], c.rows, c.n, sizeof(*c.rows), cmp_row_id);
+				if (r)
+					dup[r - c.rows] = 1;
+			}
+			for (size_t j = 0; j < c.n; j++)
+				if (!dup[j])
+					c.rows[k++] = c.rows[j];
+			c.n = k;
+			free(dup);
+		}
 		for (size_t i = 0; i < n_ended_all; i++) {
 			collect_cb(&ended_all[i].s, &c);
 			c.rows[c.n - 1] = ended_all[i];
@@ -453,9 +477,9 @@ int main(int argc, char **argv)
 		show(pl, &h, wall_ns(), opt.interval);
 		rcu_unregister_thread();
 	}
-	if (!opt.json)
-		fprintf(stdout, "midstat: %llu connections started, %llu ended, %llu state changes\n",
-		        (unsigned long long)n_started, (unsigned long long)n_ended, (unsigned long long)n_changes);
+	/* With --json stdout stays JSON lines: the summary goes to stderr. */
+	fprintf(opt.json ? stderr : stdout, "midstat: %llu connections started, %llu ended, %llu state changes\n",
+	        (unsigned long long)n_started, (unsigned long long)n_ended, (unsigned long long)n_changes);
 	for (unsigned c = 0; c < n_ctx && c < 64; c++)
 		mtcp_destroy_context(ctx[c]);
 	mtcp_destroy();
