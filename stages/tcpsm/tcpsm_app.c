@@ -28,6 +28,10 @@ static void apply_side(struct tcpsm_flow *f, uint32_t ctl, unsigned s)
 			reasm_resize(r, sz);
 		tcpsm_app_ctl_clear(f, TCPSM_CTL_RESIZE(s));
 	}
+	/* A resize waits for the reader to catch up (reasm.h); reasm only
+	 * retries it on inserts, so retry at every packet of the flow too. */
+	if (r->want_pending)
+		reasm_resize(r, r->want_size);
 }
 
 void tcpsm_app_apply(struct tcpsm_flow *f)

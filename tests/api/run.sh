@@ -72,7 +72,21 @@ if run errors "$sample" && grep -qx 'errors: 0 failures' "$tmp/errors.out"; then
 	grep FAIL "$tmp/errors.out" | head
 fi
 
-# 7. Inline verdicts: rewrite with checksum, drop, reset, injected copy.
+# 7. Per-flow options, raw and orphan sockets, setup timers, socket order.
+if MOSPIPE_INPUT=pcap:$sample "$root/$B/api/options" "$here/options.conf" "$tmp/options.out" >"$tmp/options.log" 2>&1 &&
+	grep -qx 'options: 0 failures' "$tmp/options.out"; then
+	expect_same options
+	dns=$(tcpdump -nn -r "$sample" 'udp port 53' 2>/dev/null | wc -l)
+	udp=$(tcpdump -nn -r "$sample" 'udp' 2>/dev/null | wc -l)
+	if grep -q "^raw dns $dns orphans $udp " "$tmp/options.out"; then ok "options: raw socket saw $dns DNS packets, orphan filter $udp UDP packets (= tcpdump)"; else
+		ko "options: $(grep '^raw' "$tmp/options.out"), tcpdump dns $dns udp $udp"
+	fi
+else
+	ko "options"
+	grep FAIL "$tmp/options.out" | head
+fi
+
+# 8. Inline verdicts: rewrite with checksum, drop, reset, injected copy.
 cat >"$tmp/inline.conf" <<EOC
 [pipeline]
 mode = inline
@@ -102,7 +116,7 @@ else
 	cat "$tmp/inline.out" "$tmp/inline.log" 2>/dev/null | grep -v '^$' | tail -5
 fi
 
-# 8. Mappings: the trace is the same with the app on its own lcore, and two
+# 9. Mappings: the trace is the same with the app on its own lcore, and two
 #    contexts on two app instances (one thread each) share the flows.
 { cat "$conf"; printf '[lcores]\n0 = rx classify tcpsm\n1 = events app tx\n'; } >"$tmp/2lc.conf"
 if MOSPIPE_INPUT=pcap:$sample "$root/$B/api/trace" "$tmp/2lc.conf" "$tmp/trace2.out" >"$tmp/trace2.log" 2>&1 &&
@@ -117,7 +131,7 @@ else
 	ko "threads: $(cat "$tmp/threads.out" "$tmp/threads.log" 2>/dev/null | tail -3)"
 fi
 
-# 9. Event sets scale with distinct sets, not flows (100,000 flows).
+# 10. Event sets scale with distinct sets, not flows (100,000 flows).
 if [ -x "$root/$B/api/scale" ]; then
 	python3 "$here/mkpcap.py" scale "$tmp/scale.pcap" 100000
 	if MOSPIPE_INPUT=pcap:$tmp/scale.pcap "$root/$B/api/scale" "$here/scale.conf" "$tmp/scale.out" >"$tmp/scale.log" 2>&1 &&
