@@ -217,6 +217,7 @@ int mtcp_init(const char *config_file)
 		return -1;
 	}
 	tcpsm_app_want_size = want_size_of;
+	a->batch_newdata = getenv("MOSPIPE_NEWDATA_BATCH") && atoi(getenv("MOSPIPE_NEWDATA_BATCH")) > 0;
 	a->pl->app = a;
 	a->inited = 1;
 	return 0;

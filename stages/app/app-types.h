@@ -160,6 +160,7 @@ struct mp_api {
 	struct mp_flowapp none;   /* f->app of flows no socket follows */
 	int any_raw, any_orphan;  /* some raw socket / orphan registration */
 	int any_stream;           /* some stream socket: flows need events */
+	int batch_newdata;        /* MOSPIPE_NEWDATA_BATCH=1: one NEW_DATA per flow, side, burst */
 	mtcp_sighandler_t sig[65];
 };
 

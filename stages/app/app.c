@@ -199,7 +199,8 @@ static unsigned app_poll(struct mp_stage_inst *si)
 {
 	struct mp_pipeline *pl = si->pl;
 	struct mp_api *a = pl->app;
-	struct rte_mbuf *b[256], *out[256 + MP_API_MAX_INJECT];
+	/* mp_out_send takes at most 256 mbufs per call (its fan-out groups). */
+	struct rte_mbuf *b[256], *out[256];
 	struct mp_flowapp *done[256];
 	unsigned n, no = 0, nd = 0;
 
@@ -215,6 +216,11 @@ static unsigned app_poll(struct mp_stage_inst *si)
 		struct mp_meta *md = mp_meta(m);
 		struct tcpsm_flow *f = md->flow;
 		struct mp_flowapp *fa = f ? f->app : NULL;
+
+		if (no + 1 + MP_API_MAX_INJECT > RTE_DIM(out)) {
+			mp_out_send(si, 0, out, no);
+			no = 0;
+		}
 
 		if (md->ts_ns > ai->now_ns) {
 			if (!ai->now_ns)
@@ -251,10 +257,6 @@ static unsigned app_poll(struct mp_stage_inst *si)
 		ai->in_cb = 0;
 		ai->cur_m = NULL;
 		ai->cur_md = NULL;
-		if (no > 256) {
-			mp_out_send(si, 0, out, no);
-			no = 0;
-		}
 	}
 	mp_api_tl = NULL;
 	mp_out_send(si, 0, out, no);

@@ -114,6 +114,43 @@ static struct mp_flowapp *attach(struct mp_stage_inst *si, struct mp_api *a, str
 	return fa;
 }
 
+/* MOS_ON_CONN_NEW_DATA batching (opt-in, MOSPIPE_NEWDATA_BATCH=1): of the
+ * packets of one flow and receiving side in a burst, only the last keeps its
+ * NEW_DATA bit, so the application peeks all their bytes in one callback
+ * (mOS delivered new data per batch too). Callbacks then see the last
+ * packet only, and NEW_DATA may come after other events of the earlier
+ * packets: hence not the default. */
+static void batch_new_data(struct mp_stage_inst *si, struct mp_api *a, struct rte_mbuf **b, unsigned n)
+{
+	struct {
+		const void *fa;
+		unsigned rside;
+	} seen[256];
+	unsigned ns = 0, merged = 0;
+	for (unsigned i = n; i-- > 0;) {
+		struct mp_meta *md = mp_meta(b[i]);
+		const struct tcpsm_flow *f = md->flow;
+		if (md->kind != MP_PKT_DATA || !f || !(md->ev[MP_HOOK_RCV] & MOS_ON_CONN_NEW_DATA))
+			continue;
+		const void *fa = f->app;
+		if (!fa || fa == &a->none)
+			continue;
+		unsigned rs = (md->side & 1u) ^ 1u, k;
+		for (k = 0; k < ns; k++)
+			if (seen[k].fa == fa && seen[k].rside == rs)
+				break;
+		if (k < ns) {
+			md->ev[MP_HOOK_RCV] &= ~(uint32_t)MOS_ON_CONN_NEW_DATA;
+			merged++;
+		} else {
+			seen[ns].fa = fa;
+			seen[ns++].rside = rs;
+		}
+	}
+	if (merged)
+		mp_ctr_add(si, EV_BATCHED, merged);
+}
+
 static unsigned events_poll(struct mp_stage_inst *si)
 {
 	struct mp_pipeline *pl = si->pl;
@@ -131,6 +168,8 @@ static unsigned events_poll(struct mp_stage_inst *si)
 		return n;
 	}
 	n = mp_in_burst(si, b, pl->conf->burst);
+	if (a->batch_newdata && n > 1)
+		batch_new_data(si, a, b, n);
 	for (unsigned i = 0; i < n; i++) {
 		struct rte_mbuf *m = b[i];
 		struct mp_meta *md = mp_meta(m);

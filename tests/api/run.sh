@@ -131,7 +131,19 @@ else
 	ko "threads: $(cat "$tmp/threads.out" "$tmp/threads.log" 2>/dev/null | tail -3)"
 fi
 
-# 10. Event sets scale with distinct sets, not flows (100,000 flows).
+# 10. NEW_DATA batching (MOSPIPE_NEWDATA_BATCH=1): fewer callbacks, same bytes
+#     peeked per flow and side, same HTTP requests found.
+if MOSPIPE_NEWDATA_BATCH=1 MOSPIPE_INPUT=pcap:$sample "$root/$B/api/trace" "$conf" "$tmp/tb.out" >/dev/null 2>&1 &&
+	MOSPIPE_NEWDATA_BATCH=1 MOSPIPE_INPUT=pcap:$sample "$root/$B/api/http_ude" "$conf" "$tmp/hb.out" >/dev/null 2>&1; then
+	nb=$(grep -c ' NEW_DATA ' "$tmp/tb.out")
+	np=$(grep -c ' NEW_DATA ' "$here/expected/trace.txt")
+	if [ "$nb" -le "$np" ] && diff -q <(grep peeked "$tmp/tb.out") <(grep peeked "$here/expected/trace.txt") >/dev/null &&
+		diff -q "$tmp/hb.out" "$here/expected/http_ude.txt" >/dev/null; then
+		ok "batching: $nb NEW_DATA callbacks (per segment: $np), same bytes and requests"
+	else ko "batching: $nb NEW_DATA callbacks (per segment: $np), bytes or requests differ"; fi
+else ko "batching (exit status)"; fi
+
+# 11. Event sets scale with distinct sets, not flows (100,000 flows).
 if [ -x "$root/$B/api/scale" ]; then
 	python3 "$here/mkpcap.py" scale "$tmp/scale.pcap" 100000
 	if MOSPIPE_INPUT=pcap:$tmp/scale.pcap "$root/$B/api/scale" "$here/scale.conf" "$tmp/scale.out" >"$tmp/scale.log" 2>&1 &&
