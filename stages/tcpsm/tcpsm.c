@@ -205,7 +205,11 @@ static int tcpsm_drain(struct mp_stage_inst *si)
 	take_back_retired(tp);
 	if (tp->n_pend)
 		retry_pending(tp);
-	unsigned k = tcpsm_end_all(tp->ti, si->pl->conf->burst);
+	/* End of input (every packet is through): flows whose deadline passed
+	 * by the input's last packet time time out first, as on one instance;
+	 * an instance's own clock stops at its own last packet. */
+	unsigned k = tcpsm_expire(tp->ti, __atomic_load_n(&si->pl->last_ts, __ATOMIC_RELAXED), si->pl->conf->burst);
+	k += tcpsm_end_all(tp->ti, si->pl->conf->burst - k);
 	flush_out(tp);
 	return k > 0 || tp->n_pend > 0;
 }
