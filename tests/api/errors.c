@@ -2,6 +2,8 @@
  * dedup and nesting, the two-argument mtcp_define_event, child events
  * raised from a filter, timers in packet time, getsockopt in callbacks.
  * Prints one line per check group and "errors: N failures". */
+#include <unistd.h>
+
 #include "common.h"
 
 static int fails;
@@ -100,6 +102,18 @@ static void on_start(mctx_t m, int sock, int side, event_t ev, filter_arg_t *arg
 int main(int argc, char **argv)
 {
 	char buf[16];
+	/* mtcp_init errors leave nothing behind: a real init follows. */
+	out = stderr;
+	CHECK(mtcp_init("/nonexistent/pipeline.conf") == -1 && errno == ENOENT);
+	FILE *bad = fopen("/tmp/mos_api_bad.conf", "w");
+	if (bad) {
+		fputs("[tcp]\nflows = many\n", bad);
+		fclose(bad);
+		CHECK(mtcp_init("/tmp/mos_api_bad.conf") == -1 && errno == EINVAL);
+		unlink("/tmp/mos_api_bad.conf");
+	}
+	CHECK(mtcp_create_context(0) == NULL && errno == EPERM);
+	CHECK(mtcp_getconf(NULL) == -1 && errno == EPERM);
 	M = api_start(argc, argv);
 	mctx_t m = M;
 	struct mtcp_conf conf;
