@@ -1,0 +1,322 @@
+#!/usr/bin/env bash
+# midstat's tests (see tests/midstat/README.md).
+#
+#   bash tests/midstat/run.sh BUILD_DIR [--update] [--only golden,args,stress,live]
+#
+#   golden  offline runs over samples/ and corpus captures (-n, --all, plain
+#           and --json) against tests/midstat/golden/, machine-dependent
+#           health fields filtered out (filter.py); each case also run a
+#           second time and on a 2-lcore mapping: same output
+#   args    bad arguments: one line on stderr, exit 2; --help; the man page
+#   stress  gen: traffic churning short flows while the reader walks the RCU
+#           table every 3 ms: exit 0, every connection started and ended;
+#           flows/s printed. With BUILD_DIR/../build-san too (ASan+UBSan).
+#   live    real TCP through namespaces, midstat -m inline in the middle:
+#           the connection's states from SYN to its end (skipped without
+#           namespaces)
+# --update rewrites the golden files (read them before committing).
+# Ends with "midstat: N passed, M failed, K skipped"; exit 1 on a failure.
+# Run time is bounded by MP_MIDSTAT_TIMEOUT seconds (default 170).
+set -euo pipefail
+
+if [[ -z "${MP_MIDSTAT_TIMED:-}" ]]; then
+  export MP_MIDSTAT_TIMED=1
+  exec timeout --kill-after=10 "${MP_MIDSTAT_TIMEOUT:-170}" bash "$0" "$@"
+fi
+
+B=build
+UPDATE=0
+ONLY=golden,args,stress,live
+while (($#)); do
+  case $1 in
+  --update) UPDATE=1 ;;
+  --only) ONLY=$2; shift ;;
+  *) B=$1 ;;
+  esac
+  shift
+done
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+cd "$ROOT"
+MIDSTAT="$(cd "$B" 2>/dev/null && pwd)/midstat" || true
+if [[ ! -x "$MIDSTAT" ]]; then
+  echo "FAIL: $B/midstat is not built (run make)"
+  echo "midstat: 0 passed, 1 failed, 0 skipped"
+  exit 1
+fi
+CORPUS=${CORPUS:-}
+if [[ -z "$CORPUS" ]]; then
+  for d in "$ROOT/../shared/corpus" /work/shared/corpus; do
+    if [[ -d "$d" ]]; then CORPUS=$d; break; fi
+  done
+fi
+
+PASSED=0 FAILED=0 SKIPPED=0
+pass() { echo "PASS: $*"; PASSED=$((PASSED + 1)); }
+fail() { echo "FAIL: $*"; FAILED=$((FAILED + 1)); }
+skip_one() { echo "SKIP: $*"; SKIPPED=$((SKIPPED + 1)); }
+want() { [[ ",$ONLY," == *",$1,"* ]]; }
+
+W=$(mktemp -d /tmp/mp-midstat.XXXXXX)
+NS_LIST=()
+BG_PIDS=()
+on_exit() {
+  local rc=$? p n
+  for p in "${BG_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for n in "${NS_LIST[@]}"; do
+    for p in $(ip netns pids "$n" 2>/dev/null); do kill -KILL "$p" 2>/dev/null || true; done
+    ip netns del "$n" 2>/dev/null || true
+  done
+  rm -rf "$W"
+  exit "$rc"
+}
+trap on_exit EXIT
+on_term() {
+  fail "time limit reached or interrupted"
+  echo "midstat: $PASSED passed, $FAILED failed, $SKIPPED skipped"
+  exit 1
+}
+trap on_term TERM INT
+
+# Small EAL memory: faster starts, nothing changes for captures this size.
+FAST="eal.args=--no-huge -m 256 --no-pci --no-shconf;mempool.mbufs=8191;tcp.flows=16384;tcp.buf_pool=32M"
+
+# ---- golden ----------------------------------------------------------------
+# run_case OUT CAPTURE INTERVAL json|plain [CONF]: filtered output into OUT.
+run_case() {
+  local out=$1 cap=$2 ival=$3 mode=$4 conf=${5:-} args=()
+  [[ $mode == json ]] && args+=(--json)
+  [[ -n $conf ]] && args+=(-c "$conf")
+  if ! MOSPIPE_SET="$FAST" timeout 60 "$MIDSTAT" -r "$cap" -n "$ival" --all "${args[@]}" >"$out.raw" 2>"$out.err"; then
+    echo "midstat -r $cap -n $ival --all ${args[*]} failed:"
+    head -5 "$out.err"
+    return 1
+  fi
+  python3 "$HERE/filter.py" <"$out.raw" >"$out"
+}
+
+if want golden; then
+  while IFS=$'\t' read -r name cap ival; do
+    [[ -z $name || $name == \#* ]] && continue
+    if [[ $cap != samples/* ]]; then
+      if [[ -z $CORPUS || ! -f $CORPUS/$cap ]]; then
+        skip_one "golden $name: $cap not found (corpus: ${CORPUS:-none}; set CORPUS=DIR)"
+        continue
+      fi
+      cap=$CORPUS/$cap
+    fi
+    printf '[lcores]\n0 = rx classify tcpsm\n1 = events app tx\n[input]\nsource = pcap:%s\n' "$cap" >"$W/2lcore.conf"
+    for mode in plain json; do
+      ext=txt
+      [[ $mode == json ]] && ext=json
+      g="$HERE/golden/$name.$ext"
+      o="$W/$name.$ext"
+      if ! run_case "$o" "$cap" "$ival" "$mode"; then
+        fail "golden $name $mode: midstat failed"
+        continue
+      fi
+      if ((UPDATE)); then
+        cp "$o" "$g"
+        echo "updated $g"
+      elif [[ ! -f $g ]]; then
+        fail "golden $name $mode: no golden file $g (run with --update, then read it)"
+      elif diff -u "$g" "$o" >"$W/diff"; then
+        pass "golden $name $mode"
+      else
+        fail "golden $name $mode: differs from $g"
+        head -40 "$W/diff"
+      fi
+      if run_case "$o.2" "$cap" "$ival" "$mode" && cmp -s "$o" "$o.2"; then
+        pass "determinism $name $mode: second run identical"
+      else
+        fail "determinism $name $mode: second run differs"
+        diff -u "$o" "$o.2" | head -20 || true
+      fi
+      if run_case "$o.lc" "$cap" "$ival" "$mode" "$W/2lcore.conf" && cmp -s "$o" "$o.lc"; then
+        pass "mapping $name $mode: 2-lcore output identical"
+      else
+        fail "mapping $name $mode: 2-lcore output differs"
+        diff -u "$o" "$o.lc" | head -20 || true
+      fi
+    done
+  done <"$HERE/cases.tsv"
+fi
+
+# ---- args ------------------------------------------------------------------
+# bad_args NAME ARGS...: exit 2 and exactly one line on stderr.
+bad_args() {
+  local name=$1 st=0
+  shift
+  timeout 20 "$MIDSTAT" "$@" >"$W/ba.out" 2>"$W/ba.err" || st=$?
+  local lines
+  lines=$(wc -l <"$W/ba.err")
+  if [[ $st -eq 2 && $lines -eq 1 ]]; then
+    pass "bad args $name: exit 2, '$(cat "$W/ba.err")'"
+  else
+    fail "bad args $name: exit $st, $lines lines on stderr"
+    head -5 "$W/ba.err"
+  fi
+}
+if want args; then
+  bad_args "missing capture" -r "$W/no-such.pcap"
+  bad_args "nonexistent interface" -i mp-no-such-if0
+  bad_args "unknown option" -r samples/sample.pcap --bogus
+  bad_args "bad --interval" -r samples/sample.pcap -n abc
+  bad_args "zero --interval" -r samples/sample.pcap -n 0
+  bad_args "both -r and -i" -r samples/sample.pcap -i lo
+  bad_args "no input" -n 1
+  bad_args "bad --sort" -r samples/sample.pcap -s colour
+  st=0
+  "$MIDSTAT" --help >"$W/help" 2>&1 || st=$?
+  if [[ $st -eq 0 ]] && grep -q -- '-r, --read' "$W/help" && grep -q -- '-i, --iface' "$W/help"; then
+    pass "--help: exit 0, mentions -r and -i"
+  else
+    fail "--help: exit $st or -r/-i missing"
+  fi
+  if command -v man >/dev/null; then
+    if MANWIDTH=80 man -l apps/midstat/midstat.1 2>"$W/man.err" | grep -q 'netstat for the middlebox' && [[ ! -s $W/man.err ]]; then
+      pass "man -l apps/midstat/midstat.1 renders"
+    else
+      fail "man -l apps/midstat/midstat.1: $(head -3 "$W/man.err")"
+    fi
+  elif command -v groff >/dev/null; then
+    if groff -man -Tutf8 apps/midstat/midstat.1 2>"$W/man.err" | grep -q 'netstat for the middlebox'; then
+      pass "groff renders apps/midstat/midstat.1"
+    else
+      fail "groff apps/midstat/midstat.1: $(head -3 "$W/man.err")"
+    fi
+  else
+    skip_one "man page: neither man nor groff installed"
+  fi
+fi
+
+# ---- stress ----------------------------------------------------------------
+# stress BINARY CONNS TAG: churn CONNS short flows (2,000 at once, 2 KB each)
+# while the reader walks the table every 3 ms.
+stress() {
+  local bin=$1 conns=$2 tag=$3 st=0 t0 t1
+  t0=$(date +%s.%N)
+  MOSPIPE_INPUT="gen:flows=2000,size=2k,conns=$conns,seed=7" MOSPIPE_SET="tcp.buf_size=0" \
+    timeout 100 "$bin" -n 0.003 --json >"$W/stress.out" 2>"$W/stress.err" || st=$?
+  t1=$(date +%s.%N)
+  local summary tables
+  summary=$(grep -E '^midstat: [0-9]+ connections started' "$W/stress.err" | tail -1 || true)
+  tables=$(grep -c '"type": "health"' "$W/stress.out" || true)
+  local rate
+  rate=$(python3 -c "print(f'{$conns / max($t1 - $t0 - ${T_START:-0}, 0.001):.0f}')")
+  echo "stress $tag: $conns connections in $(python3 -c "print(f'{$t1 - $t0:.1f}')") s" \
+    "(${T_START:-0} s of start-up), $tables tables: ~$rate flows/s; $summary"
+  if [[ $st -ne 0 ]]; then
+    fail "stress $tag: exit $st"
+    grep -m5 -E 'ERROR|Sanitizer|runtime error|midstat' "$W/stress.err" || tail -5 "$W/stress.err"
+  elif [[ $summary != "midstat: $conns connections started, $conns ended,"* ]]; then
+    fail "stress $tag: expected $conns connections started and ended, got '$summary'"
+    tail -1 "$W/stress.out" | grep -o '"drops": {[^}]*}' || true
+  elif grep -q -E 'Sanitizer|runtime error' "$W/stress.err"; then
+    fail "stress $tag: sanitizer report"
+    grep -m5 -E 'Sanitizer|runtime error' "$W/stress.err"
+  elif ((tables < 5)); then
+    fail "stress $tag: only $tables tables printed"
+  else
+    pass "stress $tag: $conns connections started and ended, $tables table walks, ~$rate flows/s"
+  fi
+}
+if want stress; then
+  # Start-up and tear-down alone (one connection), subtracted from the rate.
+  t0=$(date +%s.%N)
+  MOSPIPE_INPUT="gen:flows=1,size=2k,conns=1,seed=7" timeout 30 "$MIDSTAT" -n 1 --json >/dev/null 2>&1 || true
+  T_START=$(python3 -c "print(f'{$(date +%s.%N) - $t0:.2f}')")
+  stress "$MIDSTAT" "${MP_MIDSTAT_CONNS:-100000}" "$B"
+  T_START=0
+  SAN_BIN="$(dirname "$MIDSTAT")/../build-san/midstat"
+  if [[ $B != *san* && -x $SAN_BIN ]]; then
+    ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
+      stress "$SAN_BIN" "${MP_MIDSTAT_SAN_CONNS:-20000}" build-san
+  elif [[ $B != *san* ]]; then
+    skip_one "stress build-san: build-san/midstat not built (make SAN=1)"
+  fi
+fi
+
+# ---- live ------------------------------------------------------------------
+live() {
+  local why=""
+  if [[ $(id -u) -ne 0 ]]; then why="needs root to create network namespaces"
+  elif ! command -v ip >/dev/null; then why="ip (iproute2) is not installed"
+  elif ! ip netns add "mp-ms-probe-$$" 2>/dev/null; then why="cannot create a network namespace"
+  else
+    ip netns del "mp-ms-probe-$$"
+  fi
+  if [[ -n $why ]]; then
+    skip_one "live: $why"
+    return 0
+  fi
+  local s="m$$" n
+  local cli="mp-cli-$s" mb="mp-mb-$s" srv="mp-srv-$s"
+  for n in "$cli" "$mb" "$srv"; do
+    ip netns add "$n"
+    NS_LIST+=("$n")
+  done
+  ip netns exec "$mb" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+  ip -n "$cli" link add veth0 type veth peer name mbc netns "$mb"
+  ip -n "$srv" link add veth0 type veth peer name mbs netns "$mb"
+  local net="10.$((200 + RANDOM % 50)).$((RANDOM % 250))"
+  ip -n "$cli" addr add "$net.1/24" dev veth0
+  ip -n "$srv" addr add "$net.2/24" dev veth0
+  for n in "$cli:veth0" "$srv:veth0" "$mb:mbc" "$mb:mbs"; do
+    ip netns exec "${n%%:*}" ethtool -K "${n#*:}" tso off gso off gro off tx off rx off >/dev/null 2>&1 || true
+    ip -n "${n%%:*}" link set "${n#*:}" up
+  done
+  for n in "$cli" "$mb" "$srv"; do ip -n "$n" link set lo up; done
+
+  ip netns exec "$mb" "$MIDSTAT" -i mbc,mbs -m inline -n 0.05 --json --all >"$W/live.json" 2>"$W/live.err" &
+  local mpid=$!
+  BG_PIDS+=("$mpid")
+  # Forwarding is up when a ping gets through the bridge.
+  local up=0
+  for _ in $(seq 50); do
+    if ip netns exec "$cli" ping -c1 -W1 "$net.2" >/dev/null 2>&1; then up=1; break; fi
+    kill -0 "$mpid" 2>/dev/null || break
+    sleep 0.2
+  done
+  if ((!up)); then
+    fail "live: no forwarding through midstat -m inline"
+    head -5 "$W/live.err" "$W/live.json"
+    return 0
+  fi
+  ip netns exec "$srv" python3 "$HERE/slow_tcp.py" server --bind "$net.2" --port 8080 --ready "$W/srv.ready" &
+  BG_PIDS+=($!)
+  for _ in $(seq 50); do [[ -e $W/srv.ready ]] && break; sleep 0.1; done
+  # Without netem, hold the handshake so that the reader sees it: the
+  # server's SYN-ACKs go to a wrong MAC for 0.6 s (the client retransmits
+  # its SYN after 1 s, once the server's neighbour entry is right again).
+  local mac
+  mac=$(ip -n "$cli" -o link show veth0 | grep -o 'link/ether [0-9a-f:]*' | cut -d' ' -f2)
+  ip -n "$srv" neigh replace "$net.1" lladdr 02:00:00:00:00:99 dev veth0 nud permanent
+  ip netns exec "$cli" timeout 20 python3 "$HERE/slow_tcp.py" client --host "$net.2" --port 8080 >"$W/cli.out" 2>&1 &
+  local cpid=$!
+  sleep 0.6
+  ip -n "$srv" neigh replace "$net.1" lladdr "$mac" dev veth0 nud reachable
+  local st=0
+  wait "$cpid" || st=$?
+  sleep 1.5 # TIME_WAIT (1 s) passes in the middle, CONN_END reaches the table
+  kill -INT "$mpid" 2>/dev/null || true
+  for _ in $(seq 50); do kill -0 "$mpid" 2>/dev/null || break; sleep 0.1; done
+  local mst=0
+  wait "$mpid" || mst=$?
+  if [[ $st -ne 0 ]]; then
+    fail "live: the TCP client failed (exit $st): $(head -3 "$W/cli.out")"
+    return 0
+  fi
+  local ep
+  ep=$(head -1 "$W/cli.out")
+  if [[ $mst -eq 0 ]]; then pass "live: midstat -i -m inline exits 0 on SIGINT"; else fail "live: midstat exit $mst"; fi
+  if python3 "$HERE/live_check.py" "$W/live.json" "$ep"; then
+    pass "live: $ep seen in the handshake, ESTABLISHED, closing, then ended"
+  else
+    fail "live: states of $ep (see above)"
+  fi
+}
+if want live; then live; fi
+
+echo "midstat: $PASSED passed, $FAILED failed, $SKIPPED skipped"
+((FAILED == 0))
