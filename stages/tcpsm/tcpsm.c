@@ -178,10 +178,20 @@ static unsigned tcpsm_poll(struct mp_stage_inst *si)
 	if (unlikely(tp->n_pend))
 		retry_pending(tp);
 	n = mp_in_burst(si, b, si->pl->conf->burst);
+	/* Three-step prefetch over the burst (metadata, table slot, flow): each
+	 * packet's flow is a likely cache miss at scale, so ask for it early. */
+	for (unsigned i = 0; i < n && i < 8; i++)
+		rte_prefetch0(mp_meta(b[i]));
+	for (unsigned i = 0; i < n && i < 4; i++)
+		tcpsm_prefetch_slot(tp->ti, mp_meta(b[i]));
 	for (unsigned i = 0; i < n; i++) {
 		struct mp_meta *md = mp_meta(b[i]);
-		if (i + 1 < n)
-			rte_prefetch0(mp_meta(b[i + 1]));
+		if (i + 8 < n)
+			rte_prefetch0(mp_meta(b[i + 8]));
+		if (i + 4 < n)
+			tcpsm_prefetch_slot(tp->ti, mp_meta(b[i + 4]));
+		if (i + 2 < n)
+			tcpsm_prefetch_flow(tp->ti, mp_meta(b[i + 2]));
 		if (likely(md->kind == MP_PKT_DATA))
 			tcpsm_process(tp->ti, md, payload_of(tp, b[i], md));
 		emit(tp, b[i]);

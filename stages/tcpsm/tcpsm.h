@@ -9,6 +9,11 @@
 #ifndef TCPSM_H
 #define TCPSM_H
 
+#include <rte_hash_crc.h>
+#include <rte_prefetch.h>
+
+#include "meta-types.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -110,6 +115,32 @@ struct tcpsm_flow *tcpsm_flow_new(struct tcpsm_inst *ti, const struct tcpsm_key 
 void tcpsm_flow_end(struct tcpsm_inst *ti, struct tcpsm_flow *f, unsigned reason);
 struct tcpsm_flow *tcpsm_table_find(struct tcpsm_inst *ti, const struct tcpsm_key *k, uint32_t hash);
 uint32_t tcpsm_key_hash(const struct tcpsm_key *k);
+
+/* The private table's hash of a packet's flow: classify's symmetric hash of
+ * the same 5-tuple (md->hash), re-mixed by one CRC step so that its low bits
+ * do not repeat the bits that chose this tcpsm instance (hash % n). Cheaper
+ * than hashing the key again, and known before the key is built, which lets
+ * the poll loop prefetch a burst's table slots and flows ahead of use. */
+static inline uint32_t tcpsm_md_hash(const struct mp_meta *md)
+{
+	return rte_hash_crc_4byte(md->hash, 0x5bd1e995u);
+}
+
+/* Prefetch steps for a packet a few places ahead in the burst: its table
+ * slot first, then (once that line has arrived) the flow it points to. */
+static inline void tcpsm_prefetch_slot(const struct tcpsm_inst *ti, const struct mp_meta *md)
+{
+	rte_prefetch0(&ti->tab[tcpsm_md_hash(md) & ti->mask]);
+}
+
+static inline void tcpsm_prefetch_flow(const struct tcpsm_inst *ti, const struct mp_meta *md)
+{
+	const struct tcpsm_slot *s = &ti->tab[tcpsm_md_hash(md) & ti->mask];
+	if (s->f) {
+		rte_prefetch0(s->f);
+		rte_prefetch0((const char *)s->f + RTE_CACHE_LINE_SIZE);
+	}
+}
 void tcpsm_list_set(struct tcpsm_inst *ti, struct tcpsm_flow *f, unsigned list, uint64_t ts);
 /* tcpsm_timer.c: 1 when f's timer (half-open, idle or TIME_WAIT/after-RST)
  * has run out at packet time ts; tcpsm_flow_expire ends it as expiry would. */

@@ -131,7 +131,7 @@ struct tcpsm_flow *tcpsm_lookup(struct tcpsm_inst *ti, const struct mp_meta *md)
 	struct tcpsm_key k;
 	int src_is_a;
 	key_from_md(md, &k, &src_is_a);
-	return tcpsm_table_find(ti, &k, tcpsm_key_hash(&k));
+	return tcpsm_table_find(ti, &k, tcpsm_md_hash(md));
 }
 
 /* Who is the server of a connection first seen mid-stream? A SYN-ACK's
@@ -476,7 +476,7 @@ int tcpsm_process(struct tcpsm_inst *ti, struct mp_meta *md, const uint8_t *payl
 	if (md->ts_ns > ti->now_ns)
 		ti->now_ns = md->ts_ns;
 	key_from_md(md, &k, &src_is_a);
-	uint32_t hash = tcpsm_key_hash(&k);
+	uint32_t hash = tcpsm_md_hash(md);
 	f = tcpsm_table_find(ti, &k, hash);
 	if (f && tcpsm_flow_expired(ti, f, md->ts_ns)) {
 		/* Its timer ran out before this packet (expiry runs once per
