@@ -478,7 +478,10 @@ void *mtcp_get_uctx(mctx_t mctx, int sock);
  * @param sock
  *   The flow's active socket.
  * @param side
- *   MOS_SIDE_CLI or MOS_SIDE_SVR: whose sent bytes to read.
+ *   MOS_SIDE_CLI or MOS_SIDE_SVR: whose receive buffer to read, as in
+ *   mOS — MOS_SIDE_CLI reads the bytes the client receives (the server's
+ *   stream). A MOS_ON_CONN_NEW_DATA callback at MOS_HK_RCV gets the
+ *   receiving side, so peeking with the side it was given reads the new data.
  * @param buf
  *   Destination.
  * @param len
@@ -503,7 +506,7 @@ ssize_t mtcp_peek(mctx_t mctx, int sock, int side, char *buf, size_t len);
  * @param sock
  *   The flow's active socket.
  * @param side
- *   MOS_SIDE_CLI or MOS_SIDE_SVR.
+ *   MOS_SIDE_CLI or MOS_SIDE_SVR: whose receive buffer (as mtcp_peek()).
  * @param buf
  *   Destination.
  * @param count
@@ -643,8 +646,9 @@ int mtcp_getpeername(mctx_t mctx, int sock, struct sockaddr *saddr, socklen_t *a
  * timer runs on the context's app instance; cb gets event MOS_ON_TIMEOUT and
  * side MOS_NULL. A timer is identified by (mctx, id): setting it again
  * re-arms it. mospipe: time is packet time (pcap time offline), so timers
- * fire at the same point of a capture at any replay speed; offline, timers
- * due after the last packet fire at the end of input.
+ * fire at the same point of a capture at any replay speed. Timers still
+ * pending when the input ends are dropped (their packet time never comes),
+ * after every open flow got MOS_ON_CONN_END.
  *
  * @param mctx
  *   The context.
