@@ -26,9 +26,15 @@ static inline uint64_t mp_ctr_get(const struct mp_stage_inst *si, unsigned id)
 
 /* Room in the output rings: the fewest free slots of any ring this instance
  * feeds, since with fan-out a whole burst may go to one ring. */
-static inline unsigned mp_out_room(const struct mp_stage_inst *si)
+int mp_out_held(struct mp_stage_inst *si);
+
+static inline unsigned mp_out_room(struct mp_stage_inst *si)
 {
 	unsigned room = UINT32_MAX;
+	/* Held control mbufs go first: until they are out, there is no room,
+	 * so the stage takes no input rather than drop packets behind them. */
+	if (unlikely(si->n_hold[0] | si->n_hold[1]) && mp_out_held(si))
+		return 0;
 	for (unsigned s = 0; s < MP_MAX_OUT; s++)
 		for (unsigned i = 0; i < si->out[s].n; i++) {
 			unsigned f = rte_ring_free_count(si->out[s].r[i]);

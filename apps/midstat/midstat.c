@@ -419,54 +419,8 @@ int main(int argc, char **argv)
 	}
 	opt.tty = !opt.json && isatty(1);
 
-	/* mtcp_init() reads only the conf file: MOSPIPE_SET (and -m, passed
-	 * through it) reach the stack as a conf file of their own, the given one
-	 * followed by a section per override (later keys win). */
-	char tmp_conf[] = "/tmp/midstat-conf.XXXXXX";
-	const char *conf = opt.conf;
-	const char *sets = getenv("MOSPIPE_SET");
-	if (sets && *sets) {
-		int fd = mkstemp(tmp_conf);
-		FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
-		if (!f) {
-			fprintf(stderr, "midstat: cannot write %s: %s\n", tmp_conf, strerror(errno));
-			return 1;
-		}
-		if (opt.conf) {
-			FILE *in = fopen(opt.conf, "r");
-			if (!in) {
-				fclose(f);
-				unlink(tmp_conf);
-				return bad("cannot read conf '%s'", opt.conf);
-			}
-			char line[4096];
-			while (fgets(line, sizeof(line), in))
-				fputs(line, f);
-			fclose(in);
-		}
-		fputs("\n# MOSPIPE_SET\n", f);
-		char buf[8192], *save = NULL;
-		snprintf(buf, sizeof(buf), "%s", sets);
-		for (char *t = strtok_r(buf, ";", &save); t; t = strtok_r(NULL, ";", &save)) {
-			while (*t == ' ')
-				t++;
-			char *eq = strchr(t, '='), *dot = strchr(t, '.');
-			if (!*t)
-				continue;
-			if (!eq || !dot || dot > eq) {
-				fclose(f);
-				unlink(tmp_conf);
-				return bad("MOSPIPE_SET: '%s' is not section.key=value", t);
-			}
-			fprintf(f, "[%.*s]\n%.*s = \"%s\"\n", (int)(dot - t), t, (int)(eq - dot - 1), dot + 1, eq + 1);
-		}
-		fclose(f);
-		conf = tmp_conf;
-	}
-	int init = mtcp_init(conf);
-	if (conf == tmp_conf)
-		unlink(tmp_conf);
-	if (init < 0)
+	/* MOSPIPE_SET (and -m, passed through it) are applied by mtcp_init(). */
+	if (mtcp_init(opt.conf) < 0)
 		return 2;
 	struct mtcp_conf mc;
 	mtcp_getconf(&mc);

@@ -180,7 +180,8 @@ int mtcp_init(const char *config_file)
 			return -1;
 		}
 	}
-	if (mp_conf_finish(&api_conf, err, sizeof(err)) < 0) {
+	/* Applications only pass a conf path: the environment may adjust keys. */
+	if (mp_conf_apply_env(&api_conf, err, sizeof(err)) < 0 || mp_conf_finish(&api_conf, err, sizeof(err)) < 0) {
 		fprintf(stderr, "mtcp_init: %s\n", err);
 		errno = EINVAL;
 		return -1;
@@ -197,6 +198,11 @@ int mtcp_init(const char *config_file)
 		errno = rte_errno == ENOMEM ? ENOMEM : ENODEV;
 		return -1;
 	}
+	/* Default signal handling, as for the bare stack: the first SIGINT or
+	 * SIGTERM stops rx and the pipeline drains (every open flow gets
+	 * CONN_END, join returns); a second one forces the exit. An application
+	 * handler registered with mtcp_register_signal replaces it. */
+	mp_pipeline_handle_signals(a->pl);
 	fill_mconf(a);
 	a->n_appi = a->pl->n_inst[MP_ST_APP];
 	for (unsigned j = 0; j < a->n_appi; j++) {

@@ -175,9 +175,16 @@ static unsigned tcpsm_poll(struct mp_stage_inst *si)
 	unsigned n;
 
 	take_back_retired(tp);
-	if (unlikely(tp->n_pend))
+	if (unlikely(tp->n_pend)) {
 		retry_pending(tp);
-	n = mp_in_burst(si, b, si->pl->conf->burst);
+		flush_out(tp);
+	}
+	/* A packet may leave with up to two retire mbufs (its own flow had
+	 * expired, and an older one was evicted for the new flow): take at most
+	 * a third of the room downstream and give timers only what is left, so
+	 * back-pressure never has to drop. */
+	unsigned room = mp_out_room(si);
+	n = mp_in_burst(si, b, RTE_MIN(si->pl->conf->burst, room / 3));
 	/* Three-step prefetch over the burst (metadata, table slot, flow): each
 	 * packet's flow is a likely cache miss at scale, so ask for it early. */
 	for (unsigned i = 0; i < n && i < 8; i++)
@@ -196,13 +203,14 @@ static unsigned tcpsm_poll(struct mp_stage_inst *si)
 			tcpsm_process(tp->ti, md, payload_of(tp, b[i], md));
 		emit(tp, b[i]);
 	}
-	if (n)
-		tcpsm_expire(tp->ti, tp->ti->now_ns, TCPSM_OUT / 2);
+	unsigned left = room > 3 * n ? room - 3 * n : 0;
+	if (n && left)
+		tcpsm_expire(tp->ti, tp->ti->now_ns, RTE_MIN((unsigned)TCPSM_OUT / 2, left));
 	else if (tp->live) {
 		uint64_t now = rte_rdtsc();
 		if (now >= tp->next_live_tsc) {
 			tp->next_live_tsc = now + si->pl->tsc_hz / 100;
-			tcpsm_expire(tp->ti, mp_live_ns(si->pl, now), TCPSM_OUT / 2);
+			tcpsm_expire(tp->ti, mp_live_ns(si->pl, now), RTE_MIN((unsigned)TCPSM_OUT / 2, room));
 		}
 	}
 	flush_out(tp);

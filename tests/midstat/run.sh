@@ -271,10 +271,18 @@ live() {
   ip netns exec "$mb" "$MIDSTAT" -i mbc,mbs -m inline -n 0.05 --json --all >"$W/live.json" 2>"$W/live.err" &
   local mpid=$!
   BG_PIDS+=("$mpid")
-  # Forwarding is up when a ping gets through the bridge.
+  # Forwarding is up when a TCP connect gets an answer through the bridge
+  # (refused is fine: SYN and RST both crossed it). No ping: iputils is not
+  # installed everywhere.
   local up=0
   for _ in $(seq 50); do
-    if ip netns exec "$cli" ping -c1 -W1 "$net.2" >/dev/null 2>&1; then up=1; break; fi
+    if ip netns exec "$cli" python3 -c '
+import socket, sys
+try:
+    socket.create_connection((sys.argv[1], 9), 1).close()
+except ConnectionRefusedError:
+    pass
+' "$net.2" >/dev/null 2>&1; then up=1; break; fi
     kill -0 "$mpid" 2>/dev/null || break
     sleep 0.2
   done
