@@ -31,7 +31,7 @@ struct mp_conntable *mospipe_conntable(void);
  * @return 0, or -1 with errno EBADF (no flow behind sock) or EPERM (not in a
  * callback). */
 int mospipe_flow_snap(mctx_t mctx, int sock, struct mp_conn_snap *out, const char **end, uint64_t missed[2],
-		      uint64_t rexmit_bytes[2]);
+                      uint64_t rexmit_bytes[2]);
 
 /* Offline pacing for tools that print on packet time: rx delivers no packet
  * whose time is later than `ns` until the gate moves (0 opens it fully).

@@ -66,7 +66,7 @@ struct mp_pipeline {
 	uint64_t gate_next[MP_MAX_INST];
 	uint8_t gate_eof[MP_MAX_INST];
 	uint32_t gate_held[MP_MAX_INST]; /* packets held (received, not yet passed on) */
-	uint64_t last_ts; /* packet time rx last delivered */
+	uint64_t last_ts;                /* packet time rx last delivered */
 	/* Hook for applications (issue: events/app API); NULL for mospipe. */
 	void *app;
 };

@@ -118,8 +118,8 @@ struct tcpsm_flow {
 	uint64_t id;
 	uint64_t first_ts, last_ts, list_ts; /* packet time, ns */
 	struct tcpsm_side s[2];              /* [MP_SIDE_CLI], [MP_SIDE_SVR] */
-	void *app;    /* per-flow state of the events/app stages, NULL by default */
-	uint32_t ctl; /* requests from the app stage (tcpsm_app.h), atomics */
+	void *app;                           /* per-flow state of the events/app stages, NULL by default */
+	uint32_t ctl;                        /* requests from the app stage (tcpsm_app.h), atomics */
 };
 
 TAILQ_HEAD(tcpsm_fq, tcpsm_flow);
