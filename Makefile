@@ -91,3 +91,21 @@ clean:
 -include $(LIB_OBJ:.o=.d) $(B)/apps/mospipe/main.d
 -include apps/apps.mk
 -include apps/midstat/midstat.mk
+
+# Install the library, the public headers and a pkg-config file, so that an
+# mOS application builds with `pkg-config --cflags --libs mospipe`.
+PREFIX ?= /usr/local
+PC_REQ := libdpdk liburcu-qsbr liburcu-cds libpcap
+.PHONY: install
+install: all
+	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/mospipe \
+		$(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 644 $(LIB) $(DESTDIR)$(PREFIX)/lib/libmospipe.a
+	install -m 644 include/mos_api.h include/mtcp_api.h include/mospipe_ext.h $(DESTDIR)$(PREFIX)/include/mospipe/
+	install -m 755 $(B)/mospipe $(B)/midstat $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 apps/midstat/midstat.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' '' \
+		'Name: mospipe' 'Description: pipeline networking stack for stateful middleboxes (mOS API)' \
+		'Version: 0.1' 'Requires: $(PC_REQ)' 'Cflags: -I$${includedir}/mospipe' \
+		'Libs: -L$${libdir} -Wl,--whole-archive -lmospipe -Wl,--no-whole-archive -lm -lpthread' \
+		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/mospipe.pc

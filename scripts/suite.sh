@@ -56,6 +56,7 @@ if [[ -f tests/inline/run.sh ]]; then run inline bash tests/inline/run.sh build;
 if [[ -f tests/inline/impair_test.sh ]]; then run impair bash tests/inline/impair_test.sh build; fi
 if [[ -f tests/midstat/run.sh ]]; then run midstat bash tests/midstat/run.sh build; fi
 if [[ -f tests/api/run.sh ]]; then run api bash tests/api/run.sh build; fi
+if [[ -f tests/install/run.sh ]]; then run install bash tests/install/run.sh build; fi
 if [[ -f bench/smoke.sh ]]; then run bench-smoke bash bench/smoke.sh build; fi
 run format-check make format-check
 
