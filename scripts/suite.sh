@@ -69,6 +69,8 @@ for t in build-san/tests/test_*; do
 done
 run san-regress bash tests/regress/run.sh build-san
 if [[ -f tests/api/run.sh ]]; then run san-api bash tests/api/run.sh build-san; fi
+# midstat's RCU reader stress test under ASan (needs build-san/midstat, built just above).
+if [[ -f tests/midstat/run.sh ]]; then run san-midstat bash tests/midstat/run.sh build --only stress; fi
 
 echo
 ((${#failures[@]})) && echo "failed suites: ${failures[*]}"
