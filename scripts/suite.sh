@@ -54,6 +54,7 @@ done
 run regress bash tests/regress/run.sh build
 if [[ -f tests/inline/run.sh ]]; then run inline bash tests/inline/run.sh build; fi
 if [[ -f tests/inline/impair_test.sh ]]; then run impair bash tests/inline/impair_test.sh build; fi
+if [[ -f tests/inline/flowlog_test.sh ]]; then run flowlog bash tests/inline/flowlog_test.sh build; fi
 if [[ -f tests/inline/verdict_test.sh ]]; then run verdict bash tests/inline/verdict_test.sh build; fi
 if [[ -f tests/midstat/run.sh ]]; then run midstat bash tests/midstat/run.sh build; fi
 if [[ -f tests/api/run.sh ]]; then run api bash tests/api/run.sh build; fi
