@@ -7,7 +7,8 @@
 # ~1 MB file on four ports. The app:
 #   port A  drops every packet (MOS_DROP)            -> client sees a stall
 #   port B  overwrites "SECRET!!" with "REDACTED" in server->client segments
-#           (MOS_OVERWRITE of MOS_TCP_PAYLOAD + IP/TCP checksum update)
+#           (MOS_OVERWRITE of MOS_TCP_PAYLOAD + IP/TCP checksum update);
+#           downloaded over IPv4 and over IPv6
 #   port C  no socket follows it                      -> untouched
 #   port D  the same overwrite WITHOUT the checksum update (negative control:
 #           the client's kernel must discard those segments -> stall; this
@@ -86,7 +87,11 @@ fi
 ip netns exec "$NS_SRV" "$PY" "$PEER" serve --bind "$IP4_SRV" --ports "$PA,$PB,$PC,$PD" \
   --file "$W/orig.bin" --record 1024 --log "$W/srv.log" --ready "$W/srv.ready" 2>"$W/srv.err" &
 BG_PIDS+=($!)
-if ! wait_for 10 test -e "$W/srv.ready"; then
+# The same file over IPv6 on B only (the rewrite's TCP checksum over IPv6).
+ip netns exec "$NS_SRV" "$PY" "$PEER" serve --bind "$IP6_SRV" --ports "$PB" \
+  --file "$W/orig.bin" --record 1024 --log "$W/srv.log" --ready "$W/srv6.ready" 2>"$W/srv6.err" &
+BG_PIDS+=($!)
+if ! wait_for 10 test -e "$W/srv.ready" -a -e "$W/srv6.ready"; then
   fail "server did not start: $(tail -3 "$W/srv.err")"
   echo "verdict: $PASSED passed, $FAILED failed"
   exit 1
@@ -162,6 +167,15 @@ if bad:
           f"want {want[i-8:i+8]!r} orig {orig[i-8:i+8]!r}; {len(bad)} bytes differ")
 EOF
 fi
+rc=0
+ns "$NS_CLI" "$PY" "$PEER" get "$IP6_SRV" $PB --request "$REQ" --out "$W/b6.bin" --timeout 30 | sed 's/^/  /' ||
+  rc=${PIPESTATUS[0]}
+got=$(sha256sum "$W/b6.bin" | cut -d' ' -f1)
+if [[ $rc -eq 0 && "$got" == "$SUM_RED" ]]; then
+  pass "port $PB over IPv6: $SIZE bytes arrive, sha256 = expected rewritten file"
+else
+  fail "port $PB over IPv6: status $rc, sha256 $got, expected $SUM_RED (original $SUM_ORIG)"
+fi
 if grep -q "port=$PB peer=$IP4_CLI request='$REQ'" "$W/srv.log"; then
   pass "port $PB: the client's request (with the marker) reached the server unchanged"
 else
@@ -224,13 +238,13 @@ else:
     # at least the first SYN and one retransmission dropped.
     if app["drop_flows"] != 1: errs.append(f"drop_flows={app['drop_flows']}, expected 1")
     if app["dropped"] < 2: errs.append(f"dropped={app['dropped']}, expected >= 2 SYNs")
-    # B: the probe of nothing, then one download: one flow.
-    if app["redact_flows"] != 1: errs.append(f"redact_flows={app['redact_flows']}, expected 1")
-    if app["rewritten_pkts"] < segs: errs.append(f"rewritten_pkts={app['rewritten_pkts']} < {segs} segments with a marker")
-    if app["markers"] < inside: errs.append(f"markers={app['markers']} < {inside} markers inside segments")
+    # B: one download over IPv4, one over IPv6.
+    if app["redact_flows"] != 2: errs.append(f"redact_flows={app['redact_flows']}, expected 2")
+    if app["rewritten_pkts"] < 2 * segs: errs.append(f"rewritten_pkts={app['rewritten_pkts']} < 2 x {segs} segments with a marker")
+    if app["markers"] < 2 * inside: errs.append(f"markers={app['markers']} < 2 x {inside} markers inside segments")
     if app["nocsum_pkts"] < 1: errs.append("nocsum_pkts=0: the negative control rewrote nothing")
-    # Flows followed: A, B, D (the one of C is followed by no socket).
-    if app["ends"] < 3: errs.append(f"ends={app['ends']}, expected >= 3 (A, B, D flows each get CONN_END)")
+    # Flows followed: A, B (twice), D (those of C are followed by no socket).
+    if app["ends"] < 4: errs.append(f"ends={app['ends']}, expected >= 4 (A, 2 x B, D flows each get CONN_END)")
     if tot.get("verdict_drop") != app["dropped"]:
         errs.append(f"pipeline verdict_drop={tot.get('verdict_drop')} != app's dropped={app['dropped']}")
     if tot["rx"] + tot["injected"] != tot["tx"] + tot["drops"]:
