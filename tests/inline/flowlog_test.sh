@@ -142,8 +142,10 @@ ip netns exec "$NS_IMP" "$IMPAIR" -a ia -b ib --seed 11 --drop 0.01 --reorder 0.
   --delay 0.005 --delay-ms 10 >"$W/impair.out" 2>"$W/impair.err" &
 IMP_PID=$!
 BG_PIDS+=("$IMP_PID")
+# With MP_FLOWLOG_KEEP set, the work dir is kept and mospipe also writes what
+# it forwarded to box.pcap (evidence for a failure).
 ip netns exec "$NS_MB" "$MOSPIPE" -i mbc,mbs -m inline -q --flow-log "$W/flows.jsonl" \
-  --counters-json "$W/counters.json" >"$W/mp.out" 2>"$W/mp.err" &
+  --counters-json "$W/counters.json" ${MP_FLOWLOG_KEEP:+-w "$W/box.pcap"} >"$W/mp.out" 2>"$W/mp.err" &
 MP_PID=$!
 BG_PIDS+=("$MP_PID")
 TEL="/var/run/dpdk/mospipe-$MP_PID/dpdk_telemetry.v2"
