@@ -48,7 +48,7 @@ enum tcpsm_list {
  * sorted ranges above it. When a new range does not fit, the lowest hole is
  * given up (treated as seen), so counts stay bounded and exact up to
  * TCPSM_IVS_N holes at once. */
-#define TCPSM_IVS_N 4
+#define TCPSM_IVS_N 8
 struct tcpsm_ivs {
 	uint64_t front; /* [0, front) seen (or given up) */
 	uint64_t high;  /* highest end ever added */

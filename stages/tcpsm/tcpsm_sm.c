@@ -330,6 +330,12 @@ static uint32_t snd_update(struct tcpsm_inst *ti, struct tcpsm_flow *f, unsigned
 		} else {
 			s->flags |= TCPSM_SF_FIN;
 			s->fin_seq = fs;
+			/* The stream ends at the FIN: bare ACKs seen before it (its
+			 * first copy was lost before the box) may have stretched the
+			 * range one past the end. */
+			int64_t end = seq_off(s, fs);
+			if (end >= 0 && s->sent.high > (uint64_t)end)
+				s->sent.high = (uint64_t)end;
 			switch (s->state) {
 			case MP_TCP_ST_SYN_SENT:
 			case MP_TCP_ST_SYN_RCVD:
@@ -347,7 +353,10 @@ static uint32_t snd_update(struct tcpsm_inst *ti, struct tcpsm_flow *f, unsigned
 	}
 
 	if (th & MP_TH_ACK) {
-		s->ack = md->ack;
+		/* Only forward: a delayed segment carries an older ACK, and taking
+		 * it would make a stale RST (answering that segment) look in-window. */
+		if (!(s->flags & TCPSM_SF_ACK) || SEQ_GT(md->ack, s->ack))
+			s->ack = md->ack;
 		s->flags |= TCPSM_SF_ACK;
 		/* The ACK tells where the peer's stream is: the start of its
 		 * sequence space if we have not seen it send yet. */

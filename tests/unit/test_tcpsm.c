@@ -288,6 +288,54 @@ START_TEST(rst_out_of_window)
 }
 END_TEST
 
+/* tests/inline/flowlog_test.sh found: a server segment delayed past the
+ * client's FIN still carries the older ACK. Taking it made the client's RST
+ * answering that stale segment (seq = the old ACK) look in-window, although
+ * the server, like Linux, expects the sequence number after the FIN. */
+START_TEST(stale_ack_does_not_reopen_rst_window)
+{
+	struct tcpsm_flow *f = handshake();
+	go(1, A_ | P_, 1001, 5001, 100);
+	go(0, A_, 5001, 1101, 0);             /* server acknowledges the data */
+	go(0, A_ | P_, 5001, 1001, 50);       /* a delayed server segment: older ACK */
+	ck_assert_uint_eq(f->s[1].ack, 1101); /* the ACK does not go backwards */
+	go(1, R_, 1001, 0, 0);                /* RST answering the stale segment */
+	ck_assert_uint_eq(CLI(f), MP_TCP_ST_ESTABLISHED);
+	ck_assert_uint_eq(SVR(f), MP_TCP_ST_ESTABLISHED);
+	ck_assert_uint_eq(ctr(TCPSM_C_RST_OUT_OF_WINDOW), 1);
+}
+END_TEST
+
+/* Also from flowlog_test.sh: the server's first FIN is lost before the box,
+ * its dup-ACKs (seq = FIN + 1) stretch the range one byte past the end; the
+ * retransmitted FIN must bring it back: 1000 bytes sent, none missed. */
+START_TEST(fin_clamps_range_stretched_by_acks)
+{
+	struct tcpsm_flow *f = handshake();
+	go(0, A_ | P_, 5001, 1001, 1000);
+	go(0, A_, 6002, 1001, 0); /* after a FIN the box never saw */
+	go(0, F_ | A_, 6001, 1001, 0);
+	ck_assert_uint_eq(tcpsm_side_bytes(&f->s[1]), 1000);
+	ck_assert_uint_eq(tcpsm_side_missed(&f->s[1]), 0);
+}
+END_TEST
+
+/* More holes at once than before (8): losses before the box leave several
+ * segments to be retransmitted; none of their bytes may stay "missed". */
+START_TEST(many_holes_filled_are_not_missed)
+{
+	struct tcpsm_flow *f = handshake();
+	uint32_t base = 5001;
+	/* Segments 0..15 of 100 bytes; the odd ones are lost at first. */
+	for (unsigned i = 0; i < 16; i += 2)
+		go(0, A_ | P_, base + i * 100, 1001, 100);
+	for (unsigned i = 1; i < 16; i += 2)
+		go(0, A_ | P_, base + i * 100, 1001, 100);
+	ck_assert_uint_eq(tcpsm_side_bytes(&f->s[1]), 1600);
+	ck_assert_uint_eq(tcpsm_side_missed(&f->s[1]), 0);
+}
+END_TEST
+
 /* zeek rst-inject-rae.pcap: a spoofed RST-ACK (seq 0, ack = ISN rather than
  * ISN + 1) before the real SYN-ACK neither kills nor seeds the flow. */
 START_TEST(rst_injected_before_synack)
@@ -897,6 +945,9 @@ int main(void)
 	tcase_add_test(t, half_close);
 	tcase_add_test(t, rst_in_window);
 	tcase_add_test(t, rst_out_of_window);
+	tcase_add_test(t, stale_ack_does_not_reopen_rst_window);
+	tcase_add_test(t, fin_clamps_range_stretched_by_acks);
+	tcase_add_test(t, many_holes_filled_are_not_missed);
 	tcase_add_test(t, rst_injected_before_synack);
 	tcase_add_test(t, rst_refuses_syn);
 	tcase_add_test(t, syn_and_fin_rexmit);
