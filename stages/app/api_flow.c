@@ -133,31 +133,30 @@ int mtcp_getsockopt(mctx_t mctx, int sock, int level, int optname, void *optval,
 	}
 	case MOS_FRAGINFO_CLIBUF:
 	case MOS_FRAGINFO_SVRBUF: {
-		/* The readable run only: held out-of-order runs are not exposed
-		 * by the reader API of reasm. */
+		/* Every stored run from the read offset up: the readable in-order
+		 * run, then each run held out of order (reasm_frags(): a snapshot,
+		 * possibly behind tcpsm by the segments it is storing). *optlen
+		 * in: room in bytes; out: bytes used. With more runs than fit, the
+		 * first ones (lowest offsets) are returned; no run at all is 0
+		 * bytes and success. */
 		unsigned sd = optname == MOS_FRAGINFO_SVRBUF;
 		struct reasm *r = side_buf(f, sd, &off);
-		struct reasm_info inf;
-		struct tcp_ring_fragment fr;
+		struct reasm_frag rf[64];
 		if (off) {
 			errno = ENODATA;
 			return -1;
 		}
-		memset(&inf, 0, sizeof(inf));
-		if (r)
-			reasm_info(r, &inf);
-		if (inf.delivered == inf.consumed) {
-			*optlen = 0;
-			return 0;
-		}
-		if (*optlen < (socklen_t)sizeof(fr)) {
-			errno = EINVAL;
+		unsigned room = (unsigned)(*optlen / sizeof(struct tcp_ring_fragment));
+		unsigned n = r ? reasm_frags(r, rf, room < 64 ? room : 64) : 0;
+		if (n == 0 && room == 0 && r && reasm_frags(r, rf, 1) > 0) {
+			errno = EINVAL; /* no room for even one fragment */
 			return -1;
 		}
-		fr.offset = inf.consumed;
-		fr.len = (uint32_t)(inf.delivered - inf.consumed);
-		memcpy(optval, &fr, sizeof(fr));
-		*optlen = sizeof(fr);
+		for (unsigned i = 0; i < n; i++) {
+			struct tcp_ring_fragment fr = {.offset = rf[i].off, .len = rf[i].len};
+			memcpy((char *)optval + i * sizeof(fr), &fr, sizeof(fr));
+		}
+		*optlen = (socklen_t)(n * sizeof(struct tcp_ring_fragment));
 		return 0;
 	}
 	case MOS_TIMESTAMP: {

@@ -58,6 +58,14 @@ struct reasm_info {
 	uint32_t pad_;
 };
 
+/* One contiguous run of stored bytes (reasm_frags()): stream offsets as in
+ * struct reasm_info. */
+struct reasm_frag {
+	uint64_t off;
+	uint32_t len;
+	uint32_t pad_;
+};
+
 /* Capped chunk pool, one per tcpsm instance. Opaque: see reasm.c. */
 struct reasm_pool;
 
@@ -69,6 +77,9 @@ struct reasm {
 	/* Published by the writer (release), read by the reader (acquire). */
 	_Atomic uint64_t delivered; /* in-order edge, stream offset */
 	_Atomic uint64_t jump_from; /* bytes from here to delivered are a gap; UINT64_MAX = none */
+	/* Buffer generation, odd while reset_buffer() gives chunks back or
+	 * re-lays the slots (seqlock for reasm_frags()). */
+	_Atomic uint32_t gen;
 
 	/* Written by the reader (release) when one is attached, else by the writer. */
 	_Atomic uint64_t consumed;

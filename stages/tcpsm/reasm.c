@@ -197,6 +197,10 @@ static uint32_t slot_take(struct reasm *r, uint64_t n, struct reasm_result *res)
 	clear_bits(p, id);
 	/* Release: bitmap cleared before the reader can match the new tag. */
 	atomic_store_explicit(e, slot_word(n, id), memory_order_release);
+	/* Orders the new tag before the bits store_range() sets next, so that
+	 * reasm_frags(), which re-reads the slot after reading bits (acquire
+	 * fence), notices a retag whose bits it may have seen. */
+	atomic_thread_fence(memory_order_release);
 	return id;
 nomem:
 	if (res && !(res->flags & REASM_F_NOMEM)) {
@@ -211,6 +215,11 @@ nomem:
  * delivered), so it touches nothing the reader may be looking at. */
 static void reset_buffer(struct reasm *r, uint32_t size)
 {
+	/* Seqlock for reasm_frags(): odd while chunks go back to the pool and
+	 * the slots are re-laid; the fence orders the odd value before them. */
+	uint32_t g = atomic_load_explicit(&r->gen, memory_order_relaxed);
+	atomic_store_explicit(&r->gen, g + 1, memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
 	_Atomic uint64_t *s = atomic_load_explicit(&r->slots, memory_order_relaxed);
 	if (s && r->pool) {
 		for (uint32_t i = 0; i < r->nslots; i++) {
@@ -233,6 +242,7 @@ static void reset_buffer(struct reasm *r, uint32_t size)
 	}
 	atomic_store_explicit(&r->slots, s, memory_order_release);
 	atomic_store_explicit(&r->size_pub, size, memory_order_relaxed);
+	atomic_store_explicit(&r->gen, g + 2, memory_order_release);
 }
 
 /* ---- bitmap runs --------------------------------------------------------- */
@@ -865,4 +875,128 @@ void reasm_info(const struct reasm *r, struct reasm_info *out)
 	out->held = atomic_load_explicit(&r->held_pub, memory_order_relaxed);
 	out->size = atomic_load_explicit(&r->size_pub, memory_order_relaxed);
 	out->pad_ = 0;
+}
+
+/* ---- fragments ----------------------------------------------------------- */
+
+struct frag_acc {
+	struct reasm_frag *out;
+	unsigned n, max;
+	int open, stop;
+	uint64_t s, e;
+};
+
+static void frag_present(struct frag_acc *a, uint64_t o, uint64_t k)
+{
+	if (a->open && a->e == o) {
+		a->e += k;
+		return;
+	}
+	if (a->open) {
+		a->out[a->n++] = (struct reasm_frag){.off = a->s, .len = (uint32_t)(a->e - a->s)};
+		if (a->n == a->max) {
+			a->open = 0;
+			a->stop = 1;
+			return;
+		}
+	}
+	a->open = 1;
+	a->s = o;
+	a->e = o + k;
+}
+
+/* Scans [from, lim) for present runs into a. Every slot index and chunk id
+ * is bounds-checked, so a stale slot array or size read during a concurrent
+ * reset_buffer() stays within the struct and the pool's memory. With check,
+ * each slot word is read again after its bits (acquire fence, paired with
+ * the release fence in slot_take()): a retag seen there aborts the scan.
+ * @return 0, or -1 when the view was inconsistent (retry). */
+static int frag_scan(const struct reasm *r, uint32_t size, uint64_t from, uint64_t lim, struct frag_acc *a, int check)
+{
+	const struct reasm_pool *p = r->pool;
+	_Atomic uint64_t *sl = atomic_load_explicit(&((struct reasm *)r)->slots, memory_order_acquire);
+	uint32_t ns = (uint32_t)(((uint64_t)size + p->d - 1) / p->d + 1);
+	uint32_t cap = sl == r->inl ? REASM_INLINE_SLOTS : p->elem / (uint32_t)sizeof(uint64_t);
+	if (!sl || ns > cap)
+		return -1;
+	uint64_t o = from;
+	while (o < lim && !a->stop) {
+		uint64_t cn = o / p->d;
+		uint64_t cend = (cn + 1) * p->d < lim ? (cn + 1) * p->d : lim;
+		_Atomic uint64_t *e = &sl[cn % ns];
+		uint64_t w = atomic_load_explicit(e, memory_order_acquire);
+		uint32_t id = (uint32_t)w;
+		if (id == NONE_ID || (uint32_t)(w >> 32) != (uint32_t)cn) {
+			o = cend;
+			continue;
+		}
+		if (id >= p->n)
+			return -1;
+		_Atomic uint64_t *b = chunk_bits(p, id);
+		while (o < cend && !a->stop) {
+			uint32_t i = (uint32_t)(o % p->d);
+			uint64_t bits = atomic_load_explicit(&b[i / 64], memory_order_relaxed) >> (i % 64);
+			uint64_t span = 64 - i % 64 < cend - o ? 64 - i % 64 : cend - o;
+			while (span && !a->stop) {
+				int have = (int)(bits & 1);
+				uint64_t x = have ? ~bits : bits;
+				uint64_t k = x ? (uint64_t)__builtin_ctzll(x) : 64;
+				if (k > span)
+					k = span;
+				if (have)
+					frag_present(a, o, k);
+				o += k;
+				span -= k;
+				bits = k < 64 ? bits >> k : 0;
+			}
+		}
+		if (check) {
+			atomic_thread_fence(memory_order_acquire);
+			if (atomic_load_explicit(e, memory_order_relaxed) != w)
+				return -1;
+		}
+	}
+	return 0;
+}
+
+unsigned reasm_frags(const struct reasm *r, struct reasm_frag *out, unsigned max)
+{
+	if (!out || max == 0 || !r->pool)
+		return 0;
+	uint64_t c = atomic_load_explicit(&r->consumed, memory_order_relaxed);
+	/* Acquire, as in peek: everything below d is visible and stable. */
+	uint64_t d = atomic_load_explicit(&r->delivered, memory_order_acquire);
+	uint64_t j = atomic_load_explicit(&r->jump_from, memory_order_acquire);
+	/* End of what can be read in order; with a gap pending nothing is held. */
+	uint64_t rend = j < d ? (j > c ? j : c) : d;
+	struct frag_acc a;
+	for (int tries = 0; tries < 4; tries++) {
+		memset(&a, 0, sizeof(a));
+		a.out = out;
+		a.max = max;
+		uint32_t g1 = atomic_load_explicit(&r->gen, memory_order_acquire);
+		if (g1 & 1)
+			continue;
+		uint32_t size = atomic_load_explicit(&r->size_pub, memory_order_relaxed);
+		if (size == 0)
+			return 0;
+		uint64_t lim = j < d ? rend : c + size;
+		if (frag_scan(r, size, c, lim, &a, 1) < 0)
+			continue;
+		atomic_thread_fence(memory_order_acquire);
+		if (atomic_load_explicit(&r->gen, memory_order_relaxed) != g1)
+			continue;
+		goto done;
+	}
+	/* The buffer kept changing under us: only what ppeek guarantees, the
+	 * delivered bytes not yet consumed (stable while we do not consume). */
+	memset(&a, 0, sizeof(a));
+	a.out = out;
+	a.max = max;
+	if (rend <= c || frag_scan(r, atomic_load_explicit(&r->size_pub, memory_order_relaxed), c, rend, &a, 0) < 0)
+		return 0;
+done:
+	if (a.open)
+		out[a.n++] = (struct reasm_frag){.off = a.s, .len = (uint32_t)(a.e - a.s)};
+	return a.n;
 }

@@ -177,6 +177,27 @@ ssize_t reasm_peek(struct reasm *r, void *buf, size_t len);
  *   or len 0. */
 ssize_t reasm_ppeek(const struct reasm *r, void *buf, size_t len, uint64_t off);
 
+/* Reader: the stored contiguous runs from the reader's offset upward, in
+ * stream order: the readable in-order run [consumed, delivered) first (if
+ * any; it stops where a pending gap starts), then every run held out of
+ * order beyond the edge (none while a gap is pending: nothing is stored
+ * then). Adjacent runs are merged; at most max are written to out.
+ * What the reader sees: the in-order run is exact as of the acquire of
+ * `delivered` (as in peek). Held runs are read from the bitmaps while tcpsm
+ * may be writing them: the answer is a snapshot that can be behind the
+ * writer by the segments it is storing (a segment being stored may show as
+ * a shorter run, or a run still separate from the edge), never a byte that
+ * is not stored. Memory: only the pool's chunks and the struct itself are
+ * read, every slot index and chunk id is bounds-checked, and a buffer
+ * generation (seqlock, bumped by the writer whenever chunks go back to the
+ * pool: resize, end of a gap, slide without reader) is checked after the
+ * scan; if it moved, the scan is retried, and after a few tries only the
+ * in-order run is returned (the guarantee of ppeek). So bits of a chunk
+ * already handed to another flow are never reported.
+ * @return the number of runs written (0 with buffering off or nothing
+ *   stored; out may be NULL when max is 0). */
+unsigned reasm_frags(const struct reasm *r, struct reasm_frag *out, unsigned max);
+
 /* Reader (or anyone, racily): a snapshot of the side's offsets and counts. */
 void reasm_info(const struct reasm *r, struct reasm_info *out);
 

@@ -2,7 +2,9 @@
 """Writes the small captures of tests/api: `synrexmit OUT` (flow A: SYN sent
 three times, then a normal handshake, request and close; flow B: one SYN,
 handshake, close) and `scale OUT N` (N concurrent flows: all SYNs, then all
-handshakes, one data segment each way, then all FIN exchanges)."""
+handshakes, one data segment each way, then all FIN exchanges) and `ooo OUT`
+(one flow: client bytes [0,100), then [200,250) out of order, then the hole
+[100,200), each followed by 64 pure ACKs of the server, then the close)."""
 import struct, sys
 
 def csum(b):
@@ -70,3 +72,17 @@ elif sys.argv[1] == 'scale':
         w.put(pkt(c, cp, s, sp, 1006, 5006, F | A), 1)
         w.put(pkt(s, sp, c, cp, 5006, 1007, F | A), 1)
         w.put(pkt(c, cp, s, sp, 1007, 5007, A), 1)
+elif sys.argv[1] == 'ooo':
+    w = W(sys.argv[2])
+    c, cp, sv, sp, ic, isv = '10.0.0.1', 40000, '10.0.0.2', 80, 1000, 5000
+    data = bytes(65 + i % 26 for i in range(250))
+    w.put(pkt(c, cp, sv, sp, ic, 0, S))
+    w.put(pkt(sv, sp, c, cp, isv, ic + 1, S | A))
+    w.put(pkt(c, cp, sv, sp, ic + 1, isv + 1, A))
+    for (a, b) in ((0, 100), (200, 250), (100, 200)):
+        w.put(pkt(c, cp, sv, sp, ic + 1 + a, isv + 1, P | A, data[a:b]))
+        for i in range(64):
+            w.put(pkt(sv, sp, c, cp, isv + 1, ic + 1 + (250 if a == 100 else 100), A))
+    w.put(pkt(c, cp, sv, sp, ic + 251, isv + 1, F | A))
+    w.put(pkt(sv, sp, c, cp, isv + 1, ic + 252, F | A))
+    w.put(pkt(c, cp, sv, sp, ic + 252, isv + 2, A))

@@ -132,7 +132,13 @@ static void on_data(mctx_t m, int sock, int side, event_t ev, filter_arg_t *arg)
 	CHECK(mtcp_getsockopt(m, sock, SOL_MONSOCKET, side == MOS_SIDE_CLI ? MOS_FRAGINFO_CLIBUF : MOS_FRAGINFO_SVRBUF,
 	                      fr, &l) == 0);
 	uint32_t unread = bi.tcpbi_next_byte_expected - bi.tcpbi_last_byte_read;
-	CHECK(l == 0 ? unread == 0 : (l == sizeof(fr[0]) && fr[0].len == unread));
+	/* The readable run first (if any), then held out-of-order runs. */
+	CHECK(l % sizeof(fr[0]) == 0);
+	if (unread)
+		CHECK(l >= sizeof(fr[0]) && fr[0].len == unread &&
+		      fr[0].offset == (uint32_t)(bi.tcpbi_last_byte_read - bi.tcpbi_init_seq));
+	else
+		CHECK(l == 0 || fr[0].offset > (uint32_t)(bi.tcpbi_next_byte_expected - bi.tcpbi_init_seq));
 	ssize_t n;
 	long got = 0;
 	while ((n = mtcp_peek(m, sock, side, buf, sizeof(buf))) > 0)

@@ -86,6 +86,16 @@ else
 	grep FAIL "$tmp/options.out" | head
 fi
 
+# 7b. MOS_FRAGINFO_* with an out-of-order segment held: all fragments.
+python3 "$here/mkpcap.py" ooo "$tmp/ooo.pcap"
+if MOSPIPE_INPUT=pcap:$tmp/ooo.pcap "$root/$B/api/fraginfo" "$here/options.conf" "$tmp/fraginfo.out" >"$tmp/fraginfo.log" 2>&1 &&
+	grep -qx 'fraginfo: 0 failures' "$tmp/fraginfo.out"; then
+	expect_same fraginfo
+else
+	ko "fraginfo"
+	grep FAIL "$tmp/fraginfo.out" | head
+fi
+
 # 8. Inline verdicts: rewrite with checksum, drop, reset, injected copy.
 cat >"$tmp/inline.conf" <<EOC
 [pipeline]

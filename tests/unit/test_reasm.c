@@ -416,6 +416,68 @@ START_TEST(snaplen_holes)
 }
 END_TEST
 
+/* reasm_frags(): the readable run plus every held out-of-order run, exact
+ * offsets and lengths; one run once the holes are filled. */
+static void expect_frag(const struct reasm_frag *f, uint64_t off, uint32_t len)
+{
+	ck_assert_uint_eq(f->off, off);
+	ck_assert_uint_eq(f->len, len);
+}
+
+START_TEST(frags)
+{
+	struct reasm_pool *p = reasm_pool_create(1 << 20, 256);
+	ck_assert_ptr_nonnull(p);
+	struct reasm r;
+	struct reasm_frag f[8];
+	ck_assert_int_eq(reasm_init(&r, p, 7000, 1024, REASM_OVERLAP_FIRST), 0);
+	reasm_set_reader(&r, 1);
+	ck_assert_uint_eq(reasm_frags(&r, f, 8), 0);
+	put(&r, 7000, 0, 100);
+	ck_assert(put(&r, 7000, 200, 50).flags & REASM_F_OOO);
+	ck_assert(put(&r, 7000, 500, 100).flags & REASM_F_OOO); /* crosses chunk 1 -> 2 */
+	ck_assert_uint_eq(reasm_frags(&r, f, 8), 3);
+	expect_frag(&f[0], 0, 100);
+	expect_frag(&f[1], 200, 50);
+	expect_frag(&f[2], 500, 100);
+	/* Room for two: the first two. */
+	ck_assert_uint_eq(reasm_frags(&r, f, 2), 2);
+	expect_frag(&f[1], 200, 50);
+	ck_assert_uint_eq(reasm_frags(&r, NULL, 0), 0);
+	/* The reader consumes part of the readable run. */
+	expect_data(&r, 0, 40);
+	ck_assert_uint_eq(reasm_frags(&r, f, 8), 3);
+	expect_frag(&f[0], 40, 60);
+	/* A run adjacent to a held one merges with it. */
+	put(&r, 7000, 250, 50);
+	ck_assert_uint_eq(reasm_frags(&r, f, 8), 3);
+	expect_frag(&f[1], 200, 100);
+	/* Only held runs (nothing readable): they are still reported. */
+	expect_data(&r, 40, 60);
+	ck_assert_uint_eq(reasm_frags(&r, f, 8), 2);
+	expect_frag(&f[0], 200, 100);
+	expect_frag(&f[1], 500, 100);
+	/* Holes filled: one run. */
+	put(&r, 7000, 100, 100);
+	put(&r, 7000, 300, 200);
+	ck_assert_uint_eq(reasm_frags(&r, f, 8), 1);
+	expect_frag(&f[0], 100, 500);
+	/* All consumed: none. */
+	expect_data(&r, 100, 500);
+	ck_assert_uint_eq(reasm_frags(&r, f, 8), 0);
+	/* A pending gap (window full): only the run before it, nothing held. */
+	put(&r, 7000, 600, 1024);
+	put(&r, 7000, 1700, 10); /* beyond the window: the edge jumps */
+	ck_assert_uint_eq(reasm_frags(&r, f, 8), 1);
+	expect_frag(&f[0], 600, 1024);
+	reasm_fini(&r);
+	/* Buffering off: nothing stored, no runs. */
+	ck_assert_int_eq(reasm_init(&r, NULL, 1, 0, REASM_OVERLAP_FIRST), 0);
+	ck_assert_uint_eq(reasm_frags(&r, f, 8), 0);
+	reasm_pool_destroy(p);
+}
+END_TEST
+
 START_TEST(ppeek_offsets)
 {
 	struct reasm_pool *p = reasm_pool_create(1 << 20, 256);
@@ -542,6 +604,19 @@ static void *reader(void *arg)
 	unsigned i = 0;
 	for (;;) {
 		size_t want = 1 + (i++ * 2654435761u) % sizeof(b);
+		if (i % 8 == 0) {
+			/* Fragments while the writer runs: ordered, disjoint, not
+			 * adjacent, inside the window from our offset. */
+			struct reasm_frag f[16];
+			unsigned nf = reasm_frags(&s->r, f, 16);
+			uint64_t prev = off;
+			for (unsigned k = 0; k < nf; k++) {
+				if (f[k].len == 0 || f[k].off < prev || (k && f[k].off == prev) ||
+				    f[k].off + f[k].len > off + 8192)
+					s->r_bad++;
+				prev = f[k].off + f[k].len;
+			}
+		}
 		ssize_t n = reasm_peek(&s->r, b, want);
 		if (n > 0) {
 			for (ssize_t k = 0; k < n; k++)
@@ -631,6 +706,7 @@ int main(void)
 	tcase_add_test(t, buffering_off);
 	tcase_add_test(t, snaplen_holes);
 	tcase_add_test(t, ppeek_offsets);
+	tcase_add_test(t, frags);
 	tcase_add_test(t, resize);
 	tcase_add_test(t, bad_args);
 	tcase_add_test(t, two_threads);
