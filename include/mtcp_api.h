@@ -255,7 +255,11 @@ int mtcp_close(mctx_t mctx, int sock);
  *   MOS_INFO_CLIBUF / MOS_INFO_SVRBUF      struct tcp_buf_info.
  *   MOS_FRAGINFO_CLIBUF / _SVRBUF          array of struct tcp_ring_fragment;
  *                                          *optlen in: array size in bytes,
- *                                          out: bytes used.
+ *                                          out: bytes used. The readable run
+ *                                          first, then each out-of-order run
+ *                                          held, by offset; the lowest ones
+ *                                          when the array is too small (at
+ *                                          most 64 per call).
  *   MOS_TIMESTAMP                          uint32_t: time of the flow's last
  *                                          packet, microseconds (packet time).
  *   MOS_CLIBUF / MOS_SVRBUF                int: the side's buffer size (0 =
