@@ -52,12 +52,6 @@ struct rx_priv {
 	/* Packets held back by the offline gate (mospipe_gate), in order. */
 	unsigned n_stash, stash_pos;
 	struct rte_mbuf *stash[256];
-	/* Generator ports: flow control (see gen_rx). done[] are the counters
-	 * of packets that left the pipeline: tx's sent and released, and every
-	 * drop reason of every stage instance. */
-	uint64_t window, credit;
-	unsigned n_done;
-	const uint64_t *done[MP_ST_N * MP_MAX_INST * 16];
 };
 
 static int rx_init(struct mp_stage_inst *si)
@@ -69,19 +63,6 @@ static int rx_init(struct mp_stage_inst *si)
 	for (unsigned i = si->idx; i < pl->n_ports; i += pl->n_inst[MP_ST_RX])
 		rp->port[rp->n++].p = &pl->port[i];
 	rp->idle_tsc = pl->conf->pcap_eof_idle_ms * (pl->tsc_hz / 1000);
-	rp->window = pl->conf->ring_size > 2 * pl->conf->burst ? pl->conf->ring_size - 2 * pl->conf->burst : 1;
-	for (int s = 0; s < MP_ST_N; s++)
-		for (unsigned i = 0; i < pl->n_inst[s]; i++) {
-			struct mp_stage_inst *o = pl->inst[s][i];
-			for (unsigned k = 0; k < MP_CC_N + o->type->n_ctrs; k++) {
-				const struct mp_ctr_desc *d = k < MP_CC_N ? NULL : &o->type->ctrs[k - MP_CC_N];
-				int left =
-				    s == MP_ST_TX && d && (!strcmp(d->name, "sent") || !strcmp(d->name, "released"));
-				if ((k == MP_CC_RING_FULL || (d && d->is_drop) || left) &&
-				    rp->n_done < RTE_DIM(rp->done))
-					rp->done[rp->n_done++] = &o->ctr[k];
-			}
-		}
 	rp->check_tsc = pl->tsc_hz / 1000;
 	uint64_t now = rte_rdtsc();
 	for (unsigned i = 0; i < rp->n; i++)
@@ -112,7 +93,6 @@ static void check_eof(struct mp_stage_inst *si, struct rx_port *rpp, uint64_t no
  * counted as no_mbuf like a NIC's rx_nombuf). */
 static uint16_t gen_rx(struct mp_stage_inst *si, struct rx_port *rpp, struct rte_mbuf **b, unsigned burst)
 {
-	struct rx_priv *rp = si->priv;
 	uint8_t *data[256];
 	uint16_t len[256];
 	uint64_t ts[256];
@@ -121,25 +101,9 @@ static uint16_t gen_rx(struct mp_stage_inst *si, struct rx_port *rpp, struct rte
 		rpp->finished = 1;
 		return 0;
 	}
-	/* Credit-based flow control, as a lossless link would apply: at most
-	 * `window` packets in flight in the whole pipeline, fewer than any ring
-	 * holds, so a run measures the pipeline's capacity rather than which
-	 * ring overflowed first. In flight = received - (left + dropped), from
-	 * the counters (relaxed reads of other lcores' counters: a stale value
-	 * only makes the credit smaller). Recomputed when the credit runs out. */
-	if (rp->credit < burst) {
-		uint64_t in = 0, done = 0;
-		for (unsigned i = 0; i < si->pl->n_inst[MP_ST_RX]; i++)
-			in += mp_ctr_get(si->pl->inst[MP_ST_RX][i], MP_CC_IN);
-		for (unsigned i = 0; i < rp->n_done; i++)
-			done += __atomic_load_n(rp->done[i], __ATOMIC_RELAXED);
-		uint64_t fl = in > done ? in - done : 0;
-		rp->credit = fl < rp->window ? rp->window - fl : 0;
-		if (rp->credit < burst)
-			burst = rp->credit;
-		if (burst == 0)
-			return 0;
-	}
+	/* No flow control of its own: rx_poll asks for no more than the next
+	 * ring can take and every stage does the same (back-pressure), so the
+	 * generator never outruns the pipeline and nothing is dropped. */
 	if (unlikely(rte_pktmbuf_alloc_bulk(si->pl->pool, b, burst) != 0)) {
 		mp_ctr_add(si, RX_NO_MBUF, 1);
 		return 0;
@@ -155,7 +119,6 @@ static uint16_t gen_rx(struct mp_stage_inst *si, struct rx_port *rpp, struct rte
 		b[i]->pkt_len = len[i];
 		mp_meta(b[i])->ts_ns = ts[i];
 	}
-	rp->credit -= n;
 	if (n < burst) {
 		rte_pktmbuf_free_bulk(b + n, burst - n);
 		if (n == 0 && !gen_done(rpp->p->gen))
