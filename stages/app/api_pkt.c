@@ -13,30 +13,27 @@
 #include "app.h"
 #include "conf-types.h"
 #include "meta.h"
+#include "parse.h"
 #include "pipeline-types.h"
 #include "tcpsm_app.h"
 
+/* Recomputes the checksums of a contiguous packet after a change. The TCP
+ * checksum uses classify's pseudo-header sum and segment length, taken from
+ * the metadata (kept current by chomp/insert), so IPv4 options and IPv6
+ * extension headers are handled like everywhere else in the stack. */
 void mp_api_fix_csum(struct rte_mbuf *m, struct mp_meta *md, int ip, int tcp)
 {
 	uint8_t *d = rte_pktmbuf_mtod(m, uint8_t *);
-	if (md->flags & MP_MF_IPV4) {
+	if (ip && (md->flags & MP_MF_IPV4)) {
 		struct rte_ipv4_hdr *ih = (struct rte_ipv4_hdr *)(d + md->l3_off);
-		if (ip) {
-			ih->hdr_checksum = 0;
-			ih->hdr_checksum = rte_ipv4_cksum(ih);
-		}
-		if (tcp && (md->flags & MP_MF_TCP)) {
-			struct rte_tcp_hdr *th = (struct rte_tcp_hdr *)(d + md->l4_off);
-			th->cksum = 0;
-			th->cksum = rte_ipv4_udptcp_cksum(ih, th);
-		}
-	} else if ((md->flags & MP_MF_IPV6) && tcp && (md->flags & MP_MF_TCP)) {
-		struct rte_ipv6_hdr *ih = (struct rte_ipv6_hdr *)(d + md->l3_off);
+		ih->hdr_checksum = 0;
+		ih->hdr_checksum = rte_ipv4_cksum(ih);
+	}
+	if (tcp && (md->flags & MP_MF_TCP)) {
 		struct rte_tcp_hdr *th = (struct rte_tcp_hdr *)(d + md->l4_off);
-		/* The TCP length comes from the IPv6 payload length: extension
-		 * headers are not supported here. */
 		th->cksum = 0;
-		th->cksum = rte_ipv6_udptcp_cksum(ih, th);
+		uint32_t sum = cls_pseudo_sum(md) + __rte_raw_cksum(th, cls_tcp_seg_len(md), 0);
+		th->cksum = (uint16_t)~__rte_raw_cksum_reduce(sum);
 	}
 }
 
@@ -187,14 +184,21 @@ static int inject(struct mp_appi *ai, const uint8_t *iph, unsigned iplen, const 
 	md->pay_len = md->pay_cap = (uint16_t)paylen;
 	const struct mp_pipeline *pl = mp_api_g.pl;
 	md->port = reverse && cmd->port < pl->n_ports ? pl->port[cmd->port].peer : cmd->port;
+	/* The metadata describes the packet fully, as if classify had parsed
+	 * it: the checksum below and any later stage read the addresses there. */
+	md->ip_proto = 6; /* TCP */
 	if (md->flags & MP_MF_IPV4) {
 		uint8_t *ih = d + l2;
 		ih[2] = (uint8_t)((iplen + tcplen + paylen) >> 8);
 		ih[3] = (uint8_t)(iplen + tcplen + paylen);
+		memcpy(md->src, ih + 12, 4);
+		memcpy(md->dst, ih + 16, 4);
 	} else {
 		uint8_t *ih = d + l2;
 		ih[4] = (uint8_t)((tcplen + paylen) >> 8);
 		ih[5] = (uint8_t)(tcplen + paylen);
+		memcpy(md->src, ih + 8, 16);
+		memcpy(md->dst, ih + 24, 16);
 	}
 	mp_api_fix_csum(m, md, 1, 1);
 	ai->inject[ai->n_inject++] = m;

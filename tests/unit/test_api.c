@@ -112,6 +112,46 @@ START_TEST(overwrite_payload_fixes_tcp_checksum)
 }
 END_TEST
 
+/* IPv6 with an extension header: the TCP length is not the IPv6 payload
+ * length, so the checksum must come from the parsed layout (classify's
+ * pseudo-header sum), not from DPDK's rte_ipv6_udptcp_cksum. */
+START_TEST(ipv6_extension_header_checksum)
+{
+	const char *pay = "hello world";
+	unsigned pl = (unsigned)strlen(pay);
+	struct rte_mbuf *m = rte_pktmbuf_alloc(pool);
+	uint8_t *d = (uint8_t *)rte_pktmbuf_append(m, (uint16_t)(14 + 40 + 8 + 20 + pl));
+	memset(d, 0, 14 + 40 + 8 + 20);
+	d[12] = 0x86, d[13] = 0xdd;
+	uint8_t *ip = d + 14;
+	ip[0] = 0x60;
+	ip[4] = (uint8_t)((8 + 20 + pl) >> 8);
+	ip[5] = (uint8_t)(8 + 20 + pl);
+	ip[6] = 60; /* destination options */
+	ip[7] = 64;
+	ip[23] = 1;
+	ip[39] = 2;
+	uint8_t *ext = ip + 40;
+	ext[0] = 6; /* next: TCP */
+	ext[2] = 1; /* PadN */
+	ext[3] = 4;
+	uint8_t *th = ext + 8;
+	th[0] = 0x9c, th[1] = 0x40, th[3] = 80;
+	th[12] = 5 << 4;
+	th[13] = 0x18;
+	th[14] = 0xff;
+	memcpy(th + 20, pay, pl);
+	struct mp_meta *md = mp_meta(m);
+	mp_meta_reset(md);
+	ck_assert_int_eq(cls_parse(d, rte_pktmbuf_pkt_len(m), 1, 0, md), CLS_OK);
+	ck_assert_int_eq(mp_api_modify(m, md, 0, (const uint8_t *)"HELLO", 5,
+	                               MOS_TCP_PAYLOAD | MOS_OVERWRITE | MOS_UPDATE_TCP_CHKSUM),
+	                 0);
+	ck_assert_int_eq(verify(m, NULL), CLS_OK);
+	rte_pktmbuf_free(m);
+}
+END_TEST
+
 START_TEST(ip_header_rewrite_and_checksum)
 {
 	struct rte_mbuf *m = mk(0, "abc");
@@ -205,6 +245,7 @@ int main(void)
 	TCase *t = tcase_create("setlastpkt");
 	tcase_add_test(t, overwrite_payload_fixes_tcp_checksum);
 	tcase_add_test(t, ip_header_rewrite_and_checksum);
+	tcase_add_test(t, ipv6_extension_header_checksum);
 	tcase_add_test(t, chomp_and_insert_after_length_fix);
 	tcase_add_test(t, drop_and_bad_options);
 	suite_add_tcase(s, t);
