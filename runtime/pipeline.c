@@ -9,6 +9,8 @@
  */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <pthread.h>
+#include <sched.h>
 #include <errno.h>
 #include <limits.h>
 #include <fcntl.h>
@@ -274,6 +276,49 @@ static unsigned n_pending_ports;
 
 static int own_prefix;
 
+/* EAL pins the calling thread to the main lcore's CPU, and every thread
+ * created from it afterwards inherits that: the application's own threads
+ * (midstat's reader), our flow-log writer, liburcu's call_rcu and hash-table
+ * resize workers would all share the busiest datapath CPU and leave a free
+ * one idle. So outside lcore_loop the main thread runs on the control set
+ * (the CPUs it was allowed before EAL minus those of lcores, or all of them
+ * when every CPU is an lcore), and pins itself to its lcore only while it
+ * polls. */
+static cpu_set_t ctrl_set, main_set;
+static int ctrl_set_ok;
+
+static void ctrl_affinity_setup(const cpu_set_t *before)
+{
+	unsigned lc;
+
+	if (CPU_COUNT(before) == 0 || sched_getaffinity(0, sizeof(main_set), &main_set) < 0)
+		return;
+	ctrl_set = *before;
+	RTE_LCORE_FOREACH(lc)
+	{
+		rte_cpuset_t cs = rte_lcore_cpuset(lc);
+		for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
+			if (CPU_ISSET(cpu, &cs))
+				CPU_CLR(cpu, &ctrl_set);
+	}
+	if (CPU_COUNT(&ctrl_set) == 0)
+		ctrl_set = *before;
+	if (pthread_setaffinity_np(pthread_self(), sizeof(ctrl_set), &ctrl_set) != 0)
+		return;
+	ctrl_set_ok = 1;
+	/* liburcu starts its default call_rcu thread on first use, which is
+	 * tcpsm's lcore: start it now, from the control set. */
+	(void)get_default_call_rcu_data();
+}
+
+int mp_ctrl_cpuset(cpu_set_t *out)
+{
+	if (!ctrl_set_ok)
+		return -1;
+	*out = ctrl_set;
+	return 0;
+}
+
 void mp_eal_cleanup(void)
 {
 	char dir[PATH_MAX];
@@ -423,6 +468,9 @@ int mp_eal_setup(struct mp_conf *c, const char *prog)
 		argv[argc++] = "--log-level=user1:error"; /* rte_ip_frag's INFO lines */
 		argv[argc] = NULL;
 	}
+	cpu_set_t before;
+	if (sched_getaffinity(0, sizeof(before), &before) < 0)
+		CPU_ZERO(&before);
 	int ret = rte_eal_init(argc, argv);
 	if (ret < 0) {
 		fprintf(stderr, "mospipe: EAL initialisation failed: %s (EAL arguments:", rte_strerror(rte_errno));
@@ -431,6 +479,7 @@ int mp_eal_setup(struct mp_conf *c, const char *prog)
 		fprintf(stderr, ")\n");
 		return -rte_errno;
 	}
+	ctrl_affinity_setup(&before);
 	return 0;
 }
 
@@ -728,6 +777,8 @@ static int lcore_loop(void *arg)
 	struct mp_lcore_run *run = arg;
 	unsigned left = run->n;
 
+	int pinned = ctrl_set_ok && rte_lcore_id() == rte_get_main_lcore() &&
+	             pthread_setaffinity_np(pthread_self(), sizeof(main_set), &main_set) == 0;
 	rcu_register_thread();
 	while (left) {
 		unsigned moved = 0;
@@ -755,6 +806,8 @@ static int lcore_loop(void *arg)
 			rte_pause();
 	}
 	rcu_unregister_thread();
+	if (pinned)
+		pthread_setaffinity_np(pthread_self(), sizeof(ctrl_set), &ctrl_set);
 	return 0;
 }
 

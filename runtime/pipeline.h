@@ -16,6 +16,14 @@ extern const struct mp_stage_type mp_stage_rx, mp_stage_classify, mp_stage_tcpsm
  * @return 0, or -errno after printing a message naming the problem. */
 int mp_eal_setup(struct mp_conf *c, const char *prog);
 
+/* The CPUs for threads that are not on the datapath (readers, loggers): the
+ * CPUs allowed before EAL minus the lcores' (all of them when every CPU is an
+ * lcore). Threads created by the main thread outside mp_pipeline_run get it
+ * already; others can apply it with pthread_setaffinity_np. -1 before
+ * mp_eal_setup. */
+#include <sched.h>
+int mp_ctrl_cpuset(cpu_set_t *out);
+
 /* rte_eal_cleanup, then removes the private runtime dir mp_eal_setup made. */
 void mp_eal_cleanup(void);
 

@@ -129,7 +129,10 @@ void ms_print_table(FILE *f, const struct ms_health *h, const struct ms_row *row
 	fprintf(f, "midstat  %s.%06" PRIu64 " UTC  connections %zu  sorted by %s%s\n", ts, (h->ts_ns / 1000) % 1000000,
 	        n, ms_sort_name(by), tty ? "  (s: sort, q: quit)" : "");
 	print_health(f, h);
-	fprintf(f, "%-5s %-41s %-11s %-41s %-11s %8s %9s %9s %11s %11s %7s%s\n", "Proto", "Client Address",
+	if (rows_max == MS_ROWS_NONE)
+		n = 0;
+	else
+		fprintf(f, "%-5s %-41s %-11s %-41s %-11s %8s %9s %9s %11s %11s %7s%s\n", "Proto", "Client Address",
 	        "Client State", "Server Address", "Server State", "Age", "Pkts c>s", "Pkts s>c", "Bytes c>s",
 	        "Bytes s>c", "Rexmit", n && rows[0].end ? "" : "");
 	size_t shown = 0;

@@ -43,7 +43,9 @@ char *ms_endpoint(char *buf, size_t len, const uint8_t *addr, uint16_t port, int
 
 void ms_sort_rows(struct ms_row *rows, size_t n, enum ms_sort by, uint64_t now_ns);
 
-/* One table (header of health, then rows). tty: redraw in place. */
+/* One table (header of health, then rows). tty: redraw in place.
+ * rows_max: at most that many rows (0: all; MS_ROWS_NONE: health only). */
+#define MS_ROWS_NONE 0xffffffffu
 void ms_print_table(FILE *f, const struct ms_health *h, const struct ms_row *rows, size_t n, enum ms_sort by, int tty,
                     unsigned rows_max);
 
