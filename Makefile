@@ -1,11 +1,17 @@
 # mospipe build. `make` builds everything; `make SAN=1` builds with
-# ASan+UBSan into build-san/. `make check` is the whole test suite (README).
+# ASan+UBSan into build-san/, `make TSAN=1` with TSan into build-tsan/. `make check` is the whole test suite (README).
 PKGS := libdpdk liburcu-qsbr liburcu-cds libpcap libhs check
 
 SAN ?= 0
+TSAN ?= 0
 ifeq ($(SAN),1)
 B := build-san
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else ifeq ($(TSAN),1)
+# ThreadSanitizer: DPDK and liburcu are not instrumented, so the hand-offs
+# through them are annotated (runtime/tsan.h); see tests/tsan/README.md.
+B := build-tsan
+SANFLAGS := -fsanitize=thread -fno-omit-frame-pointer -Wno-tsan
 else
 B := build
 SANFLAGS :=
@@ -85,7 +91,7 @@ format-check:
 	clang-format --dry-run -Werror $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-tsan
 
 -include bench/bench.mk
 -include $(LIB_OBJ:.o=.d) $(B)/apps/mospipe/main.d

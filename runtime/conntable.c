@@ -7,6 +7,7 @@
 #include <urcu/rculfhash.h>
 
 #include "conntable.h"
+#include "tsan.h"
 
 struct mp_conntable {
 	struct cds_lfht *ht;
@@ -100,6 +101,7 @@ size_t mp_conntable_walk(struct mp_conntable *ct, void (*cb)(const struct mp_con
 		cb(&s, arg);
 		k++;
 	}
+	MP_TSAN_RCU_READ_DONE();
 	rcu_read_unlock();
 	return k;
 }
@@ -117,6 +119,7 @@ size_t mp_conntable_snapshot(struct mp_conntable *ct, struct mp_conn_snap *out, 
 			break;
 		ct->snap(n, &out[k++]);
 	}
+	MP_TSAN_RCU_READ_DONE();
 	rcu_read_unlock();
 	return k;
 }
@@ -132,6 +135,7 @@ int mp_conntable_lookup(struct mp_conntable *ct, unsigned long hash, const void 
 	n = cds_lfht_iter_get_node(&it);
 	if (n)
 		ct->snap(n, out);
+	MP_TSAN_RCU_READ_DONE();
 	rcu_read_unlock();
 	return n ? 0 : -ENOENT;
 }

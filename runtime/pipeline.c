@@ -37,6 +37,7 @@
 #include "gen.h"
 #include "pipeline.h"
 #include "stage.h"
+#include "tsan.h"
 
 static const struct mp_stage_type *const stage_types[MP_ST_N] = {
     &mp_stage_rx, &mp_stage_classify, &mp_stage_tcpsm, &mp_stage_events, &mp_stage_app, &mp_stage_tx,
@@ -53,6 +54,8 @@ static int flush_hold(struct mp_stage_inst *si, unsigned slot)
 {
 	struct mp_out *o = &si->out[slot];
 	unsigned k = 0, n = si->n_hold[slot];
+	for (unsigned i = 0; i < n; i++)
+		MP_TSAN_RELEASE(si->hold[slot][i]);
 	while (k < n && rte_ring_sp_enqueue(o->r[mp_meta(si->hold[slot][k])->hash % o->n], si->hold[slot][k]) == 0)
 		k++;
 	if (k) {
@@ -103,6 +106,8 @@ unsigned mp_out_send(struct mp_stage_inst *si, unsigned slot, struct rte_mbuf **
 	}
 	if (n == 0)
 		return 0;
+	for (unsigned i = 0; i < n; i++)
+		MP_TSAN_RELEASE(b[i]); /* to the stage that dequeues it (tsan.h) */
 	if (o->n == 1) {
 		sent = rte_ring_sp_enqueue_burst(o->r[0], (void **)b, n, NULL);
 		if (unlikely(sent < n))
@@ -631,8 +636,8 @@ struct mp_pipeline *mp_pipeline_create(struct mp_conf *c)
 		pl->base_ns = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 	}
 
-	pl->pool = rte_pktmbuf_pool_create("mp_pool", c->mbufs, c->mbuf_cache, MP_META_PRIV_SIZE,
-	                                   (uint16_t)c->data_room, (int)rte_socket_id());
+	pl->pool = rte_pktmbuf_pool_create_by_ops("mp_pool", c->mbufs, c->mbuf_cache, MP_META_PRIV_SIZE,
+	                                          (uint16_t)c->data_room, (int)rte_socket_id(), mp_tsan_pool_ops());
 	if (!pl->pool) {
 		fprintf(stderr,
 		        "mospipe: cannot create a pool of %u mbufs of %u bytes: %s (lower [mempool] mbufs or raise "
@@ -772,8 +777,12 @@ static void try_finish(struct mp_stage_inst *si)
 	__atomic_store_n(&si->done, 1, __ATOMIC_RELEASE);
 }
 
+/* tsan.h: EAL's launch and wait are not instrumented. */
+static char tsan_launch, tsan_finish;
+
 static int lcore_loop(void *arg)
 {
+	MP_TSAN_ACQUIRE(&tsan_launch); /* the set-up done before launch */
 	struct mp_lcore_run *run = arg;
 	unsigned left = run->n;
 
@@ -808,12 +817,14 @@ static int lcore_loop(void *arg)
 	rcu_unregister_thread();
 	if (pinned)
 		pthread_setaffinity_np(pthread_self(), sizeof(ctrl_set), &ctrl_set);
+	MP_TSAN_RELEASE(&tsan_finish); /* to whoever waited for the lcores */
 	return 0;
 }
 
 int mp_pipeline_launch(struct mp_pipeline *pl)
 {
 	pl->start_tsc = rte_rdtsc();
+	MP_TSAN_RELEASE(&tsan_launch);
 	for (unsigned i = 1; i < pl->n_runs; i++) {
 		int r = rte_eal_remote_launch(lcore_loop, &pl->run[i], pl->run[i].lcore);
 		if (r < 0) {
@@ -828,6 +839,7 @@ int mp_pipeline_run_main(struct mp_pipeline *pl)
 {
 	lcore_loop(&pl->run[0]);
 	rte_eal_mp_wait_lcore();
+	MP_TSAN_ACQUIRE(&tsan_finish);
 	pl->end_tsc = rte_rdtsc();
 	return 0;
 }
@@ -838,6 +850,7 @@ int mp_pipeline_run(struct mp_pipeline *pl)
 	if (r < 0) {
 		mp_pipeline_stop(pl);
 		rte_eal_mp_wait_lcore();
+		MP_TSAN_ACQUIRE(&tsan_finish);
 		return r;
 	}
 	return mp_pipeline_run_main(pl);
@@ -847,6 +860,7 @@ void mp_pipeline_destroy(struct mp_pipeline *pl)
 {
 	if (!pl)
 		return;
+	mp_report_telemetry_unregister(pl);
 	for (unsigned i = 0; i < pl->n_ports; i++) {
 		if (pl->port[i].kind == MP_PORT_GEN) {
 			gen_destroy(pl->port[i].gen);

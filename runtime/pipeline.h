@@ -62,5 +62,8 @@ int mp_report_json(const struct mp_pipeline *pl, FILE *f);
 
 /* Registers /mospipe/counters and /mospipe/stage on the telemetry socket. */
 void mp_report_telemetry_register(struct mp_pipeline *pl);
+/* Telemetry commands answer -ENODEV from now on; waits for one in progress.
+ * mp_pipeline_destroy calls it before freeing anything. */
+void mp_report_telemetry_unregister(struct mp_pipeline *pl);
 
 #endif

@@ -9,6 +9,7 @@
 #include <rte_cycles.h>
 #include <rte_ring.h>
 #include <rte_telemetry.h>
+#include <pthread.h>
 
 #include "conf.h"
 #include "pipeline.h"
@@ -183,9 +184,13 @@ int mp_report_json(const struct mp_pipeline *pl, FILE *f)
 
 /* ---- telemetry ------------------------------------------------------------ */
 
+/* The telemetry thread calls these while the pipeline runs, and may call
+ * one while the pipeline is being destroyed: tel_lock keeps tel_pl alive for
+ * the length of a callback (mp_report_telemetry_unregister waits for it). */
 static struct mp_pipeline *tel_pl;
+static pthread_mutex_t tel_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static int tel_counters(const char *cmd, const char *params, struct rte_tel_data *d)
+static int tel_counters_locked(const char *cmd, const char *params, struct rte_tel_data *d)
 {
 	(void)cmd;
 	(void)params;
@@ -207,7 +212,7 @@ static int tel_counters(const char *cmd, const char *params, struct rte_tel_data
 }
 
 /* /mospipe/stage,NAME.I: one instance's counters. */
-static int tel_stage(const char *cmd, const char *params, struct rte_tel_data *d)
+static int tel_stage_locked(const char *cmd, const char *params, struct rte_tel_data *d)
 {
 	(void)cmd;
 	char name[32];
@@ -226,7 +231,7 @@ static int tel_stage(const char *cmd, const char *params, struct rte_tel_data *d
 	return 0;
 }
 
-static int tel_list(const char *cmd, const char *params, struct rte_tel_data *d)
+static int tel_list_locked(const char *cmd, const char *params, struct rte_tel_data *d)
 {
 	(void)cmd;
 	(void)params;
@@ -242,9 +247,31 @@ static int tel_list(const char *cmd, const char *params, struct rte_tel_data *d)
 	return 0;
 }
 
+#define TEL_LOCKED(fn)                                                                                                 \
+	static int fn(const char *cmd, const char *params, struct rte_tel_data *d)                                     \
+	{                                                                                                              \
+		pthread_mutex_lock(&tel_lock);                                                                         \
+		int r = fn##_locked(cmd, params, d);                                                                   \
+		pthread_mutex_unlock(&tel_lock);                                                                       \
+		return r;                                                                                              \
+	}
+TEL_LOCKED(tel_counters)
+TEL_LOCKED(tel_stage)
+TEL_LOCKED(tel_list)
+
+void mp_report_telemetry_unregister(struct mp_pipeline *pl)
+{
+	pthread_mutex_lock(&tel_lock);
+	if (tel_pl == pl)
+		tel_pl = NULL;
+	pthread_mutex_unlock(&tel_lock);
+}
+
 void mp_report_telemetry_register(struct mp_pipeline *pl)
 {
+	pthread_mutex_lock(&tel_lock);
 	tel_pl = pl;
+	pthread_mutex_unlock(&tel_lock);
 	if (!pl->conf->telemetry)
 		return;
 	rte_telemetry_register_cmd("/mospipe/counters", tel_counters,

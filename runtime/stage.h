@@ -9,6 +9,7 @@
 #include "meta.h"
 #include "pipeline-types.h"
 #include "stage-types.h"
+#include "tsan.h"
 
 /* Counters have a single writer (the lcore running the instance) and are read
  * concurrently by report/telemetry threads: relaxed atomics are enough since a
@@ -60,6 +61,8 @@ static inline unsigned mp_in_burst(struct mp_stage_inst *si, struct rte_mbuf **b
 		si->in_next = (i + 1 == si->n_in) ? 0 : i + 1;
 		got += rte_ring_sc_dequeue_burst(si->in[i], (void **)(b + got), max - got, NULL);
 	}
+	for (unsigned i = 0; i < got; i++)
+		MP_TSAN_ACQUIRE(b[i]); /* from mp_out_send on the upstream lcore */
 	if (got)
 		mp_ctr_add(si, MP_CC_IN, got);
 	return got;

@@ -8,6 +8,7 @@ PKGS=(
   liburcu-dev                    # RCU connection table (cds_lfht, QSBR)
   libhyperscan-dev               # stream-mode string search (apps, bench)
   check                          # unit tests
+  libasan8 libubsan1 libtsan2    # sanitizer runtimes (make SAN=1, make TSAN=1)
   libpcap-dev                    # capture pre-scan, -w writer, BPF compilation
   python3                        # regression runner, test tooling
   iproute2 ethtool               # namespaces and veth for the inline tests

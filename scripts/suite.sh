@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite (what `make check` runs): unit tests, pcap regression,
 # inline namespace tests, format check, then unit + regression again under
-# ASan+UBSan. Each suite prints its own closing line; this script adds them
+# ASan+UBSan, then the ThreadSanitizer runs. Each suite prints its own closing line; this script adds them
 # up and ends with "check: N passed, M failed, K skipped".
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
@@ -73,6 +73,11 @@ run san-regress bash tests/regress/run.sh build-san
 if [[ -f tests/api/run.sh ]]; then run san-api bash tests/api/run.sh build-san; fi
 # midstat's RCU reader stress test under ASan (needs build-san/midstat, built just above).
 if [[ -f tests/midstat/run.sh ]]; then run san-midstat bash tests/midstat/run.sh build --only stress; fi
+
+# ThreadSanitizer: unit tests, midstat's reader stress on 1 and 2 lcores, the
+# API programs, corpus captures through every mapping (tests/tsan/README.md).
+run tsan-build make -j"$JOBS" TSAN=1 all
+run tsan bash tests/tsan/run.sh build-tsan
 
 echo
 ((${#failures[@]})) && echo "failed suites: ${failures[*]}"

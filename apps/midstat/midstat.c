@@ -44,7 +44,7 @@ static struct {
 	enum ms_sort sort;
 } opt = {.interval = 1.0, .sort = MS_SORT_AGE};
 
-static volatile int quit;
+static int quit; /* set by main and the key handler, read by the reader: atomics */
 
 /* Ended connections (--all): pushed by CONN_END callbacks on app lcores,
  * taken by the reader. One single-producer ring per context. */
@@ -231,7 +231,7 @@ static void keys(void)
 	char k;
 	while (read(0, &k, 1) == 1) {
 		if (k == 'q' || k == 'Q') {
-			quit = 1;
+			__atomic_store_n(&quit, 1, __ATOMIC_RELAXED);
 			kill(getpid(), SIGINT);
 		} else if (k == 's' || k == 'S') {
 			opt.sort = (enum ms_sort)((opt.sort + 1) % MS_SORT_N);
@@ -290,13 +290,13 @@ static void *reader(void *arg)
 		}
 	} else {
 		uint64_t last = wall_ns();
-		while (!quit && !mospipe_finished()) {
+		while (!__atomic_load_n(&quit, __ATOMIC_RELAXED) && !mospipe_finished()) {
 			struct pollfd p = {.fd = 0, .events = POLLIN};
 			int r = poll(&p, opt.tty ? 1 : 0, (int)(opt.interval * 1000));
 			if (r > 0)
 				keys();
 			uint64_t now = wall_ns();
-			if (now - last < ival && !quit)
+			if (now - last < ival && !__atomic_load_n(&quit, __ATOMIC_RELAXED))
 				continue;
 			show(pl, &h, now, (double)(now - last) / 1e9);
 			last = now;
@@ -487,7 +487,7 @@ int main(int argc, char **argv)
 	mtcp_app_join(ctx[0]);
 	for (unsigned c = 1; c < n_ctx && c < 64; c++)
 		mtcp_app_join(ctx[c]);
-	quit = 1;
+	__atomic_store_n(&quit, 1, __ATOMIC_RELAXED);
 	pthread_join(th, NULL);
 	if (raw)
 		tcsetattr(0, TCSANOW, &saved);
@@ -506,7 +506,8 @@ int main(int argc, char **argv)
 	 * test and for anyone sizing an interval. Always stderr (goldens: stdout). */
 	double dp = pl->end_tsc > pl->start_tsc ? (double)(pl->end_tsc - pl->start_tsc) / (double)pl->tsc_hz : 0;
 	fprintf(stderr, "midstat: reader: %llu table walks, %llu rows read; datapath: %.3f s, %.0f connections/s\n",
-	        (unsigned long long)n_walks, (unsigned long long)n_rows_read, dp, dp > 0 ? (double)n_started / dp : 0.0);
+	        (unsigned long long)n_walks, (unsigned long long)n_rows_read, dp,
+	        dp > 0 ? (double)n_started / dp : 0.0);
 	for (unsigned c = 0; c < n_ctx && c < 64; c++)
 		mtcp_destroy_context(ctx[c]);
 	mtcp_destroy();

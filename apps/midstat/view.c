@@ -133,8 +133,8 @@ void ms_print_table(FILE *f, const struct ms_health *h, const struct ms_row *row
 		n = 0;
 	else
 		fprintf(f, "%-5s %-41s %-11s %-41s %-11s %8s %9s %9s %11s %11s %7s%s\n", "Proto", "Client Address",
-	        "Client State", "Server Address", "Server State", "Age", "Pkts c>s", "Pkts s>c", "Bytes c>s",
-	        "Bytes s>c", "Rexmit", n && rows[0].end ? "" : "");
+		        "Client State", "Server Address", "Server State", "Age", "Pkts c>s", "Pkts s>c", "Bytes c>s",
+		        "Bytes s>c", "Rexmit", n && rows[0].end ? "" : "");
 	size_t shown = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (rows_max && shown >= rows_max) {

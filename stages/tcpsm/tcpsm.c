@@ -28,6 +28,7 @@
 #include "pipeline.h"
 #include "stage.h"
 #include "tcpsm.h"
+#include "tsan.h"
 
 static const struct mp_ctr_desc tcpsm_ctrs[] = {
 #define MP_CTR(id, name, help) {name, help, 0},
@@ -131,7 +132,18 @@ static void retry_pending(struct tcpsm_priv *tp)
 static void free_rcu(struct rcu_head *h)
 {
 	struct tcpsm_flow *f = caa_container_of(h, struct tcpsm_flow, rcu);
+	/* tsan.h: after tcpsm's last use (call_rcu) and after every reader. */
+	MP_TSAN_ACQUIRE(f);
+	MP_TSAN_RCU_GP_DONE();
+	MP_TSAN_RELEASE(f); /* to tcpsm's next pool_get of this flow */
 	rte_mempool_put(f->ti->mp, f);
+	MP_TSAN_CB_DONE();
+}
+
+static void defer_free(struct tcpsm_flow *f)
+{
+	MP_TSAN_RELEASE(f);
+	call_rcu(&f->rcu, free_rcu);
 }
 
 /* pl->flow_retire: tx (any lcore) is done with the flow. */
@@ -143,8 +155,9 @@ static void tcpsm_flow_retire(struct mp_pipeline *pl, void *flow)
 	/* The ring is as large as the pool, so it cannot be full; if it ever
 	 * were, free without giving the buffers back (they return with the
 	 * buffer pool at exit). */
+	MP_TSAN_RELEASE(f);
 	if (unlikely(rte_ring_mp_enqueue(tp->retired, f) != 0))
-		call_rcu(&f->rcu, free_rcu);
+		defer_free(f);
 }
 
 static void take_back_retired(struct tcpsm_priv *tp)
@@ -153,9 +166,10 @@ static void take_back_retired(struct tcpsm_priv *tp)
 	unsigned n = rte_ring_sc_dequeue_burst(tp->retired, fs, RTE_DIM(fs), NULL);
 	for (unsigned i = 0; i < n; i++) {
 		struct tcpsm_flow *f = fs[i];
+		MP_TSAN_ACQUIRE(f); /* from tx's lcore */
 		tcpsm_reasm_release(tp->ti, f);
 		/* Readers of the connection table may still hold it. */
-		call_rcu(&f->rcu, free_rcu);
+		defer_free(f);
 	}
 }
 
@@ -282,8 +296,18 @@ static int tcpsm_init(struct mp_stage_inst *si)
 	/* Room for the table's flows plus those ended but not yet retired. */
 	unsigned nflows = p.flows + p.flows / 16 + 256;
 	snprintf(name, sizeof(name), "tcpsm_fl%u", si->idx);
-	tp->fpool = rte_mempool_create(name, nflows, sizeof(struct tcpsm_flow), 0, 0, NULL, NULL, NULL, NULL,
-	                               (int)rte_socket_id(), 0);
+	if (!mp_tsan_pool_ops()) {
+		tp->fpool = rte_mempool_create(name, nflows, sizeof(struct tcpsm_flow), 0, 0, NULL, NULL, NULL, NULL,
+		                               (int)rte_socket_id(), 0);
+	} else if ((tp->fpool = rte_mempool_create_empty(name, nflows, sizeof(struct tcpsm_flow), 0, 0,
+	                                                 (int)rte_socket_id(), 0))) {
+		/* TSan build: the annotating driver (runtime/tsan.h). */
+		if (rte_mempool_set_ops_byname(tp->fpool, mp_tsan_pool_ops(), NULL) != 0 ||
+		    rte_mempool_populate_default(tp->fpool) < 0) {
+			rte_mempool_free(tp->fpool);
+			tp->fpool = NULL;
+		}
+	}
 	if (!tp->fpool) {
 		fprintf(stderr,
 		        "mospipe: tcpsm.%u: cannot allocate %u flows of %zu bytes: %s (lower [tcp] flows or raise "
@@ -318,10 +342,12 @@ static void tcpsm_fini(struct mp_stage_inst *si)
 	if (tp) {
 		/* Frees queued with call_rcu put flows back into fpool. */
 		rcu_barrier();
+		MP_TSAN_BARRIER_DONE();
 		rcu_register_thread();
 		if (tp->retired) {
 			void *f;
 			while (rte_ring_sc_dequeue(tp->retired, &f) == 0) {
+				MP_TSAN_ACQUIRE(f);
 				tcpsm_reasm_release(tp->ti, f);
 				rte_mempool_put(tp->fpool, f);
 			}

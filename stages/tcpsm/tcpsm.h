@@ -112,6 +112,13 @@ static inline void tcpsm_ctr(struct tcpsm_inst *ti, unsigned id, uint64_t n)
 }
 
 struct tcpsm_flow *tcpsm_flow_new(struct tcpsm_inst *ti, const struct tcpsm_key *k, uint32_t hash, uint64_t ts);
+/* Links a new flow into the RCU connection table, once its roles are set:
+ * readers must never see a flow whose client/server are not known yet. */
+void tcpsm_flow_publish(struct tcpsm_inst *ti, struct tcpsm_flow *f);
+/* A field the connection table's readers load (relaxed) while tcpsm runs:
+ * stored with a relaxed atomic store (a plain mov on x86), so that the
+ * concurrent read is not a data race in C11 terms (nor for TSan). */
+#define TCPSM_WR(lv, v) __atomic_store_n(&(lv), (v), __ATOMIC_RELAXED)
 void tcpsm_flow_end(struct tcpsm_inst *ti, struct tcpsm_flow *f, unsigned reason);
 struct tcpsm_flow *tcpsm_table_find(struct tcpsm_inst *ti, const struct tcpsm_key *k, uint32_t hash);
 uint32_t tcpsm_key_hash(const struct tcpsm_key *k);

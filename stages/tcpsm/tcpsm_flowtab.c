@@ -12,6 +12,7 @@
 #include "conf-types.h"
 #include "conntable.h"
 #include "tcpsm.h"
+#include "tsan.h"
 
 void tcpsm_params_from_conf(struct tcpsm_params *p, const struct mp_conf *c)
 {
@@ -169,8 +170,12 @@ static void table_remove(struct tcpsm_inst *ti, struct tcpsm_flow *f)
 static struct tcpsm_flow *pool_get(struct tcpsm_inst *ti)
 {
 	void *o;
-	if (ti->mp)
-		return rte_mempool_get(ti->mp, &o) == 0 ? o : NULL;
+	if (ti->mp) {
+		if (rte_mempool_get(ti->mp, &o) != 0)
+			return NULL;
+		MP_TSAN_ACQUIRE(o); /* freed by the call_rcu thread (tcpsm.c) */
+		return o;
+	}
 	return ti->n_free ? ti->free_stk[--ti->n_free] : NULL;
 }
 
@@ -229,14 +234,22 @@ struct tcpsm_flow *tcpsm_flow_new(struct tcpsm_inst *ti, const struct tcpsm_key 
 	ti->n_active++;
 	f->list = TCPSM_L_N;
 	tcpsm_list_set(ti, f, TCPSM_L_HALF, ts);
-	if (ti->ct) {
-		if (mp_conntable_add(ti->ct, &f->ln, hash, &f->key) == 0)
-			f->in_ct = 1;
-		else
-			tcpsm_ctr(ti, TCPSM_C_CONNTABLE_DUP, 1);
-	}
 	tcpsm_ctr(ti, TCPSM_C_FLOWS_NEW, 1);
 	return f;
+}
+
+void tcpsm_flow_publish(struct tcpsm_inst *ti, struct tcpsm_flow *f)
+{
+	if (!ti->ct || f->in_ct)
+		return;
+	/* Everything a reader takes as fixed (key, roles, midstream, first_ts)
+	 * is written before this; cds_lfht's add orders it for readers, and
+	 * the annotation tells TSan, which cannot see into liburcu. */
+	MP_TSAN_RELEASE(f);
+	if (mp_conntable_add(ti->ct, &f->ln, f->hash, &f->key) == 0)
+		f->in_ct = 1;
+	else
+		tcpsm_ctr(ti, TCPSM_C_CONNTABLE_DUP, 1);
 }
 
 void tcpsm_flow_end(struct tcpsm_inst *ti, struct tcpsm_flow *f, unsigned reason)
@@ -276,6 +289,7 @@ void tcpsm_flow_end(struct tcpsm_inst *ti, struct tcpsm_flow *f, unsigned reason
 int tcpsm_conn_match(const struct cds_lfht_node *node, const void *key)
 {
 	const struct tcpsm_flow *f = caa_container_of(node, struct tcpsm_flow, ln);
+	MP_TSAN_ACQUIRE(f); /* pairs with tcpsm_flow_publish */
 	return memcmp(&f->key, key, sizeof(f->key)) == 0;
 }
 
@@ -284,6 +298,7 @@ int tcpsm_conn_match(const struct cds_lfht_node *node, const void *key)
 void tcpsm_conn_snap(const struct cds_lfht_node *node, struct mp_conn_snap *o)
 {
 	const struct tcpsm_flow *f = caa_container_of(node, struct tcpsm_flow, ln);
+	MP_TSAN_ACQUIRE(f); /* pairs with tcpsm_flow_publish */
 	/* Key, roles and first_ts never change while the flow is published;
 	 * the rest is written by tcpsm as we read (see conntable.h). */
 	const uint8_t *ca = f->cli_is_a ? f->key.a : f->key.b, *sa = f->cli_is_a ? f->key.b : f->key.a;

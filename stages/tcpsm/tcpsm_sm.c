@@ -33,7 +33,7 @@ static uint64_t ivs_add(struct tcpsm_ivs *s, uint64_t l, uint64_t r)
 	unsigned i, j, n = s->n;
 
 	if (r > s->high)
-		s->high = r;
+		TCPSM_WR(s->high, r); /* read by connection-table readers */
 	if (r <= s->front)
 		return 0;
 	if (l < s->front)
@@ -101,7 +101,7 @@ static void extend_high(struct tcpsm_side *s, const struct tcpsm_side *r, int64_
 {
 	uint64_t lim = (r->flags & TCPSM_SF_WIN) && r->win > 65535 ? r->win : 65535;
 	if (off > 0 && (uint64_t)off > s->sent.high && (uint64_t)off - s->sent.high <= lim)
-		s->sent.high = (uint64_t)off;
+		TCPSM_WR(s->sent.high, (uint64_t)off);
 }
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -196,7 +196,7 @@ static void count_rexmit(struct tcpsm_inst *ti, struct tcpsm_side *s, uint32_t *
 	if (*ev & MP_ON_REXMIT)
 		return;
 	*ev |= MP_ON_REXMIT;
-	s->rexmit++;
+	TCPSM_WR(s->rexmit, s->rexmit + 1);
 	s->rexmit_bytes += len;
 	tcpsm_ctr(ti, TCPSM_C_REXMIT_SEGS, 1);
 	tcpsm_ctr(ti, TCPSM_C_REXMIT_BYTES, len);
@@ -221,7 +221,7 @@ static uint32_t snd_update(struct tcpsm_inst *ti, struct tcpsm_flow *f, unsigned
 	if (th & MP_TH_RST) {
 		if (rst_acceptable(s, r, md)) {
 			sg->rst_ok = 1;
-			s->state = MP_TCP_ST_CLOSED;
+			TCPSM_WR(s->state, MP_TCP_ST_CLOSED);
 			tcpsm_ctr(ti, TCPSM_C_RST_ACCEPTED, 1);
 		} else
 			tcpsm_ctr(ti, TCPSM_C_RST_OUT_OF_WINDOW, 1);
@@ -250,7 +250,7 @@ static uint32_t snd_update(struct tcpsm_inst *ti, struct tcpsm_flow *f, unsigned
 			s->flags |= TCPSM_SF_SYNACK;
 			if (s->state == MP_TCP_ST_CLOSED || s->state == MP_TCP_ST_LISTEN ||
 			    s->state == MP_TCP_ST_SYN_SENT)
-				s->state = MP_TCP_ST_SYN_RCVD;
+				TCPSM_WR(s->state, MP_TCP_ST_SYN_RCVD);
 		} else {
 			s->flags |= TCPSM_SF_SYN | TCPSM_SF_ISN | ((th & MP_TH_ACK) ? TCPSM_SF_SYNACK : 0);
 			if (!(s->flags & TCPSM_SF_SEQ) || s->base_seq != md->seq + 1)
@@ -270,11 +270,11 @@ static uint32_t snd_update(struct tcpsm_inst *ti, struct tcpsm_flow *f, unsigned
 				    s->state == MP_TCP_ST_SYN_RCVD) {
 					if (s->state != MP_TCP_ST_SYN_RCVD && side == MP_SIDE_CLI)
 						ev |= MP_ON_CONN_START;
-					s->state = MP_TCP_ST_SYN_SENT;
+					TCPSM_WR(s->state, MP_TCP_ST_SYN_SENT);
 				}
 			} else if (s->state == MP_TCP_ST_CLOSED || s->state == MP_TCP_ST_LISTEN ||
 			           s->state == MP_TCP_ST_SYN_SENT)
-				s->state = MP_TCP_ST_SYN_RCVD;
+				TCPSM_WR(s->state, MP_TCP_ST_SYN_RCVD);
 		}
 		if (SEQ_GT(md->seq + 1, s->nxt))
 			s->nxt = md->seq + 1;
@@ -319,7 +319,7 @@ static uint32_t snd_update(struct tcpsm_inst *ti, struct tcpsm_flow *f, unsigned
 	 * peer's segments (one-sided captures). */
 	if (s->state == MP_TCP_ST_SYN_RCVD && (th & (MP_TH_ACK | MP_TH_SYN)) == MP_TH_ACK &&
 	    (r->flags & TCPSM_SF_ISN) && SEQ_GT(md->ack, r->isn + 1))
-		s->state = MP_TCP_ST_ESTABLISHED;
+		TCPSM_WR(s->state, MP_TCP_ST_ESTABLISHED);
 
 	if (th & MP_TH_FIN) {
 		uint32_t fs = data_seq + len;
@@ -335,15 +335,15 @@ static uint32_t snd_update(struct tcpsm_inst *ti, struct tcpsm_flow *f, unsigned
 			 * range one past the end. */
 			int64_t end = seq_off(s, fs);
 			if (end >= 0 && s->sent.high > (uint64_t)end)
-				s->sent.high = (uint64_t)end;
+				TCPSM_WR(s->sent.high, (uint64_t)end);
 			switch (s->state) {
 			case MP_TCP_ST_SYN_SENT:
 			case MP_TCP_ST_SYN_RCVD:
-			case MP_TCP_ST_ESTABLISHED: s->state = MP_TCP_ST_FIN_WAIT_1; break;
+			case MP_TCP_ST_ESTABLISHED: TCPSM_WR(s->state, MP_TCP_ST_FIN_WAIT_1); break;
 			case MP_TCP_ST_CLOSE_WAIT:
 				/* FIN sent before the peer's FIN arrived there
 				 * (simultaneous close): CLOSING, not LAST_ACK. */
-				s->state = acks_fin(md, r) ? MP_TCP_ST_LAST_ACK : MP_TCP_ST_CLOSING;
+				TCPSM_WR(s->state, acks_fin(md, r) ? MP_TCP_ST_LAST_ACK : MP_TCP_ST_CLOSING);
 				break;
 			default: break;
 			}
@@ -389,16 +389,16 @@ static uint32_t rcv_update(struct tcpsm_inst *ti, struct tcpsm_flow *f, unsigned
 
 	if (th & MP_TH_RST) {
 		if (sg->rst_ok)
-			r->state = MP_TCP_ST_CLOSED;
+			TCPSM_WR(r->state, MP_TCP_ST_CLOSED);
 		goto out;
 	}
 	if ((th & (MP_TH_SYN | MP_TH_ACK)) == MP_TH_SYN) {
 		if (r->state == MP_TCP_ST_LISTEN || r->state == MP_TCP_ST_CLOSED) {
-			r->state = MP_TCP_ST_SYN_RCVD;
+			TCPSM_WR(r->state, MP_TCP_ST_SYN_RCVD);
 			if (side == MP_SIDE_CLI)
 				ev |= MP_ON_CONN_START;
 		} else if (r->state == MP_TCP_ST_SYN_SENT)
-			r->state = MP_TCP_ST_SYN_RCVD; /* simultaneous open */
+			TCPSM_WR(r->state, MP_TCP_ST_SYN_RCVD); /* simultaneous open */
 	} else if (th & MP_TH_ACK) {
 		int acks_syn = !(r->flags & TCPSM_SF_ISN) || SEQ_GE(md->ack, r->isn + 1);
 		switch (r->state) {
@@ -406,23 +406,23 @@ static uint32_t rcv_update(struct tcpsm_inst *ti, struct tcpsm_flow *f, unsigned
 			/* SYN-ACK; or, when the SYN-ACK was not captured, any
 			 * segment acknowledging its SYN. */
 			if (acks_syn && (!(r->flags & TCPSM_SF_ISN) || md->ack == r->isn + 1 || !(th & MP_TH_SYN)))
-				r->state = MP_TCP_ST_ESTABLISHED;
+				TCPSM_WR(r->state, MP_TCP_ST_ESTABLISHED);
 			break;
 		case MP_TCP_ST_SYN_RCVD:
 			if (acks_syn)
-				r->state = MP_TCP_ST_ESTABLISHED;
+				TCPSM_WR(r->state, MP_TCP_ST_ESTABLISHED);
 			break;
 		case MP_TCP_ST_FIN_WAIT_1:
 			if (acks_fin(md, r))
-				r->state = MP_TCP_ST_FIN_WAIT_2;
+				TCPSM_WR(r->state, MP_TCP_ST_FIN_WAIT_2);
 			break;
 		case MP_TCP_ST_CLOSING:
 			if (acks_fin(md, r))
-				r->state = MP_TCP_ST_TIME_WAIT;
+				TCPSM_WR(r->state, MP_TCP_ST_TIME_WAIT);
 			break;
 		case MP_TCP_ST_LAST_ACK:
 			if (acks_fin(md, r))
-				r->state = MP_TCP_ST_CLOSED;
+				TCPSM_WR(r->state, MP_TCP_ST_CLOSED);
 			break;
 		default: break;
 		}
@@ -431,9 +431,9 @@ static uint32_t rcv_update(struct tcpsm_inst *ti, struct tcpsm_flow *f, unsigned
 		switch (r->state) {
 		case MP_TCP_ST_SYN_SENT:
 		case MP_TCP_ST_SYN_RCVD:
-		case MP_TCP_ST_ESTABLISHED: r->state = MP_TCP_ST_CLOSE_WAIT; break;
-		case MP_TCP_ST_FIN_WAIT_1: r->state = MP_TCP_ST_CLOSING; break;
-		case MP_TCP_ST_FIN_WAIT_2: r->state = MP_TCP_ST_TIME_WAIT; break;
+		case MP_TCP_ST_ESTABLISHED: TCPSM_WR(r->state, MP_TCP_ST_CLOSE_WAIT); break;
+		case MP_TCP_ST_FIN_WAIT_1: TCPSM_WR(r->state, MP_TCP_ST_CLOSING); break;
+		case MP_TCP_ST_FIN_WAIT_2: TCPSM_WR(r->state, MP_TCP_ST_TIME_WAIT); break;
 		default: break;
 		}
 	}
@@ -516,8 +516,8 @@ int tcpsm_process(struct tcpsm_inst *ti, struct mp_meta *md, const uint8_t *payl
 			md->flow = f;
 			md->side = (uint8_t)side;
 			if (md->ts_ns > f->last_ts)
-				f->last_ts = md->ts_ns;
-			o->pkts++;
+				TCPSM_WR(f->last_ts, md->ts_ns);
+			TCPSM_WR(o->pkts, o->pkts + 1);
 			md->ev[MP_HOOK_SND] = MP_ON_PKT_IN;
 			count_rexmit(ti, o, &md->ev[MP_HOOK_SND], md->pay_len);
 			md->ev[MP_HOOK_RCV] = MP_ON_PKT_IN;
@@ -562,14 +562,15 @@ int tcpsm_process(struct tcpsm_inst *ti, struct mp_meta *md, const uint8_t *payl
 				f->s[0].state = f->s[1].state = MP_TCP_ST_ESTABLISHED;
 			}
 		}
+		tcpsm_flow_publish(ti, f);
 	}
 
 	side = src_is_a == f->cli_is_a ? MP_SIDE_CLI : MP_SIDE_SVR;
 	md->flow = f;
 	md->side = (uint8_t)side;
 	if (md->ts_ns > f->last_ts)
-		f->last_ts = md->ts_ns;
-	f->s[side].pkts++;
+		TCPSM_WR(f->last_ts, md->ts_ns);
+	TCPSM_WR(f->s[side].pkts, f->s[side].pkts + 1);
 
 	tcpsm_app_apply(f); /* the app's per-flow requests (tcpsm_app.h) */
 	memset(&sg, 0, sizeof(sg));

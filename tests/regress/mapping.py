@@ -163,13 +163,13 @@ def main():
     ap.add_argument("--mospipe", required=True, help="mospipe binary")
     ap.add_argument("--corpus", default="/work/shared/corpus")
     ap.add_argument("--results", help="append result rows here (default: print)")
-    ap.add_argument("--only", action="append", default=[], help="capture name substring (repeatable)")
+    ap.add_argument("--only", action="append", default=[], help="substring of the capture path, e.g. a name or a peer folder (repeatable)")
     ap.add_argument("--set", action="append", default=[], help="extra --set for every run")
     args = ap.parse_args()
 
     caps = mplib.find_captures(args.corpus)
     if args.only:
-        caps = [c for c in caps if any(o in c.name for o in args.only)]
+        caps = [c for c in caps if any(o in str(c) for o in args.only)]  # name or peer folder
     if not caps:
         mplib.die(f"no captures under {args.corpus}")
     extra = [a for s in args.set for a in ("--set", s)]

@@ -933,6 +933,47 @@ START_TEST(conntable_publish)
 }
 END_TEST
 
+/* A reader must never see a flow before tcpsm knows its client and server
+ * (mid-stream pickups set them after creating the flow): tcpsm_flow_new does
+ * not link the flow into the RCU table, tcpsm_flow_publish does. */
+START_TEST(conntable_publish_after_roles)
+{
+	rcu_register_thread();
+	struct mp_conntable *ct = mp_conntable_create(16, tcpsm_conn_snap, tcpsm_conn_match);
+	ck_assert_ptr_nonnull(ct);
+	struct tcpsm_params p = defparams();
+	tcpsm_inst_destroy(ti);
+	ti = tcpsm_inst_create(&p, 0, NULL, NULL, ct, on_end_cb, NULL);
+	struct tcpsm_key k;
+	memset(&k, 0, sizeof(k));
+	k.a[3] = 1, k.b[3] = 2, k.pa = 40000, k.pb = 80;
+	struct tcpsm_flow *f = tcpsm_flow_new(ti, &k, 1234, 1000);
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(mp_conntable_count(ct), 0);
+	f->cli_is_a = 0; /* the server (a) spoke first */
+	tcpsm_flow_publish(ti, f);
+	tcpsm_flow_publish(ti, f); /* idempotent */
+	ck_assert_uint_eq(mp_conntable_count(ct), 1);
+	struct mp_conn_snap s;
+	ck_assert_int_eq(mp_conntable_lookup(ct, 1234, &k, &s), 0);
+	ck_assert_uint_eq(s.cli_port, 80);
+	ck_assert_uint_eq(s.svr_port, 40000);
+	/* A midstream SYN-ACK through the state machine is listed with its roles. */
+	cport = 40001;
+	go(0, S_ | A_, 5000, 1001, 0);
+	cport = 40000;
+	ck_assert_uint_eq(mp_conntable_count(ct), 2);
+	tcpsm_end_all(ti, 10);
+	ck_assert_uint_eq(mp_conntable_count(ct), 0);
+	tcpsm_inst_destroy(ti);
+	ti = NULL;
+	synchronize_rcu();
+	mp_conntable_destroy(ct);
+	rcu_unregister_thread();
+	setup(); /* for teardown */
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("tcpsm");
@@ -958,6 +999,7 @@ int main(void)
 	tcase_add_test(t, midstream_pickup);
 	tcase_add_test(t, midstream_well_known_port);
 	tcase_add_test(t, midstream_synack_first);
+	tcase_add_test(t, conntable_publish_after_roles);
 	tcase_add_test(t, midstream_off_orphans);
 	tcase_add_test(t, rexmit_without_buffers);
 	tcase_add_test(t, many_holes_bounded);

@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# ThreadSanitizer runs (README.md in this folder says why and how).
+#
+#   make TSAN=1 all && bash tests/tsan/run.sh build-tsan
+#
+#   unit     every Check unit test
+#   midstat  the RCU reader stress: short connections churned (3 ms TIME_WAIT,
+#            so flows are unlinked and freed under the reader) while
+#            midstat's reader walks the table every 3 ms; on one lcore and on
+#            the 2-lcore mapping (rings and pools crossing threads)
+#   api      the API programs (tests/api/run.sh): callbacks, app threads,
+#            signals, 100K-flow scaling
+#   inline   tests/inline/run.sh: real TCP through the inline bridge
+#   regress  corpus captures through the 5 stage/lcore mappings of
+#            tests/regress (REGRESS_ONLY, default "arkime")
+# Each step passes when it passes on its own terms and TSan wrote no report
+# (TSAN_OPTIONS log_path: one file per process that reported).
+# Ends with "tsan: N passed, M failed, K skipped".
+set -uo pipefail
+cd "$(dirname "$0")/../.." || exit 2
+B=${1:-build-tsan}
+HERE=tests/tsan
+passed=0 failed=0 skipped=0
+pass() { echo "PASS: $*"; passed=$((passed + 1)); }
+fail() { echo "FAIL: $*"; failed=$((failed + 1)); }
+skip_one() { echo "SKIP: $*"; skipped=$((skipped + 1)); }
+
+if [[ ! -x $B/mospipe || ! -x $B/midstat ]]; then
+  fail "$B/mospipe or $B/midstat missing: run make TSAN=1 all"
+  echo "tsan: $passed passed, $failed failed, $skipped skipped"
+  exit 1
+fi
+W=$(mktemp -d /tmp/mp-tsan.XXXXXX)
+trap 'rm -rf "$W"' EXIT
+SUPP="$PWD/$HERE/suppressions.txt"
+
+# step NAME: runs the rest of the line with reports going to $W/NAME/, then
+# fails if the command failed or any report was written.
+step() {
+  local name=$1 st=0
+  shift
+  mkdir -p "$W/$name"
+  TSAN_OPTIONS="suppressions=$SUPP log_path=$W/$name/report halt_on_error=0 ${MP_TSAN_OPTIONS:-}" \
+    "$@" >"$W/$name.out" 2>&1 || st=$?
+  local reports
+  reports=$(find "$W/$name" -name 'report*' -size +0 | wc -l)
+  if ((reports)); then
+    fail "$name: $reports process(es) with ThreadSanitizer reports"
+    cat "$W/$name"/report* | grep -E '^(WARNING|  (Write|Read|Previous|Atomic)|    #[0-3] )' | head -40
+    return 1
+  fi
+  if ((st)); then
+    fail "$name: exit $st"
+    tail -15 "$W/$name.out"
+    return 1
+  fi
+  return 0
+}
+
+# ---- unit ------------------------------------------------------------------
+for t in "$B"/tests/test_*; do
+  [[ -x $t ]] || continue
+  n=$(basename "$t")
+  if step "unit-$n" "$t"; then
+    pass "unit $n: $(grep -E '^[0-9]+%: Checks' "$W/unit-$n.out" | tail -1)"
+  fi
+done
+
+# ---- midstat ---------------------------------------------------------------
+stress() { # tag conns [midstat args]
+  local tag=$1 conns=$2
+  shift 2
+  if MOSPIPE_INPUT="gen:flows=2000,size=2k,conns=$conns,seed=7" MOSPIPE_SET="tcp.buf_size=0;tcp.time_wait=3ms" \
+    step "midstat-$tag" timeout 600 "$B/midstat" -n 0.003 --json --health-only "$@"; then
+    local sum reader walks
+    sum=$(grep -E '^midstat: [0-9]+ connections started' "$W/midstat-$tag.out" | tail -1)
+    reader=$(grep -E '^midstat: reader: ' "$W/midstat-$tag.out" | tail -1)
+    walks=$(sed -nE 's/.*reader: ([0-9]+) table walks.*/\1/p' <<<"$reader")
+    if [[ $sum != "midstat: $conns connections started, $conns ended,"* ]]; then
+      fail "midstat $tag: '$sum'"
+    elif [[ -z $walks ]] || ((walks < 5)); then
+      fail "midstat $tag: the reader walked ${walks:-?} times"
+    else
+      pass "midstat $tag: $conns connections started and ended, ${reader#midstat: }, no report"
+    fi
+  fi
+}
+stress 1lcore "${MP_TSAN_CONNS:-30000}"
+stress 2lcore "${MP_TSAN_CONNS2:-20000}" -c bench/mappings/2lcore.conf
+
+# ---- api -------------------------------------------------------------------
+if step api bash tests/api/run.sh "$B"; then
+  pass "api: $(tail -1 "$W/api.out")"
+fi
+
+# ---- inline ----------------------------------------------------------------
+# Real TCP through mospipe -m inline between namespaces (af_packet, telemetry
+# queries while running, SIGINT shutdown); the script skips without root.
+if step inline bash tests/inline/run.sh "$B"; then
+  pass "inline: $(tail -1 "$W/inline.out")"
+fi
+
+# ---- regress (mappings) ----------------------------------------------------
+CORPUS=${CORPUS:-/work/shared/corpus}
+if [[ ! -d $CORPUS ]]; then
+  skip_one "regress: corpus $CORPUS not found"
+elif REGRESS_ONLY=${REGRESS_ONLY:-arkime} step regress bash tests/regress/run.sh "$B"; then
+  pass "regress (${REGRESS_ONLY:-arkime}): $(tail -1 "$W/regress.out")"
+fi
+
+echo "tsan: $passed passed, $failed failed, $skipped skipped"
+[[ $failed -eq 0 ]]
