@@ -27,6 +27,7 @@ struct mp_port {
 	int dlt;         /* pcap link type (DLT_EN10MB for live ports) */
 	uint64_t expect; /* pcap: packets the file holds (pre-scanned) */
 	struct gen *gen; /* MP_PORT_GEN: the generator rx polls (owned by the pipeline) */
+	uint8_t rx_csum_good; /* MP_PORT_GEN: mark frames RX_L4_CKSUM_GOOD (gen: rxcsum=1) */
 	char name[256];  /* file, interface or generator spec */
 };
 

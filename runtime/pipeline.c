@@ -151,6 +151,7 @@ static int split_args(char *s, char **argv, int max)
 static struct gen_params gen_p;
 static unsigned n_gen;
 static char gen_spec[MP_CONF_STR];
+static int gen_rxcsum = 1; /* gen ports flag their frames RX_L4_CKSUM_GOOD, as an offloading NIC */
 static uint8_t gen_pat[GEN_MAX_PATTERNS][GEN_MAX_PATTERN_LEN];
 
 /* Reads a count with an optional k/m/g suffix (powers of 1024 when is_size,
@@ -188,12 +189,14 @@ static int gen_num(const char *s, int is_size, uint64_t *v)
 }
 
 /* Parses "flows=N,size=N,rexmit=F,seed=N,pkts=N,conns=N,gbps=F,servers=N,
- * pattern=STR" (every key optional) into gen_p. Counts are totals over all
+ * pattern=STR,rxcsum=0|1" (every key optional) into gen_p (rxcsum into
+ * gen_rxcsum). Counts are totals over all
  * rx instances. @return 0, or -EINVAL after printing what is wrong. */
 static int gen_parse(const char *spec)
 {
 	char buf[MP_CONF_STR], *save = NULL;
 	gen_params_default(&gen_p);
+	gen_rxcsum = 1;
 	snprintf(gen_spec, sizeof(gen_spec), "%s", spec);
 	snprintf(buf, sizeof(buf), "%s", spec);
 	for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
@@ -219,6 +222,8 @@ static int gen_parse(const char *spec)
 			bad = (gen_p.rexmit = strtod(eq, &end), end == eq || *end);
 		else if (!strcmp(t, "gbps"))
 			bad = (gen_p.gbps = strtod(eq, &end), end == eq || *end);
+		else if (!strcmp(t, "rxcsum"))
+			bad = gen_num(eq, 0, &v) || v > 1 || ((gen_rxcsum = (int)v), 0);
 		else if (!strcmp(t, "pattern")) {
 			size_t len = strlen(eq);
 			bad = gen_p.n_patterns == GEN_MAX_PATTERNS || len == 0 || len > GEN_MAX_PATTERN_LEN;
@@ -232,7 +237,7 @@ static int gen_parse(const char *spec)
 		} else {
 			fprintf(stderr,
 			        "mospipe: input gen:%s: unknown key '%s' (keys: flows, size, rexmit, seed, pkts, "
-			        "conns, gbps, servers, pattern)\n",
+			        "conns, gbps, servers, pattern, rxcsum)\n",
 			        spec, t);
 			return -EINVAL;
 		}
@@ -533,6 +538,7 @@ static int setup_ports(struct mp_pipeline *pl)
 		p->dlt = 1; /* DLT_EN10MB */
 		snprintf(p->name, sizeof(p->name), "gen:%.250s", gen_spec);
 		p->gen = gen_part(i, pl->base_ns);
+		p->rx_csum_good = (uint8_t)gen_rxcsum;
 		if (!p->gen) {
 			fprintf(stderr, "mospipe: input gen:%s: part %u: %s\n", gen_spec, i,
 			        errno == EINVAL ? gen_strerror() : strerror(errno));
@@ -571,6 +577,9 @@ static int setup_ports(struct mp_pipeline *pl)
 			        rte_strerror(-r));
 			return r;
 		}
+		/* A NIC that verifies TCP checksums saves classify a pass over
+		 * every payload (it honours the mbuf's RX_L4_CKSUM flags). */
+		ec.rxmode.offloads = info.rx_offload_capa & (RTE_ETH_RX_OFFLOAD_TCP_CKSUM | RTE_ETH_RX_OFFLOAD_IPV4_CKSUM);
 		unsigned q = ntx;
 		if (q > info.max_tx_queues)
 			q = info.max_tx_queues;

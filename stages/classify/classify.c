@@ -147,7 +147,20 @@ static int classify_mbuf(struct rte_mbuf *m, struct mp_meta *md, int dlt, int ve
 	info->wirelen = wirelen;
 	int r = v ? cls_parse_view(v, vlen, cap, dlt, md, info) : CLS_HDR_TOO_LONG;
 
-	if (r == CLS_OK && verify) {
+	/* A port with RX checksum offload already verified the TCP checksum of
+	 * a plain (not tunnelled, not reassembled) segment: GOOD needs no
+	 * second pass over the payload, BAD is bad. Without a verdict (pcap
+	 * and af_packet ports, Teredo inner segments, rebuilt datagrams whose
+	 * flags are the first fragment's) we verify. */
+	uint64_t l4f = wirelen == 0 && !(info->notes & CLS_N_TEREDO) ? m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK : 0;
+	if (r == CLS_OK && verify && l4f == RTE_MBUF_F_RX_L4_CKSUM_GOOD) {
+		cnt[CC_CSUM_OFFLOADED - MP_CC_N]++;
+	} else if (r == CLS_OK && verify && l4f == RTE_MBUF_F_RX_L4_CKSUM_BAD) {
+		cnt[CC_CSUM_OFFLOADED - MP_CC_N]++;
+		md->flags |= MP_MF_BADCSUM;
+		md->anomaly = CLS_TCP_CSUM_BAD;
+		r = CLS_TCP_CSUM_BAD;
+	} else if (r == CLS_OK && verify) {
 		uint32_t seg = cls_tcp_seg_len(md);
 		uint16_t sum;
 		if ((uint64_t)md->l4_off + seg > cap)

@@ -114,9 +114,13 @@ static uint16_t gen_rx(struct mp_stage_inst *si, struct rx_port *rpp, struct rte
 	for (unsigned i = 0; i < burst; i++)
 		data[i] = rte_pktmbuf_mtod(b[i], uint8_t *);
 	unsigned n = gen_burst(rpp->p->gen, data, cap, len, ts, burst);
+	/* The generator's checksums are right by construction (test_gen): like
+	 * a NIC with RX checksum offload it says so, unless rxcsum=0. */
+	uint64_t olf = rpp->p->rx_csum_good ? RTE_MBUF_F_RX_IP_CKSUM_GOOD | RTE_MBUF_F_RX_L4_CKSUM_GOOD : 0;
 	for (unsigned i = 0; i < n; i++) {
 		b[i]->data_len = len[i];
 		b[i]->pkt_len = len[i];
+		b[i]->ol_flags |= olf;
 		mp_meta(b[i])->ts_ns = ts[i];
 	}
 	if (n < burst) {

@@ -1158,6 +1158,40 @@ START_TEST(stage_multiseg_and_ctrl)
 }
 END_TEST
 
+/* RX checksum offload: GOOD is trusted (no software pass: a corrupted
+ * payload flagged GOOD goes through as good), BAD is bad, no verdict means
+ * software verification; none of it for Teredo inner segments. */
+START_TEST(stage_rx_checksum_flags)
+{
+	struct harness h;
+	h_init(&h);
+	struct tcpspec t = T0;
+	t.paylen = 100;
+	unsigned n = eth(f, 0x0800);
+	n += dg4(f + n, A4, B4, &t);
+	struct rte_mbuf *in[4], *out[8];
+	in[0] = mk(f, n, 2048, 1); /* right, GOOD */
+	in[0]->ol_flags |= RTE_MBUF_F_RX_L4_CKSUM_GOOD;
+	in[1] = mk(f, n, 2048, 2); /* right, BAD: the NIC's verdict wins */
+	in[1]->ol_flags |= RTE_MBUF_F_RX_L4_CKSUM_BAD;
+	f[n - 1] ^= 0x10;
+	in[2] = mk(f, n, 2048, 3); /* wrong, GOOD: not recomputed */
+	in[2]->ol_flags |= RTE_MBUF_F_RX_L4_CKSUM_GOOD;
+	in[3] = mk(f, n, 2048, 4); /* wrong, no verdict: software finds it */
+	f[n - 1] ^= 0x10;
+	unsigned got = run(&h, in, 4, out);
+	ck_assert_uint_eq(got, 4);
+	ck_assert(!(mp_meta(out[0])->flags & MP_MF_BADCSUM));
+	ck_assert(mp_meta(out[1])->flags & MP_MF_BADCSUM);
+	ck_assert(!(mp_meta(out[2])->flags & MP_MF_BADCSUM));
+	ck_assert(mp_meta(out[3])->flags & MP_MF_BADCSUM);
+	ck_assert_uint_eq(ctr(&h, "csum_offloaded"), 3);
+	ck_assert_uint_eq(ctr(&h, "tcp_csum_bad"), 2);
+	rte_pktmbuf_free_bulk(out, got);
+	h_fini(&h);
+}
+END_TEST
+
 int main(void)
 {
 	char prefix[64];
@@ -1200,6 +1234,7 @@ int main(void)
 	tcase_add_test(st, stage_ipv4_reassembly);
 	tcase_add_test(st, stage_ipv6_reassembly);
 	tcase_add_test(st, stage_multiseg_and_ctrl);
+	tcase_add_test(st, stage_rx_checksum_flags);
 	suite_add_tcase(s, st);
 	SRunner *sr = srunner_create(s);
 	srunner_set_fork_status(sr, CK_NOFORK);
