@@ -579,7 +579,8 @@ static int setup_ports(struct mp_pipeline *pl)
 		}
 		/* A NIC that verifies TCP checksums saves classify a pass over
 		 * every payload (it honours the mbuf's RX_L4_CKSUM flags). */
-		ec.rxmode.offloads = info.rx_offload_capa & (RTE_ETH_RX_OFFLOAD_TCP_CKSUM | RTE_ETH_RX_OFFLOAD_IPV4_CKSUM);
+		ec.rxmode.offloads =
+		    info.rx_offload_capa & (RTE_ETH_RX_OFFLOAD_TCP_CKSUM | RTE_ETH_RX_OFFLOAD_IPV4_CKSUM);
 		unsigned q = ntx;
 		if (q > info.max_tx_queues)
 			q = info.max_tx_queues;
