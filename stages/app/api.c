@@ -420,6 +420,19 @@ static int may_start(struct mp_api *a, int settled)
 	return settled && others_waiting == 0;
 }
 
+/* [output] counters_json, as mospipe --counters-json writes it. */
+static void write_counters_json(const struct mp_pipeline *pl)
+{
+	const char *path = pl->conf->counters_json;
+	if (!*path)
+		return;
+	FILE *f = fopen(path, "w");
+	if (!f || mp_report_json(pl, f) < 0)
+		fprintf(stderr, "mospipe: [output] counters_json %s: cannot write: %s\n", path, strerror(errno));
+	if (f)
+		fclose(f);
+}
+
 void mtcp_app_join(mctx_t mctx)
 {
 	struct mp_api *a = &mp_api_g;
@@ -457,8 +470,11 @@ void mtcp_app_join(mctx_t mctx)
 	}
 	int r = api_start(a);
 	pthread_mutex_unlock(&api_lock);
-	if (r == 0)
+	if (r == 0) {
+		mp_report_telemetry_register(a->pl);
 		mp_pipeline_run(a->pl);
+		write_counters_json(a->pl);
+	}
 	/* End of input or signal: every flow ended (tcpsm drained them through
 	 * the app stage); timers still pending are dropped. */
 	for (unsigned j = 0; j < a->n_appi; j++)
