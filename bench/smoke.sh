@@ -64,7 +64,7 @@ SMALL=flows=2000,size=16k,seed=3
 # 1. The generator as an rx source, on every bench mapping: exactly the
 # frames asked for, conservation, no drops (credit flow control), monitor
 # and inline (inline has nowhere to send: released).
-for m in 1lcore 2lcore best; do
+for m in 1lcore 2lcore best; do # best: replicated pipelines, fanout = index
 	for mode in monitor inline; do
 		j=$TMP/$m-$mode.json
 		if "$MOSPIPE" -q -c "bench/mappings/$m.conf" -m "$mode" --set "input.source=gen:$SMALL,pkts=60000" \
@@ -88,6 +88,19 @@ if "$MOSPIPE" -q -l "0=rx.0,rx.1,classify,tcpsm;1=events,app,tx" --set "input.so
 		'drops == 0 and tc["flows_new"] == 3001 and tc.get("flows_midstream", 0) == 0 and tc.get("flows_ended_fin", 0) + tc.get("flows_ended_open", 0) == 3001'
 else
 	bad "gen source, 2 rx instances" "$(tail -1 "$TMP/out")"
+fi
+
+# 2a. Replicated pipelines (best.conf: rx.I ... tx.I per lcore, fanout =
+# index): each part's connections stay in their pipeline, so each is counted
+# once and complete, none picked up midstream, split evenly.
+j=$TMP/repl.json
+if "$MOSPIPE" -q -c bench/mappings/best.conf --set "input.source=gen:$SMALL,conns=3000" \
+	--set eal.args="--no-huge -m 512 --no-pci --no-shconf" --set tcp.flows=8192 \
+	--counters-json "$j" >"$TMP/out" 2>&1; then
+	check "replicated pipelines, conns=3000: every connection once, complete, 1500 per tcpsm instance" "$j" \
+		'drops == 0 and tc["flows_new"] == 3000 and tc.get("flows_midstream", 0) == 0 and tc.get("flows_ended_fin", 0) + tc.get("flows_ended_open", 0) == 3000 and sorted(i["counters"]["flows_new"] for i in d["stages"] if i["stage"] == "tcpsm") == [1500, 1500]'
+else
+	bad "replicated pipelines" "$(tail -1 "$TMP/out")"
 fi
 
 # 2b. The generator acts as a NIC with RX checksum offload (rxcsum=1, the

@@ -9,6 +9,7 @@
 enum mp_mode { MP_MODE_MONITOR = 0, MP_MODE_INLINE = 1 };
 enum mp_full { MP_FULL_EVICT = 0, MP_FULL_REFUSE = 1 };
 enum mp_csum { MP_CSUM_VERIFY = 0, MP_CSUM_IGNORE = 1 };
+enum mp_fanout { MP_FANOUT_HASH = 0, MP_FANOUT_INDEX = 1 };
 enum mp_overlap { MP_OVERLAP_FIRST = 0, MP_OVERLAP_LAST = 1 };
 
 #define MP_CONF_STR 1024
@@ -45,6 +46,7 @@ struct mp_conf {
 	unsigned table_full;
 	uint64_t idle_timeout_ms, syn_timeout_ms, time_wait_ms;
 	unsigned checksum;
+	unsigned fanout; /* enum mp_fanout */
 	unsigned midstream;
 	unsigned overlap;
 	uint64_t buf_size, buf_pool;

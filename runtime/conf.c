@@ -17,7 +17,19 @@
 
 #include "conf.h"
 
-enum key_type { T_UINT, T_POW2, T_BOOL, T_STR, T_DUR, T_SIZE, T_ENUM_MODE, T_ENUM_FULL, T_ENUM_CSUM, T_ENUM_OVERLAP };
+enum key_type {
+	T_UINT,
+	T_POW2,
+	T_BOOL,
+	T_STR,
+	T_DUR,
+	T_SIZE,
+	T_ENUM_MODE,
+	T_ENUM_FULL,
+	T_ENUM_CSUM,
+	T_ENUM_OVERLAP,
+	T_ENUM_FANOUT
+};
 
 struct key_desc {
 	const char *section;
@@ -50,6 +62,7 @@ static const char *const enum_mode[] = {"monitor", "inline", NULL};
 static const char *const enum_full[] = {"evict", "refuse", NULL};
 static const char *const enum_csum[] = {"verify", "ignore", NULL};
 static const char *const enum_overlap[] = {"first", "last", NULL};
+static const char *const enum_fanout[] = {"hash", "index", NULL};
 
 const char *const mp_stage_names[MP_ST_N] = {"rx", "classify", "tcpsm", "events", "app", "tx"};
 
@@ -60,6 +73,7 @@ static const char *const *enum_choices(enum key_type t)
 	case T_ENUM_FULL: return enum_full;
 	case T_ENUM_CSUM: return enum_csum;
 	case T_ENUM_OVERLAP: return enum_overlap;
+	case T_ENUM_FANOUT: return enum_fanout;
 	default: return NULL;
 	}
 }
@@ -565,6 +579,16 @@ int mp_conf_finish(struct mp_conf *c, char *err, size_t errlen)
 				return -EINVAL;
 			}
 	}
+	if (c->fanout == MP_FANOUT_INDEX)
+		for (int s = 1; s < MP_ST_N; s++)
+			if (c->n_inst[s] != c->n_inst[0]) {
+				snprintf(err, errlen,
+				         "%s[pipeline] fanout = index needs as many instances of every stage (%u rx, "
+				         "%u %s): "
+				         "map rx.I ... tx.I for each I, or use fanout = hash",
+				         where, c->n_inst[0], c->n_inst[s], mp_stage_names[s]);
+				return -EINVAL;
+			}
 	return 0;
 }
 

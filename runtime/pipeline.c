@@ -56,7 +56,8 @@ static int flush_hold(struct mp_stage_inst *si, unsigned slot)
 	unsigned k = 0, n = si->n_hold[slot];
 	for (unsigned i = 0; i < n; i++)
 		MP_TSAN_RELEASE(si->hold[slot][i]);
-	while (k < n && rte_ring_sp_enqueue(o->r[mp_meta(si->hold[slot][k])->hash % o->n], si->hold[slot][k]) == 0)
+	while (k < n &&
+	       rte_ring_sp_enqueue(o->r[mp_dest(si, mp_meta(si->hold[slot][k]), o->n)], si->hold[slot][k]) == 0)
 		k++;
 	if (k) {
 		memmove(si->hold[slot], si->hold[slot] + k, (n - k) * sizeof(si->hold[slot][0]));
@@ -108,8 +109,8 @@ unsigned mp_out_send(struct mp_stage_inst *si, unsigned slot, struct rte_mbuf **
 		return 0;
 	for (unsigned i = 0; i < n; i++)
 		MP_TSAN_RELEASE(b[i]); /* to the stage that dequeues it (tsan.h) */
-	if (o->n == 1) {
-		sent = rte_ring_sp_enqueue_burst(o->r[0], (void **)b, n, NULL);
+	if (o->n == 1 || si->pl->conf->fanout == MP_FANOUT_INDEX) {
+		sent = rte_ring_sp_enqueue_burst(o->r[o->n == 1 ? 0 : si->idx % o->n], (void **)b, n, NULL);
 		if (unlikely(sent < n))
 			refuse(si, slot, b + sent, n - sent);
 	} else {
@@ -117,7 +118,7 @@ unsigned mp_out_send(struct mp_stage_inst *si, unsigned slot, struct rte_mbuf **
 		struct rte_mbuf *grp[MP_MAX_INST][256];
 		unsigned cnt[MP_MAX_INST] = {0};
 		for (unsigned i = 0; i < n; i++) {
-			unsigned d = mp_meta(b[i])->hash % o->n;
+			unsigned d = mp_dest(si, mp_meta(b[i]), o->n);
 			grp[d][cnt[d]++] = b[i];
 		}
 		sent = 0;
@@ -505,6 +506,15 @@ static int setup_ports(struct mp_pipeline *pl)
 		fprintf(stderr, "mospipe: no input: give -r FILE, -i IF[,IF], [input] source in pipeline.conf, "
 		                "MOSPIPE_INPUT=pcap:FILE, or a --vdev in [eal] args\n");
 		return -ENODEV;
+	}
+	if (c->fanout == MP_FANOUT_INDEX && c->n_inst[MP_ST_RX] > 1 && n > 0) {
+		/* Ports are polled one queue each, spread over rx instances: the
+		 * two directions of a flow may enter through different ones. */
+		fprintf(stderr,
+		        "mospipe: [pipeline] fanout = index with %u rx instances needs an input that keeps "
+		        "each flow on one rx instance (gen: parts); with ports use fanout = hash\n",
+		        c->n_inst[MP_ST_RX]);
+		return -EINVAL;
 	}
 	if (n + n_gen > MP_MAX_PORTS) {
 		fprintf(stderr, "mospipe: %u ports, at most %d supported\n", n + n_gen, MP_MAX_PORTS);

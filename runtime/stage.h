@@ -6,6 +6,7 @@
 #include <rte_mbuf.h>
 #include <rte_ring.h>
 
+#include "conf-types.h"
 #include "meta.h"
 #include "pipeline-types.h"
 #include "stage-types.h"
@@ -66,6 +67,17 @@ static inline unsigned mp_in_burst(struct mp_stage_inst *si, struct rte_mbuf **b
 	if (got)
 		mp_ctr_add(si, MP_CC_IN, got);
 	return got;
+}
+
+/* The downstream instance (of n) a packet goes to: by flow hash, so that all
+ * packets of a flow meet in one instance whatever instance they come from;
+ * or, with [pipeline] fanout = index, the instance of the same number
+ * (replicated pipelines over inputs that already keep each flow on one rx
+ * instance). Stages that pick an instance themselves (events choosing the
+ * app instance that owns a flow) use it too. */
+static inline unsigned mp_dest(const struct mp_stage_inst *si, const struct mp_meta *md, unsigned n)
+{
+	return si->pl->conf->fanout == MP_FANOUT_INDEX ? si->idx % n : md->hash % n;
 }
 
 /* Frees what a ring refused and counts it under ring_full. */

@@ -53,7 +53,7 @@ static const struct mp_ctr_desc ev_ctrs[] = {
 static struct mp_flowapp *attach(struct mp_stage_inst *si, struct mp_api *a, struct rte_mbuf *m, struct mp_meta *md,
                                  struct tcpsm_flow *f)
 {
-	unsigned j = md->hash % a->n_appi;
+	unsigned j = mp_dest(si, md, a->n_appi); /* the app instance this packet goes to */
 	struct mp_appi *ai = a->appi[j];
 	struct mp_ctx *c = ai->ctx;
 	uint32_t follow = 0, mask[2][2] = {{0, 0}, {0, 0}};
