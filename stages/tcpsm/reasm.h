@@ -154,6 +154,12 @@ int reasm_skip_to(struct reasm *r, uint32_t seq, struct reasm_result *res);
  * @return 0. */
 int reasm_close(struct reasm *r, struct reasm_result *res);
 
+/* Gives every chunk of this side back to the pool when the reader has read
+ * everything delivered and nothing is held out of order (the state of a
+ * closed side whose data was consumed); later inserts take chunks again.
+ * Writer only. @return the chunks given back (0: not idle, or none held). */
+uint32_t reasm_reclaim(struct reasm *r);
+
 /* @return the sequence number of the in-order edge (next expected byte). */
 uint32_t reasm_next_seq(const struct reasm *r);
 

@@ -76,6 +76,30 @@ void tcpsm_reasm_teardown(struct tcpsm_inst *ti)
 	ti->reasm = NULL;
 }
 
+/* The chunk pool is dry: closed flows (TIME_WAIT, after RST) keep their
+ * chunks until they are retired, though their readers have consumed all
+ * they will ever read. Take the chunks of the oldest ones back, looking at
+ * no more than 512 flows per call. @return chunks given back. */
+static uint32_t reclaim_closed(struct tcpsm_inst *ti, const struct tcpsm_flow *self)
+{
+	uint32_t got = 0;
+	unsigned looked = 0;
+	struct tcpsm_flow *c;
+	TAILQ_FOREACH(c, &ti->lists[TCPSM_L_CLOSED], tq)
+	{
+		if (++looked > 512 || got >= 64)
+			break;
+		if (c == self)
+			continue;
+		for (int i = 0; i < 2; i++)
+			if (c->s[i].buf)
+				got += reasm_reclaim(c->s[i].buf);
+	}
+	if (got)
+		tcpsm_ctr(ti, TCPSM_C_BUF_RECLAIMED, got);
+	return got;
+}
+
 void tcpsm_reasm_data(struct tcpsm_inst *ti, struct tcpsm_flow *f, unsigned rside, uint32_t seq, const uint8_t *p,
                       unsigned len, unsigned cap, uint32_t *ev)
 {
@@ -108,6 +132,16 @@ void tcpsm_reasm_data(struct tcpsm_inst *ti, struct tcpsm_flow *f, unsigned rsid
 	}
 	if (reasm_insert(r, seq, p, len, cap, &res) < 0)
 		return;
+	if ((res.flags & REASM_F_NOMEM) && reclaim_closed(ti, f)) {
+		/* Chunks came back from flows that only wait out TIME_WAIT:
+		 * store what did not fit (bytes already stored count as old). */
+		struct reasm_result again;
+		if (reasm_insert(r, seq, p, len, cap, &again) == 0) {
+			again.delivered += res.delivered;
+			again.missed += res.missed;
+			res = again;
+		}
+	}
 	if (res.flags & REASM_F_DIFF) {
 		tcpsm_ctr(ti, TCPSM_C_REASM_INCONSISTENT, res.diff);
 		*ev |= MP_ON_ERROR;

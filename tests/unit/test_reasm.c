@@ -84,6 +84,42 @@ START_TEST(in_order)
 }
 END_TEST
 
+/* reasm_reclaim: a side whose delivered bytes were all read gives its chunks
+ * back and keeps working; one with unread or held bytes keeps them. */
+START_TEST(reclaim_idle_side)
+{
+	struct reasm_pool *p = reasm_pool_create(1 << 20, 256);
+	ck_assert_ptr_nonnull(p);
+	struct reasm r;
+	uint32_t fr, tot;
+	ck_assert_int_eq(reasm_init(&r, p, 1000, 4096, REASM_OVERLAP_FIRST), 0);
+	reasm_set_reader(&r, 1);
+	put(&r, 1000, 0, 3000);
+	ck_assert_uint_eq(reasm_reclaim(&r), 0); /* 3000 bytes unread */
+	expect_data(&r, 0, 2000);
+	ck_assert_uint_eq(reasm_reclaim(&r), 0); /* 1000 still unread */
+	expect_data(&r, 2000, 1000);
+	put(&r, 1000, 3500, 100); /* held out of order */
+	ck_assert_uint_eq(reasm_reclaim(&r), 0);
+	put(&r, 1000, 3000, 500); /* fills the hole: 600 more to read */
+	expect_data(&r, 3000, 600);
+	reasm_pool_stats(p, &fr, &tot, NULL);
+	ck_assert_uint_lt(fr, tot);
+	ck_assert_uint_gt(reasm_reclaim(&r), 0);
+	reasm_pool_stats(p, &fr, &tot, NULL);
+	ck_assert_uint_eq(fr, tot);
+	ck_assert_uint_eq(reasm_reclaim(&r), 0); /* nothing left */
+	/* Later data is stored and read as before, from where it was. */
+	put(&r, 1000, 3600, 700);
+	ck_assert_uint_eq(reasm_next_seq(&r), 1000 + 4300);
+	expect_data(&r, 3600, 700);
+	reasm_fini(&r);
+	reasm_pool_stats(p, &fr, &tot, NULL);
+	ck_assert_uint_eq(fr, tot);
+	reasm_pool_destroy(p);
+}
+END_TEST
+
 START_TEST(out_of_order)
 {
 	struct reasm_pool *p = reasm_pool_create(1 << 20, 256);
@@ -694,6 +730,7 @@ int main(void)
 	TCase *t = tcase_create("reasm");
 	tcase_set_timeout(t, 600);
 	tcase_add_test(t, in_order);
+	tcase_add_test(t, reclaim_idle_side);
 	tcase_add_test(t, out_of_order);
 	tcase_add_test(t, overlap_first);
 	tcase_add_test(t, overlap_last);
