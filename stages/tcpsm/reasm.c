@@ -509,19 +509,21 @@ static void sync_writer(struct reasm *r)
 	}
 }
 
-uint32_t reasm_reclaim(struct reasm *r)
+int reasm_reclaim(struct reasm *r)
 {
-	if (!r->pool || r->jumping || r->want_pending || r->held)
+	if (!r->pool)
 		return 0;
+	if (r->jumping || r->want_pending || r->held)
+		return -1;
 	if (w_consumed(r) != w_delivered(r))
-		return 0; /* the reader still has bytes to read */
+		return -1; /* the reader still has bytes to read */
 	uint32_t n = r->map_id != NONE_ID;
 	_Atomic uint64_t *s = atomic_load_explicit(&r->slots, memory_order_relaxed);
 	for (uint32_t i = 0; s && i < r->nslots; i++)
 		n += (uint32_t)atomic_load_explicit(&s[i], memory_order_relaxed) != NONE_ID;
 	if (n)
 		reset_buffer(r, r->size); /* same window, no chunk */
-	return n;
+	return (int)n;
 }
 
 static void finish(struct reasm *r, struct reasm_result *res)

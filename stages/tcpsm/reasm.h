@@ -157,8 +157,9 @@ int reasm_close(struct reasm *r, struct reasm_result *res);
 /* Gives every chunk of this side back to the pool when the reader has read
  * everything delivered and nothing is held out of order (the state of a
  * closed side whose data was consumed); later inserts take chunks again.
- * Writer only. @return the chunks given back (0: not idle, or none held). */
-uint32_t reasm_reclaim(struct reasm *r);
+ * Writer only. @return the chunks given back (0: none held), or -1 when the
+ * side is not idle (unread or held bytes, a pending gap or resize). */
+int reasm_reclaim(struct reasm *r);
 
 /* @return the sequence number of the in-order edge (next expected byte). */
 uint32_t reasm_next_seq(const struct reasm *r);

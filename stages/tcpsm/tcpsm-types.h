@@ -105,11 +105,13 @@ struct tcpsm_flow {
 	struct rcu_head rcu;     /* freed after a grace period once retired */
 	struct tcpsm_inst *ti;
 	TAILQ_ENTRY(tcpsm_flow) tq; /* timer list */
+	TAILQ_ENTRY(tcpsm_flow) rq; /* closed with buffers: chunks to reclaim (tcpsm_reasm.c) */
 	struct tcpsm_key key;
 	uint32_t hash;     /* private table hash of key */
 	uint32_t pkt_hash; /* mp_meta.hash of its packets: control mbufs follow them */
 	uint8_t cli_is_a;  /* the client is key.a */
 	uint8_t list;      /* enum tcpsm_list */
+	uint8_t in_rq;     /* on ti->reclaimq */
 	uint8_t end;       /* enum tcpsm_end once closed or ended */
 	uint8_t midstream;
 	uint8_t closed; /* CONN_END raised */
@@ -162,7 +164,8 @@ struct tcpsm_inst {
 	struct tcpsm_flow **free_stk;
 	unsigned n_free;
 	struct tcpsm_fq lists[TCPSM_L_N];
-	struct mp_conntable *ct; /* may be NULL */
+	struct tcpsm_fq reclaimq; /* closed flows that may hold buffer chunks, oldest first */
+	struct mp_conntable *ct;  /* may be NULL */
 	tcpsm_end_fn on_end;
 	void *end_arg;
 	void *reasm; /* reassembly buffer pool, NULL when buffers are off */

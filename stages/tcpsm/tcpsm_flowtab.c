@@ -75,6 +75,7 @@ struct tcpsm_inst *tcpsm_inst_create(const struct tcpsm_params *p, unsigned idx,
 	}
 	for (unsigned l = 0; l < TCPSM_L_N; l++)
 		TAILQ_INIT(&ti->lists[l]);
+	TAILQ_INIT(&ti->reclaimq);
 	int r = tcpsm_reasm_setup(ti);
 	if (r < 0) {
 		tcpsm_inst_destroy(ti);
@@ -263,6 +264,10 @@ void tcpsm_flow_end(struct tcpsm_inst *ti, struct tcpsm_flow *f, unsigned reason
 
 	table_remove(ti, f);
 	TAILQ_REMOVE(&ti->lists[f->list], f, tq);
+	if (f->in_rq) {
+		TAILQ_REMOVE(&ti->reclaimq, f, rq);
+		f->in_rq = 0;
+	}
 	f->list = TCPSM_L_N;
 	ti->n_active--;
 	if (f->in_ct) {

@@ -78,22 +78,32 @@ void tcpsm_reasm_teardown(struct tcpsm_inst *ti)
 
 /* The chunk pool is dry: closed flows (TIME_WAIT, after RST) keep their
  * chunks until they are retired, though their readers have consumed all
- * they will ever read. Take the chunks of the oldest ones back, looking at
- * no more than 512 flows per call. @return chunks given back. */
+ * they will ever read. Take back the chunks of the oldest closed flows whose
+ * sides are idle (reclaimq, in closing order), looking at no more than 512
+ * per call; a flow leaves the queue once both sides hold nothing.
+ * @return chunks given back. */
 static uint32_t reclaim_closed(struct tcpsm_inst *ti, const struct tcpsm_flow *self)
 {
 	uint32_t got = 0;
 	unsigned looked = 0;
-	struct tcpsm_flow *c;
-	TAILQ_FOREACH(c, &ti->lists[TCPSM_L_CLOSED], tq)
-	{
-		if (++looked > 512 || got >= 64)
-			break;
+	struct tcpsm_flow *c, *next;
+	for (c = TAILQ_FIRST(&ti->reclaimq); c && looked < 512 && got < 256; c = next) {
+		next = TAILQ_NEXT(c, rq);
+		looked++;
 		if (c == self)
 			continue;
-		for (int i = 0; i < 2; i++)
-			if (c->s[i].buf)
-				got += reasm_reclaim(c->s[i].buf);
+		int busy = 0;
+		for (int i = 0; i < 2; i++) {
+			int k = c->s[i].buf ? reasm_reclaim(c->s[i].buf) : 0;
+			if (k < 0)
+				busy = 1;
+			else
+				got += (uint32_t)k;
+		}
+		if (!busy) {
+			TAILQ_REMOVE(&ti->reclaimq, c, rq);
+			c->in_rq = 0;
+		}
 	}
 	if (got)
 		tcpsm_ctr(ti, TCPSM_C_BUF_RECLAIMED, got);

@@ -589,6 +589,10 @@ int tcpsm_process(struct tcpsm_inst *ti, struct mp_meta *md, const uint8_t *payl
 		md->ev[MP_HOOK_SND] |= MP_ON_CONN_END;
 		md->ev[MP_HOOK_RCV] |= MP_ON_CONN_END;
 		tcpsm_list_set(ti, f, TCPSM_L_CLOSED, md->ts_ns);
+		if ((f->s[0].buf || f->s[1].buf) && !f->in_rq) {
+			TAILQ_INSERT_TAIL(&ti->reclaimq, f, rq);
+			f->in_rq = 1;
+		}
 	} else if (!f->closed) {
 		unsigned l = TCPSM_L_EST;
 		for (int i = 0; i < 2; i++)

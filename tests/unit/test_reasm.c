@@ -95,20 +95,20 @@ START_TEST(reclaim_idle_side)
 	ck_assert_int_eq(reasm_init(&r, p, 1000, 4096, REASM_OVERLAP_FIRST), 0);
 	reasm_set_reader(&r, 1);
 	put(&r, 1000, 0, 3000);
-	ck_assert_uint_eq(reasm_reclaim(&r), 0); /* 3000 bytes unread */
+	ck_assert_int_eq(reasm_reclaim(&r), -1); /* 3000 bytes unread */
 	expect_data(&r, 0, 2000);
-	ck_assert_uint_eq(reasm_reclaim(&r), 0); /* 1000 still unread */
+	ck_assert_int_eq(reasm_reclaim(&r), -1); /* 1000 still unread */
 	expect_data(&r, 2000, 1000);
 	put(&r, 1000, 3500, 100); /* held out of order */
-	ck_assert_uint_eq(reasm_reclaim(&r), 0);
+	ck_assert_int_eq(reasm_reclaim(&r), -1);
 	put(&r, 1000, 3000, 500); /* fills the hole: 600 more to read */
 	expect_data(&r, 3000, 600);
 	reasm_pool_stats(p, &fr, &tot, NULL);
 	ck_assert_uint_lt(fr, tot);
-	ck_assert_uint_gt(reasm_reclaim(&r), 0);
+	ck_assert_int_gt(reasm_reclaim(&r), 0);
 	reasm_pool_stats(p, &fr, &tot, NULL);
 	ck_assert_uint_eq(fr, tot);
-	ck_assert_uint_eq(reasm_reclaim(&r), 0); /* nothing left */
+	ck_assert_int_eq(reasm_reclaim(&r), 0); /* nothing left */
 	/* Later data is stored and read as before, from where it was. */
 	put(&r, 1000, 3600, 700);
 	ck_assert_uint_eq(reasm_next_seq(&r), 1000 + 4300);
