@@ -109,7 +109,7 @@ unsigned mp_out_send(struct mp_stage_inst *si, unsigned slot, struct rte_mbuf **
 		return 0;
 	for (unsigned i = 0; i < n; i++)
 		MP_TSAN_RELEASE(b[i]); /* to the stage that dequeues it (tsan.h) */
-	if (o->n == 1 || si->pl->conf->fanout == MP_FANOUT_INDEX) {
+	if (o->n == 1 || si->fanout_index) {
 		sent = rte_ring_sp_enqueue_burst(o->r[o->n == 1 ? 0 : si->idx % o->n], (void **)b, n, NULL);
 		if (unlikely(sent < n))
 			refuse(si, slot, b + sent, n - sent);
@@ -630,6 +630,7 @@ static struct mp_stage_inst *inst_new(struct mp_pipeline *pl, const struct mp_st
 	si->type = t;
 	si->pl = pl;
 	si->idx = idx;
+	si->fanout_index = pl->conf->fanout == MP_FANOUT_INDEX;
 	si->ctr = rte_zmalloc("stage_ctr", sizeof(uint64_t) * (MP_CC_N + t->n_ctrs), RTE_CACHE_LINE_SIZE);
 	if (!si->ctr) {
 		rte_free(si);

@@ -75,6 +75,10 @@ struct mp_stage_inst {
 	const struct mp_stage_type *type;
 	struct mp_pipeline *pl;
 	unsigned idx;   /* instance number within its stage */
+	/* Copy of [pipeline] fanout == index: every packet goes to downstream
+	 * instance idx % n instead of hash % n (replicated pipelines). Zero
+	 * (by hash) in an instance built without a pipeline, e.g. unit tests. */
+	unsigned fanout_index;
 	unsigned lcore; /* lcore that runs it */
 	unsigned n_in;
 	unsigned in_next; /* round-robin position over in[] */

@@ -77,7 +77,7 @@ static inline unsigned mp_in_burst(struct mp_stage_inst *si, struct rte_mbuf **b
  * app instance that owns a flow) use it too. */
 static inline unsigned mp_dest(const struct mp_stage_inst *si, const struct mp_meta *md, unsigned n)
 {
-	return si->pl->conf->fanout == MP_FANOUT_INDEX ? si->idx % n : md->hash % n;
+	return si->fanout_index ? si->idx % n : md->hash % n;
 }
 
 /* Frees what a ring refused and counts it under ring_full. */

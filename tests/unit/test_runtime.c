@@ -121,6 +121,38 @@ START_TEST(fanout_keeps_flow_order)
 }
 END_TEST
 
+START_TEST(fanout_index_keeps_instance)
+{
+	/* Replicated pipelines: instance 4 of 3-way output sends everything to
+	 * ring 4 % 3 = 1 whatever the hash, in order; control mbufs held on a
+	 * full ring follow the same rule. */
+	struct mp_stage_inst *si = fake_inst(3, 64);
+	si->idx = 4;
+	si->fanout_index = 1;
+	struct rte_mbuf *b[32];
+	for (unsigned i = 0; i < 32; i++)
+		b[i] = pkt(i * 2654435761u, i, 0);
+	ck_assert_uint_eq(mp_out_send(si, 0, b, 32), 32);
+	ck_assert_uint_eq(rte_ring_count(si->out[0].r[0]), 0);
+	ck_assert_uint_eq(rte_ring_count(si->out[0].r[2]), 0);
+	ck_assert_uint_eq(rte_ring_count(si->out[0].r[1]), 32);
+	for (unsigned i = 0; i < 32; i++) {
+		struct rte_mbuf *m;
+		ck_assert_int_eq(rte_ring_sc_dequeue(si->out[0].r[1], (void **)&m), 0);
+		ck_assert_uint_eq(mp_meta(m)->ctrl.arg64, i);
+		rte_pktmbuf_free(m);
+	}
+	/* The same packets by hash spread over all three rings. */
+	si->fanout_index = 0;
+	for (unsigned i = 0; i < 32; i++)
+		b[i] = pkt(i * 2654435761u, i, 0);
+	ck_assert_uint_eq(mp_out_send(si, 0, b, 32), 32);
+	for (unsigned r = 0; r < 3; r++)
+		ck_assert_uint_gt(rte_ring_count(si->out[0].r[r]), 0);
+	free_inst(si);
+}
+END_TEST
+
 START_TEST(ring_full_frees_and_counts)
 {
 	unsigned avail0 = rte_mempool_avail_count(pool);
@@ -271,6 +303,7 @@ int main(void)
 	tcase_set_timeout(t, 60);
 	tcase_add_test(t, meta_in_priv_area);
 	tcase_add_test(t, fanout_keeps_flow_order);
+	tcase_add_test(t, fanout_index_keeps_instance);
 	tcase_add_test(t, ring_full_frees_and_counts);
 	tcase_add_test(t, ctrl_held_not_dropped);
 	tcase_add_test(t, pipeline_runs_and_conserves);
