@@ -12,6 +12,7 @@ PKGS=(
   libpcap-dev                    # capture pre-scan, -w writer, BPF compilation
   python3                        # regression runner, test tooling
   iproute2 ethtool               # namespaces and veth for the inline tests
+  tcpdump                        # independent counts the API tests compare against
   clang-format                   # format check
   libnids-dev gnuplot-nox        # bench peers (libnids) and plots
 )

@@ -16,6 +16,10 @@ fail=0
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0}
 ok() { echo "ok   $1"; pass=$((pass + 1)); }
 ko() { echo "FAIL $1"; fail=$((fail + 1)); }
+# The independent counts come from tcpdump: without it they would read 0.
+if ! command -v tcpdump >/dev/null; then
+	ko "tcpdump is not installed (it gives the counts checked here): run scripts/deps.sh as root"
+fi
 
 # run NAME PCAP [args...]: runs the program, output in $tmp/NAME.out
 run() {
