@@ -50,6 +50,7 @@ struct mp_conf {
 	unsigned midstream;
 	unsigned overlap;
 	uint64_t buf_size, buf_pool;
+	unsigned buf_free_at_end;
 	unsigned frag_flows;
 	uint64_t frag_timeout_ms;
 	/* [output] */

@@ -25,6 +25,9 @@ enum mp_pkt_kind {
 #define MP_MF_REASM 0x0040u    /* rebuilt from IP fragments */
 #define MP_MF_ORPHAN 0x0080u   /* non-TCP or no flow: raw/orphan traffic */
 #define MP_MF_INJECTED 0x0100u /* made inside the pipeline (mtcp_sendpkt) */
+/* tcpsm raised CONN_END on this packet for a flow holding reassembly buffers:
+ * tx reports it through pl->flow_ended once every stage is done with it. */
+#define MP_MF_CONN_END 0x0200u
 
 /* mp_meta.tcp_flags: the TCP header's flag byte */
 #define MP_TH_FIN 0x01u

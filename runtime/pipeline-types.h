@@ -60,6 +60,10 @@ struct mp_pipeline {
 	/* Called by tx for each MP_CTRL_RETIRE mbuf, with its mp_meta.flow (set
 	 * by tcpsm at init; may be called from any lcore). */
 	void (*flow_retire)(struct mp_pipeline *pl, void *flow);
+	/* Called by tx for each packet marked MP_MF_CONN_END: the app has run
+	 * the flow's CONN_END callbacks, so its buffers will not be read again
+	 * (set by tcpsm; any lcore). */
+	void (*flow_ended)(struct mp_pipeline *pl, void *flow);
 	/* Offline pacing (mospipe_gate): rx instances deliver no capture packet
 	 * later than gate_ns (0 = open); each publishes the time of the packet it
 	 * holds (gate_next, 0 = none) and whether it holds the end of input. */

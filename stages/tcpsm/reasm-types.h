@@ -69,7 +69,9 @@ struct reasm_frag {
 /* Capped chunk pool, one per tcpsm instance. Opaque: see reasm.c. */
 struct reasm_pool;
 
-#define REASM_INLINE_SLOTS 4
+/* Slot words kept in the descriptor itself: windows of up to 7 chunks (28 KiB
+ * at the default 4 KiB chunk) need no separate map chunk. */
+#define REASM_INLINE_SLOTS 8
 
 /* One side's reassembly state. Embedded in the flow; treat as opaque. Fields
  * are grouped by which thread writes them (see reasm.h, "Concurrency"). */

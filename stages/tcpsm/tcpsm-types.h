@@ -116,7 +116,10 @@ struct tcpsm_flow {
 	uint8_t midstream;
 	uint8_t closed; /* CONN_END raised */
 	uint8_t in_ct;  /* published in the RCU table */
-	uint8_t pad_[2];
+	/* Set (release) by tx once the packet that raised CONN_END left the
+	 * app stage; read (acquire) by tcpsm_reasm_reclaim_ended(). */
+	uint8_t end_seen;
+	uint8_t pad_[1];
 	uint64_t id;
 	uint64_t first_ts, last_ts, list_ts; /* packet time, ns */
 	struct tcpsm_side s[2];              /* [MP_SIDE_CLI], [MP_SIDE_SVR] */
@@ -135,6 +138,7 @@ struct tcpsm_params {
 	unsigned csum_verify;
 	uint64_t idle_ns, syn_ns, tw_ns;
 	uint64_t buf_size, buf_pool;
+	unsigned buf_free_at_end; /* conf tcp.buf_free_at_end */
 };
 
 struct tcpsm_slot {

@@ -160,6 +160,15 @@ static void tcpsm_flow_retire(struct mp_pipeline *pl, void *flow)
 		defer_free(f);
 }
 
+/* pl->flow_ended: tx (any lcore) passed the packet that raised the flow's
+ * CONN_END, so the app's callbacks for it have returned. */
+static void tcpsm_flow_ended(struct mp_pipeline *pl, void *flow)
+{
+	struct tcpsm_flow *f = flow;
+	(void)pl;
+	__atomic_store_n(&f->end_seen, 1, __ATOMIC_RELEASE);
+}
+
 static void take_back_retired(struct tcpsm_priv *tp)
 {
 	void *fs[64];
@@ -189,6 +198,7 @@ static unsigned tcpsm_poll(struct mp_stage_inst *si)
 	unsigned n;
 
 	take_back_retired(tp);
+	tcpsm_reasm_reclaim_ended(tp->ti);
 	if (unlikely(tp->n_pend)) {
 		retry_pending(tp);
 		flush_out(tp);
@@ -279,6 +289,7 @@ static int tcpsm_init(struct mp_stage_inst *si)
 		}
 		pl->stage_shared[MP_ST_TCPSM] = sh;
 		pl->flow_retire = tcpsm_flow_retire;
+		pl->flow_ended = tcpsm_flow_ended;
 	}
 	sh->refs++;
 
@@ -366,6 +377,7 @@ static void tcpsm_fini(struct mp_stage_inst *si)
 		rte_free(sh);
 		pl->stage_shared[MP_ST_TCPSM] = NULL;
 		pl->flow_retire = NULL;
+		pl->flow_ended = NULL;
 	}
 }
 

@@ -160,5 +160,6 @@ void tcpsm_reasm_data(struct tcpsm_inst *ti, struct tcpsm_flow *f, unsigned rsid
                       unsigned len, unsigned cap, uint32_t *ev);
 /* Gives a flow's buffers back (instance thread, after the flow is retired). */
 void tcpsm_reasm_release(struct tcpsm_inst *ti, struct tcpsm_flow *f);
+void tcpsm_reasm_reclaim_ended(struct tcpsm_inst *ti);
 
 #endif

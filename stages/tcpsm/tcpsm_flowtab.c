@@ -27,6 +27,7 @@ void tcpsm_params_from_conf(struct tcpsm_params *p, const struct mp_conf *c)
 	p->tw_ns = c->time_wait_ms * 1000000ULL;
 	p->buf_size = c->buf_size;
 	p->buf_pool = c->buf_pool;
+	p->buf_free_at_end = c->buf_free_at_end;
 }
 
 struct tcpsm_inst *tcpsm_inst_create(const struct tcpsm_params *p, unsigned idx, struct rte_mempool *mp, uint64_t *ctr,

@@ -110,6 +110,38 @@ static uint32_t reclaim_closed(struct tcpsm_inst *ti, const struct tcpsm_flow *s
 	return got;
 }
 
+/* Closed flows whose CONN_END packet tx has seen (so the app is done with
+ * them) give their chunks back at once, while those chunks are still in
+ * cache: waiting for the pool to run dry, as reclaim_closed() does, first
+ * walks every fresh page of a large pool (page faults, cache misses). Looks
+ * at the oldest 16 per call; a flow whose reader has not consumed all stays. */
+void tcpsm_reasm_reclaim_ended(struct tcpsm_inst *ti)
+{
+	uint32_t got = 0;
+	unsigned looked = 0;
+	struct tcpsm_flow *c, *next;
+	for (c = TAILQ_FIRST(&ti->reclaimq); c && looked < 16; c = next) {
+		next = TAILQ_NEXT(c, rq);
+		looked++;
+		if (!__atomic_load_n(&c->end_seen, __ATOMIC_ACQUIRE))
+			continue;
+		int busy = 0;
+		for (int i = 0; i < 2; i++) {
+			int k = c->s[i].buf ? reasm_reclaim(c->s[i].buf) : 0;
+			if (k < 0)
+				busy = 1;
+			else
+				got += (uint32_t)k;
+		}
+		if (!busy) {
+			TAILQ_REMOVE(&ti->reclaimq, c, rq);
+			c->in_rq = 0;
+		}
+	}
+	if (got)
+		tcpsm_ctr(ti, TCPSM_C_BUF_ENDED_RECLAIMED, got);
+}
+
 void tcpsm_reasm_data(struct tcpsm_inst *ti, struct tcpsm_flow *f, unsigned rside, uint32_t seq, const uint8_t *p,
                       unsigned len, unsigned cap, uint32_t *ev)
 {

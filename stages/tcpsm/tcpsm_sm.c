@@ -592,6 +592,8 @@ int tcpsm_process(struct tcpsm_inst *ti, struct mp_meta *md, const uint8_t *payl
 		if ((f->s[0].buf || f->s[1].buf) && !f->in_rq) {
 			TAILQ_INSERT_TAIL(&ti->reclaimq, f, rq);
 			f->in_rq = 1;
+			if (ti->p.buf_free_at_end)
+				md->flags |= MP_MF_CONN_END; /* tx reports it: tcpsm_reasm_reclaim_ended() */
 		}
 	} else if (!f->closed) {
 		unsigned l = TCPSM_L_EST;

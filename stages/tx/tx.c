@@ -109,6 +109,8 @@ static unsigned tx_poll(struct mp_stage_inst *si)
 			ctrl++;
 			continue;
 		}
+		if (unlikely(md->flags & MP_MF_CONN_END) && md->flow && pl->flow_ended)
+			pl->flow_ended(pl, md->flow);
 		if (unlikely(md->flags & MP_MF_REASM)) {
 			/* A datagram classify rebuilt from fragments, for monitoring
 			 * only: the original fragments were forwarded unchanged, so

@@ -37,7 +37,9 @@ MAPPINGS = [
 ]
 
 # Counters that depend on timing, not on the packets.
-TIMING_COUNTERS = {"busy_polls", "idle_polls", "busy_cycles"}
+# buf_chunks_freed_at_end: a closed flow's chunks go back when tx reports its
+# CONN_END packet, or with the flow at retirement if the input ends first.
+TIMING_COUNTERS = {"busy_polls", "idle_polls", "busy_cycles", "buf_chunks_freed_at_end"}
 TIMING_SUFFIXES = ("_cycles", "_polls", "_tsc", "_ns", "_us")
 
 
