@@ -74,7 +74,7 @@ struct mp_out {
 struct mp_stage_inst {
 	const struct mp_stage_type *type;
 	struct mp_pipeline *pl;
-	unsigned idx;   /* instance number within its stage */
+	unsigned idx; /* instance number within its stage */
 	/* Copy of [pipeline] fanout == index: every packet goes to downstream
 	 * instance idx % n instead of hash % n (replicated pipelines). Zero
 	 * (by hash) in an instance built without a pipeline, e.g. unit tests. */
