@@ -517,7 +517,9 @@ ssize_t mtcp_peek(mctx_t mctx, int sock, int side, char *buf, size_t len);
  *   Bytes copied (a contiguous run starting at off, possibly < count), or -1
  *   with errno set:
  *   - ENODATA: no stored byte at off (not received yet, or already dropped
- *     from the buffer).
+ *     from the buffer; once the flow's MOS_ON_CONN_END callbacks have
+ *     returned and every delivered byte was read, the buffer is freed unless
+ *     [tcp] buf_free_at_end = no).
  *   - EINVAL: bad side, buf NULL, or buffering disabled for the side.
  *   - EBADF, EPERM, EACCES: as for mtcp_peek().
  */
