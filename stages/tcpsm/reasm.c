@@ -13,6 +13,17 @@
  * what lets the reader scan the bitmap while the writer sets other bits of the
  * same word (hence relaxed atomics on bitmap words: no torn words, no order
  * needed beyond the release/acquire on `delivered`).
+ *
+ * Lazy bitmaps: the top bit of a slot word (SLOT_V) says the chunk's bitmap
+ * is valid. An in-order segment (at the edge, nothing held) written into a
+ * chunk from its first byte leaves the bitmap alone (SLOT_V clear): such a
+ * chunk holds exactly the bytes from its start up to `delivered`, nothing
+ * above. Clearing a 512-byte bitmap that is always cache-cold (every flow
+ * cycles through its window's chunks) was half of reasm_insert's time. Any
+ * other write into the chunk, and any gap declared while it is tagged, first
+ * gives it a real bitmap (materialize()), so the rule never has to describe a
+ * hole; the reader reads a lazy chunk with the same rule and its own view of
+ * `delivered`.
  */
 #include <errno.h>
 #include <limits.h>
@@ -139,9 +150,18 @@ static inline _Atomic uint64_t *chunk_bits(const struct reasm_pool *p, uint32_t 
 
 /* ---- slots --------------------------------------------------------------- */
 
-static inline uint64_t slot_word(uint64_t n, uint32_t id)
+#define SLOT_V (1ull << 63)  /* the chunk's bitmap is valid (see the file comment) */
+#define TAG_MASK 0x7fffffffu /* chunk number bits kept in a slot word */
+
+static inline uint64_t slot_word(uint64_t n, uint32_t id, int valid)
 {
-	return ((uint64_t)(uint32_t)n << 32) | id;
+	return ((uint64_t)((uint32_t)n & TAG_MASK) << 32) | id | (valid ? SLOT_V : 0);
+}
+
+/* The slot word w holds chunk number n. */
+static inline int slot_is(uint64_t w, uint64_t n)
+{
+	return (uint32_t)w != NONE_ID && (uint32_t)(w >> 32 & TAG_MASK) == ((uint32_t)n & TAG_MASK);
 }
 
 /* Chunk id holding chunk number n, or NONE_ID. Used by both threads: acquire
@@ -153,10 +173,18 @@ static uint32_t slot_get(const struct reasm *r, uint64_t n)
 	if (!s || r->nslots == 0)
 		return NONE_ID;
 	uint64_t w = atomic_load_explicit(&s[n % r->nslots], memory_order_acquire);
-	uint32_t id = (uint32_t)w;
-	if (id == NONE_ID || (uint32_t)(w >> 32) != (uint32_t)n)
-		return NONE_ID;
-	return id;
+	return slot_is(w, n) ? (uint32_t)w : NONE_ID;
+}
+
+/* The slot word for chunk number n (acquire, as slot_get()) into *w.
+ * @return 0 when no chunk holds n. */
+static int slot_get_w(const struct reasm *r, uint64_t n, uint64_t *w)
+{
+	_Atomic uint64_t *s = atomic_load_explicit(&((struct reasm *)r)->slots, memory_order_acquire);
+	if (!s || r->nslots == 0)
+		return 0;
+	*w = atomic_load_explicit(&s[n % r->nslots], memory_order_acquire);
+	return slot_is(*w, n);
 }
 
 static void clear_bits(const struct reasm_pool *p, uint32_t id)
@@ -169,7 +197,16 @@ static void clear_bits(const struct reasm_pool *p, uint32_t id)
 /* Writer: the chunk for chunk number n, taking or retagging its slot. Only
  * called for n inside the window, so the slot's previous chunk number holds
  * consumed bytes only (see the file comment). */
-static uint32_t slot_take(struct reasm *r, uint64_t n, struct reasm_result *res)
+static void materialize(struct reasm *r, _Atomic uint64_t *e, uint64_t n, uint32_t id);
+
+/* lazy: the caller writes in order from the chunk's first byte with nothing
+ * held, so a new tag may skip the bitmap (SLOT_V clear); *valid tells the
+ * caller whether it must set bits. Without lazy the chunk always comes back
+ * with a valid bitmap. */
+#define LAZY_KEEP 1 /* an already lazy chunk may stay lazy */
+#define LAZY_NEW 2  /* a new tag may be lazy (written from the chunk's first byte) */
+
+static uint32_t slot_take(struct reasm *r, uint64_t n, struct reasm_result *res, int lazy, int *valid)
 {
 	struct reasm_pool *p = r->pool;
 	_Atomic uint64_t *s = atomic_load_explicit(&r->slots, memory_order_relaxed);
@@ -180,23 +217,36 @@ static uint32_t slot_take(struct reasm *r, uint64_t n, struct reasm_result *res)
 		r->map_id = m;
 		s = (_Atomic uint64_t *)(void *)chunk_data(p, m);
 		for (uint32_t i = 0; i < r->nslots; i++)
-			atomic_store_explicit(&s[i], slot_word(0, NONE_ID), memory_order_relaxed);
+			atomic_store_explicit(&s[i], slot_word(0, NONE_ID, 0), memory_order_relaxed);
 		/* Release: the reader must see the initialised entries. */
 		atomic_store_explicit(&r->slots, s, memory_order_release);
 	}
 	_Atomic uint64_t *e = &s[n % r->nslots];
 	uint64_t w = atomic_load_explicit(e, memory_order_relaxed);
 	uint32_t id = (uint32_t)w;
-	if (id != NONE_ID && (uint32_t)(w >> 32) == (uint32_t)n)
+	if (slot_is(w, n)) {
+		if (!(w & SLOT_V) && !(lazy & LAZY_KEEP)) {
+			materialize(r, e, n, id);
+			w |= SLOT_V;
+		}
+		*valid = (w & SLOT_V) != 0;
 		return id;
+	}
 	if (id == NONE_ID) {
 		id = pool_get(p);
 		if (id == NONE_ID)
 			goto nomem;
 	}
+	*valid = !(lazy & LAZY_NEW);
+	if (lazy & LAZY_NEW) {
+		/* Release: a reader matching the tag sees a lazy chunk, whose
+		 * bytes it reads only below the delivered it acquired. */
+		atomic_store_explicit(e, slot_word(n, id, 0), memory_order_release);
+		return id;
+	}
 	clear_bits(p, id);
 	/* Release: bitmap cleared before the reader can match the new tag. */
-	atomic_store_explicit(e, slot_word(n, id), memory_order_release);
+	atomic_store_explicit(e, slot_word(n, id, 1), memory_order_release);
 	/* Orders the new tag before the bits store_range() sets next, so that
 	 * reasm_frags(), which re-reads the slot after reading bits (acquire
 	 * fence), notices a retag whose bits it may have seen. */
@@ -208,6 +258,44 @@ nomem:
 		r->tot.nomem_events++;
 	}
 	return NONE_ID;
+}
+
+static inline uint64_t w_delivered(const struct reasm *r);
+
+/* Writer: gives the lazy chunk in slot e (chunk number n, id) a real bitmap:
+ * its bytes from the chunk start up to delivered, then marks it valid
+ * (release: a reader that sees SLOT_V sees the bits). */
+static void materialize(struct reasm *r, _Atomic uint64_t *e, uint64_t n, uint32_t id)
+{
+	const struct reasm_pool *p = r->pool;
+	_Atomic uint64_t *b = chunk_bits(p, id);
+	uint64_t cs = n * p->d, d = w_delivered(r);
+	uint64_t k = d > cs ? (d - cs < p->d ? d - cs : p->d) : 0;
+	for (uint32_t i = 0; i < p->d / 64; i++) {
+		uint64_t v = (uint64_t)i * 64 + 64 <= k ? ~0ull : ((uint64_t)i * 64 < k ? (1ull << (k % 64)) - 1 : 0);
+		atomic_store_explicit(&b[i], v, memory_order_relaxed);
+	}
+	atomic_store_explicit(e, slot_word(n, id, 1), memory_order_release);
+	atomic_thread_fence(memory_order_release); /* as in slot_take() */
+}
+
+/* Writer: every lazy chunk gets a real bitmap. Called before the edge moves
+ * over bytes that may be missing (a lazy chunk cannot describe a hole). */
+static void materialize_all(struct reasm *r)
+{
+	_Atomic uint64_t *s = atomic_load_explicit(&r->slots, memory_order_relaxed);
+	if (!s)
+		return;
+	uint64_t base = w_delivered(r) / r->pool->d;
+	for (uint32_t i = 0; i < r->nslots; i++) {
+		uint64_t w = atomic_load_explicit(&s[i], memory_order_relaxed);
+		if ((uint32_t)w == NONE_ID || (w & SLOT_V))
+			continue;
+		/* The full chunk number: the one nearest the edge with this tag. */
+		uint32_t delta = ((uint32_t)(w >> 32 & TAG_MASK) - (uint32_t)base) & TAG_MASK;
+		uint64_t n = delta & 0x40000000u ? base - (TAG_MASK + 1u - delta) : base + delta;
+		materialize(r, &s[i], n, (uint32_t)w);
+	}
 }
 
 /* Gives every chunk back and starts an empty window of `size` bytes. Writer
@@ -238,7 +326,7 @@ static void reset_buffer(struct reasm *r, uint32_t size)
 	if (r->nslots && r->nslots <= REASM_INLINE_SLOTS) {
 		s = r->inl;
 		for (uint32_t i = 0; i < REASM_INLINE_SLOTS; i++)
-			atomic_store_explicit(&s[i], slot_word(0, NONE_ID), memory_order_relaxed);
+			atomic_store_explicit(&s[i], slot_word(0, NONE_ID, 0), memory_order_relaxed);
 	}
 	atomic_store_explicit(&r->slots, s, memory_order_release);
 	atomic_store_explicit(&r->size_pub, size, memory_order_relaxed);
@@ -248,8 +336,10 @@ static void reset_buffer(struct reasm *r, uint32_t size)
 /* ---- bitmap runs --------------------------------------------------------- */
 
 /* Length of the run of bytes starting at a (< lim) that are all present
- * (*have = 1) or all absent (*have = 0), capped at lim. */
-static uint64_t run_len(const struct reasm *r, uint64_t a, uint64_t lim, int *have)
+ * (*have = 1) or all absent (*have = 0), capped at lim. d is `delivered` as
+ * the caller sees it (writer: its own; reader: the value it acquired): a
+ * lazy chunk holds the bytes below it. */
+static uint64_t run_len(const struct reasm *r, uint64_t a, uint64_t lim, uint64_t d, int *have)
 {
 	const struct reasm_pool *p = r->pool;
 	uint64_t o = a;
@@ -258,12 +348,25 @@ static uint64_t run_len(const struct reasm *r, uint64_t a, uint64_t lim, int *ha
 		uint64_t n = o / p->d;
 		uint64_t cend = (n + 1) * p->d;
 		uint64_t end = cend < lim ? cend : lim;
-		uint32_t id = slot_get(r, n);
+		uint64_t w = 0;
+		uint32_t id = slot_get_w(r, n, &w) ? (uint32_t)w : NONE_ID;
 		if (id == NONE_ID) {
 			if (want == 1)
 				break;
 			want = 0;
 			o = end;
+			continue;
+		}
+		if (!(w & SLOT_V)) {
+			/* Lazy chunk: present from its start up to d. */
+			int h = o < d;
+			uint64_t e = h ? (d < end ? d : end) : end;
+			if (want >= 0 && want != h)
+				break;
+			want = h;
+			o = e;
+			if (e < end)
+				break;
 			continue;
 		}
 		_Atomic uint64_t *b = chunk_bits(p, id);
@@ -290,10 +393,10 @@ done:
 /* Set bits in [a, b): present bytes. */
 static uint64_t count_present(const struct reasm *r, uint64_t a, uint64_t b)
 {
-	uint64_t c = 0;
+	uint64_t c = 0, d = w_delivered(r);
 	while (a < b) {
 		int have;
-		uint64_t k = run_len(r, a, b, &have);
+		uint64_t k = run_len(r, a, b, d, &have);
 		if (have)
 			c += k;
 		a += k;
@@ -352,6 +455,7 @@ static void advance_to(struct reasm *r, uint64_t to, struct reasm_result *res)
 	uint64_t d = w_delivered(r);
 	if (to <= d)
 		return;
+	materialize_all(r);
 	if (r->jumping || r->size == 0) {
 		res->missed += to - d;
 		res->flags |= REASM_F_MISSED;
@@ -398,7 +502,7 @@ static void advance_contig(struct reasm *r, struct reasm_result *res)
 	uint64_t start = d;
 	while (d < w) {
 		int have;
-		uint64_t k = run_len(r, d, w, &have);
+		uint64_t k = run_len(r, d, w, d, &have);
 		if (!have)
 			break;
 		d += k;
@@ -416,10 +520,10 @@ static uint32_t compare_stored(const struct reasm *r, uint64_t a, uint64_t b, co
 {
 	const struct reasm_pool *p = r->pool;
 	uint32_t diff = 0;
-	uint64_t o = a;
+	uint64_t o = a, d = w_delivered(r);
 	while (o < b) {
 		int have;
-		uint64_t k = run_len(r, o, b, &have);
+		uint64_t k = run_len(r, o, b, d, &have);
 		if (have) {
 			/* A present run lies in one or more chunks; walk them. */
 			for (uint64_t x = o; x < o + k;) {
@@ -450,7 +554,8 @@ static void store_range(struct reasm *r, uint64_t a, uint64_t b, const uint8_t *
 		uint64_t n = o / p->d;
 		uint64_t cend = (n + 1) * p->d;
 		uint64_t e = cend < b ? cend : b;
-		uint32_t id = slot_take(r, n, res);
+		int valid;
+		uint32_t id = slot_take(r, n, res, 0, &valid);
 		if (id == NONE_ID) {
 			o = e; /* not stored: stays a hole, missed when passed */
 			continue;
@@ -489,6 +594,46 @@ static void store_range(struct reasm *r, uint64_t a, uint64_t b, const uint8_t *
 			o += span;
 		}
 	}
+}
+
+/* Stores [a, b) at the edge (a == delivered, nothing held, b within the
+ * window) and delivers it: one copy per chunk, lazy bitmaps where the chunk
+ * is new from its first byte or already lazy. Stops early when the pool is
+ * dry. @return the end of what was stored and delivered. */
+static uint64_t store_inorder(struct reasm *r, uint64_t a, uint64_t b, const uint8_t *src, struct reasm_result *res)
+{
+	struct reasm_pool *p = r->pool;
+	uint64_t o = a;
+	while (o < b) {
+		uint64_t n = o / p->d;
+		uint64_t cs = n * p->d;
+		uint64_t e = cs + p->d < b ? cs + p->d : b;
+		int valid;
+		uint32_t id = slot_take(r, n, res, o == cs ? LAZY_NEW | LAZY_KEEP : LAZY_KEEP, &valid);
+		if (id == NONE_ID)
+			break;
+		uint32_t i = (uint32_t)(o - cs);
+		memcpy(chunk_data(p, id) + i, src + (o - a), e - o);
+		if (valid) {
+			/* A chunk with a real bitmap: set the bits (all clear above
+			 * the edge, since nothing is held). */
+			_Atomic uint64_t *bits = chunk_bits(p, id);
+			uint32_t j = i, end = (uint32_t)(e - cs);
+			while (j < end) {
+				uint32_t lo = j % 64, span = 64 - lo < end - j ? 64 - lo : end - j;
+				uint64_t mask = (span == 64 ? ~0ull : ((1ull << span) - 1)) << lo;
+				uint64_t w = atomic_load_explicit(&bits[j / 64], memory_order_relaxed);
+				atomic_store_explicit(&bits[j / 64], w | mask, memory_order_relaxed);
+				j += span;
+			}
+		}
+		o = e;
+	}
+	if (o > a) {
+		res->delivered += (uint32_t)(o - a);
+		publish(r, o);
+	}
+	return o;
 }
 
 /* Applies a pending jump end or resize once the reader has caught up. */
@@ -707,6 +852,14 @@ int reasm_insert(struct reasm *r, uint32_t seq, const void *data, uint32_t len, 
 			advance_to(r, ue, res);
 		goto out;
 	}
+	if (us == d && r->held == 0 && uce > us && uce <= w_consumed(r) + r->size) {
+		/* The common case: in order, nothing held, fits the window. */
+		uint64_t k = store_inorder(r, us, uce, src, res);
+		src += k - us;
+		us = k;
+		if (us >= uce)
+			goto tail;
+	}
 	for (;;) {
 		uint64_t w = w_consumed(r) + r->size;
 		uint64_t top = uce < w ? uce : w;
@@ -732,6 +885,7 @@ int reasm_insert(struct reasm *r, uint32_t seq, const void *data, uint32_t len, 
 		uint64_t need = uce - r->size;
 		advance_to(r, need < us ? need : us, res);
 	}
+tail:
 	/* Uncaptured tail of a segment that is now in order: a known hole. */
 	if (ue > uce && w_delivered(r) >= uce)
 		advance_to(r, ue, res);
@@ -809,10 +963,10 @@ const struct reasm_totals *reasm_totals(const struct reasm *r)
 
 /* Copies the present run at o (len bytes at most) or measures the gap there.
  * @return bytes copied, or -gap. lim is the end of what may be read. */
-static int64_t read_at(const struct reasm *r, uint64_t o, uint64_t lim, uint8_t *buf, size_t len)
+static int64_t read_at(const struct reasm *r, uint64_t o, uint64_t lim, uint64_t d, uint8_t *buf, size_t len)
 {
 	int have = 0;
-	uint64_t k = r->nslots ? run_len(r, o, lim, &have) : lim - o;
+	uint64_t k = r->nslots ? run_len(r, o, lim, d, &have) : lim - o;
 	if (!have)
 		return -(int64_t)k;
 	if (k > len)
@@ -846,7 +1000,7 @@ ssize_t reasm_peek(struct reasm *r, void *buf, size_t len)
 		return 0;
 	uint64_t j = atomic_load_explicit(&r->jump_from, memory_order_acquire);
 	uint64_t lim = j < d ? (j > c ? j : c) : d;
-	int64_t got = lim > c ? read_at(r, c, lim, buf, len) : -(int64_t)(d - c);
+	int64_t got = lim > c ? read_at(r, c, lim, d, buf, len) : -(int64_t)(d - c);
 	uint64_t adv = got < 0 ? (uint64_t)-got : (uint64_t)got;
 	/* Release: our copy is finished before the writer may reuse the space. */
 	atomic_store_explicit(&r->consumed, c + adv, memory_order_release);
@@ -876,7 +1030,7 @@ ssize_t reasm_ppeek(const struct reasm *r, void *buf, size_t len, uint64_t off)
 	if (j < d && off >= j)
 		got = -(int64_t)(d - off);
 	else
-		got = read_at(r, off, j < d ? j : d, buf, len);
+		got = read_at(r, off, j < d ? j : d, d, buf, len);
 	if (got < 0)
 		errno = ENODATA;
 	return (ssize_t)got;
@@ -928,7 +1082,8 @@ static void frag_present(struct frag_acc *a, uint64_t o, uint64_t k)
  * each slot word is read again after its bits (acquire fence, paired with
  * the release fence in slot_take()): a retag seen there aborts the scan.
  * @return 0, or -1 when the view was inconsistent (retry). */
-static int frag_scan(const struct reasm *r, uint32_t size, uint64_t from, uint64_t lim, struct frag_acc *a, int check)
+static int frag_scan(const struct reasm *r, uint32_t size, uint64_t from, uint64_t lim, uint64_t d, struct frag_acc *a,
+                     int check)
 {
 	const struct reasm_pool *p = r->pool;
 	_Atomic uint64_t *sl = atomic_load_explicit(&((struct reasm *)r)->slots, memory_order_acquire);
@@ -943,13 +1098,19 @@ static int frag_scan(const struct reasm *r, uint32_t size, uint64_t from, uint64
 		_Atomic uint64_t *e = &sl[cn % ns];
 		uint64_t w = atomic_load_explicit(e, memory_order_acquire);
 		uint32_t id = (uint32_t)w;
-		if (id == NONE_ID || (uint32_t)(w >> 32) != (uint32_t)cn) {
+		if (!slot_is(w, cn)) {
 			o = cend;
 			continue;
 		}
 		if (id >= p->n)
 			return -1;
 		_Atomic uint64_t *b = chunk_bits(p, id);
+		if (!(w & SLOT_V)) {
+			/* Lazy chunk: its bytes below d, nothing above. */
+			if (o < d)
+				frag_present(a, o, (d < cend ? d : cend) - o);
+			o = cend;
+		}
 		while (o < cend && !a->stop) {
 			uint32_t i = (uint32_t)(o % p->d);
 			uint64_t bits = atomic_load_explicit(&b[i / 64], memory_order_relaxed) >> (i % 64);
@@ -998,7 +1159,7 @@ unsigned reasm_frags(const struct reasm *r, struct reasm_frag *out, unsigned max
 		if (size == 0)
 			return 0;
 		uint64_t lim = j < d ? rend : c + size;
-		if (frag_scan(r, size, c, lim, &a, 1) < 0)
+		if (frag_scan(r, size, c, lim, d, &a, 1) < 0)
 			continue;
 		atomic_thread_fence(memory_order_acquire);
 		if (atomic_load_explicit(&r->gen, memory_order_relaxed) != g1)
@@ -1010,7 +1171,7 @@ unsigned reasm_frags(const struct reasm *r, struct reasm_frag *out, unsigned max
 	memset(&a, 0, sizeof(a));
 	a.out = out;
 	a.max = max;
-	if (rend <= c || frag_scan(r, atomic_load_explicit(&r->size_pub, memory_order_relaxed), c, rend, &a, 0) < 0)
+	if (rend <= c || frag_scan(r, atomic_load_explicit(&r->size_pub, memory_order_relaxed), c, rend, d, &a, 0) < 0)
 		return 0;
 done:
 	if (a.open)

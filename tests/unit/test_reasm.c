@@ -294,6 +294,92 @@ START_TEST(wrap_around)
 }
 END_TEST
 
+/* Lazy bitmaps (reasm.c): in-order bytes written from a chunk's start leave
+ * its bitmap alone. Every way out of that state must keep the exact view:
+ * out-of-order bytes into the same chunk, a retransmission compared against
+ * it, a hole declared over it, fragments and ppeek of its bytes, a chunk
+ * reused from the pool with a stale bitmap. */
+START_TEST(lazy_chunks)
+{
+	struct reasm_pool *p = reasm_pool_create(1 << 20, 256);
+	for (int reader = 0; reader < 2; reader++) {
+		struct reasm r;
+		struct reasm_frag f[8];
+		struct reasm_result res;
+		ck_assert_int_eq(reasm_init(&r, p, 5000, 1024, REASM_OVERLAP_FIRST), 0);
+		reasm_set_reader(&r, reader);
+		/* Dirty the pool: a chunk with every bit set goes back, so the
+		 * next lazy chunk may carry that stale bitmap. */
+		struct reasm junk;
+		reasm_init(&junk, p, 0, 1024, REASM_OVERLAP_FIRST);
+		put(&junk, 0, 300, 256); /* held: bitmap written, never delivered */
+		reasm_fini(&junk);
+		res = put(&r, 5000, 0, 100); /* lazy chunk 0: [0, 100) */
+		ck_assert_uint_eq(res.delivered, 100);
+		if (reader)
+			ck_assert_uint_eq(reasm_frags(&r, f, 8), 1);
+		/* Out of order into the same chunk: [150, 200) held, [100, 150) absent. */
+		res = put(&r, 5000, 150, 50);
+		ck_assert_uint_eq(res.held, 50);
+		ck_assert_uint_eq(res.delivered, 0);
+		if (reader) {
+			ck_assert_uint_eq(reasm_frags(&r, f, 8), 2);
+			ck_assert_uint_eq(f[0].off, 0);
+			ck_assert_uint_eq(f[0].len, 100);
+			ck_assert_uint_eq(f[1].off, 150);
+			ck_assert_uint_eq(f[1].len, 50);
+		}
+		/* A retransmission of lazily stored bytes, two of them changed. */
+		uint8_t x[40];
+		fill(x, 30, 40);
+		x[3] ^= 0x55;
+		x[9] ^= 0x55;
+		reasm_insert(&r, 5000 + 30, x, 40, 40, &res);
+		ck_assert_uint_eq(res.old, 40);
+		ck_assert_uint_eq(res.diff, 2);
+		res = put(&r, 5000, 100, 50); /* fills the hole: [0, 200) in order */
+		ck_assert_uint_eq(res.delivered, 100);
+		/* In order again, through chunks 0..2 (lazy from their start). */
+		res = put(&r, 5000, 200, 500);
+		ck_assert_uint_eq(res.delivered, 500);
+		if (reader) {
+			ck_assert_uint_eq(reasm_frags(&r, f, 8), 1);
+			ck_assert_uint_eq(f[0].len, 700);
+			char b[64];
+			ck_assert_int_eq(reasm_ppeek(&r, b, 64, 600), 64);
+			for (int i = 0; i < 64; i++)
+				ck_assert_uint_eq((uint8_t)b[i], pat(600 + (uint64_t)i));
+			expect_data(&r, 0, 700);
+		}
+		/* A hole over a lazy chunk: skip to 800, then data from 800. */
+		ck_assert_int_eq(reasm_skip_to(&r, 5000 + 800, &res), 0);
+		ck_assert_uint_eq(res.missed, 100);
+		res = put(&r, 5000, 800, 200);
+		ck_assert_uint_eq(res.delivered, 200);
+		/* A retransmission over the hole and the bytes around it: only the
+		 * stored ones are compared (none differ). */
+		if (!reader) {
+			uint8_t y[300];
+			fill(y, 650, 300);
+			reasm_insert(&r, 5000 + 650, y, 300, 300, &res);
+			ck_assert_uint_eq(res.old, 300);
+			ck_assert_uint_eq(res.diff, 0);
+		} else {
+			expect_gap(&r, 100);
+			expect_data(&r, 800, 200);
+		}
+		const struct reasm_totals *t = reasm_totals(&r);
+		ck_assert_uint_eq(t->missed, 100);
+		ck_assert_uint_eq(t->delivered, 900);
+		reasm_fini(&r);
+	}
+	uint32_t fr, tot;
+	reasm_pool_stats(p, &fr, &tot, NULL);
+	ck_assert_uint_eq(fr, tot);
+	reasm_pool_destroy(p);
+}
+END_TEST
+
 START_TEST(buffer_full)
 {
 	struct reasm_pool *p = reasm_pool_create(1 << 20, 256);
@@ -731,6 +817,7 @@ int main(void)
 	tcase_set_timeout(t, 600);
 	tcase_add_test(t, in_order);
 	tcase_add_test(t, reclaim_idle_side);
+	tcase_add_test(t, lazy_chunks);
 	tcase_add_test(t, out_of_order);
 	tcase_add_test(t, overlap_first);
 	tcase_add_test(t, overlap_last);
