@@ -34,6 +34,7 @@ struct mp_conf {
 	/* [input] */
 	char input[MP_CONF_STR];
 	uint64_t pcap_eof_idle_ms;
+	unsigned pcap_mmap;
 	/* [ports] */
 	char pairs[MP_CONF_STR];
 	unsigned rx_desc, tx_desc;

@@ -3,12 +3,17 @@
  * the end of an offline input (net_pcap itself just stops returning packets).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pcap/pcap.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
-int mp_pcap_prescan(const char *path, uint64_t *count, int *dlt, char *err, size_t errlen);
+#include "pcapin.h"
 
 int mp_pcap_prescan(const char *path, uint64_t *count, int *dlt, char *err, size_t errlen)
 {
@@ -51,4 +56,93 @@ int mp_pcap_prescan(const char *path, uint64_t *count, int *dlt, char *err, size
 	pcap_close(p);
 	*count = n;
 	return 0;
+}
+
+/* ---- offline reader ------------------------------------------------------
+ * rx reads classic pcap files itself: the file is mapped, each record is
+ * copied straight into an mbuf, no syscall per packet. net_pcap went through
+ * libpcap's fread into its buffer and then into the mbuf, which cost about
+ * 1,500 cycles/packet on the bench pcap. pcapng (and inline mode, where
+ * frames leave through the port) still use net_pcap.
+ */
+static uint32_t rd32(const uint8_t *p, int swap)
+{
+	uint32_t v;
+	memcpy(&v, p, 4);
+	return swap ? __builtin_bswap32(v) : v;
+}
+
+struct mp_pcapfile *mp_pcapfile_open(const char *path, char *err, size_t errlen)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+		return NULL;
+	}
+	struct stat st;
+	if (fstat(fd, &st) < 0 || st.st_size < 24) {
+		snprintf(err, errlen, "%s: not a classic pcap file (too short)", path);
+		close(fd);
+		return NULL;
+	}
+	uint8_t *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (m == MAP_FAILED) {
+		snprintf(err, errlen, "%s: cannot map: %s", path, strerror(errno));
+		return NULL;
+	}
+	uint32_t magic;
+	memcpy(&magic, m, 4);
+	int swap, nano;
+	switch (magic) {
+	case 0xa1b2c3d4u: swap = 0, nano = 0; break;
+	case 0xd4c3b2a1u: swap = 1, nano = 0; break;
+	case 0xa1b23c4du: swap = 0, nano = 1; break;
+	case 0x4d3cb2a1u: swap = 1, nano = 1; break;
+	default:
+		snprintf(err, errlen, "%s: not a classic pcap file (magic %08x)", path, magic);
+		munmap(m, (size_t)st.st_size);
+		return NULL;
+	}
+	struct mp_pcapfile *f = calloc(1, sizeof(*f));
+	if (!f) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		munmap(m, (size_t)st.st_size);
+		return NULL;
+	}
+	madvise(m, (size_t)st.st_size, MADV_SEQUENTIAL);
+	f->map = m;
+	f->size = (uint64_t)st.st_size;
+	f->pos = 24;
+	f->swap = swap;
+	f->nano = nano;
+	return f;
+}
+
+int mp_pcapfile_next(struct mp_pcapfile *f, const uint8_t **data, uint32_t *caplen, uint64_t *ts_ns)
+{
+	if (f->pos + 16 > f->size)
+		return 0;
+	const uint8_t *h = f->map + f->pos;
+	uint32_t sec = rd32(h, f->swap), frac = rd32(h + 4, f->swap), cl = rd32(h + 8, f->swap);
+	if (cl > f->size - f->pos - 16) {
+		f->bad = 1; /* truncated record: the pre-scan would have refused it */
+		return 0;
+	}
+	*data = h + 16;
+	*caplen = cl;
+	/* Microseconds, as net_pcap (libpcap's default precision) gives them:
+	 * results do not depend on which reader ran. */
+	uint64_t us = f->nano ? frac / 1000u : frac;
+	*ts_ns = ((uint64_t)sec * 1000000u + us) * 1000u;
+	f->pos += 16 + (uint64_t)cl;
+	return 1;
+}
+
+void mp_pcapfile_close(struct mp_pcapfile *f)
+{
+	if (!f)
+		return;
+	munmap((void *)(uintptr_t)f->map, (size_t)f->size);
+	free(f);
 }

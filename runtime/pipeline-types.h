@@ -21,14 +21,15 @@ enum mp_port_kind {
 };
 
 struct mp_port {
-	uint16_t id;          /* DPDK port id */
-	uint16_t peer;        /* inline: where its packets leave */
-	uint8_t kind;         /* enum mp_port_kind */
-	int dlt;              /* pcap link type (DLT_EN10MB for live ports) */
-	uint64_t expect;      /* pcap: packets the file holds (pre-scanned) */
-	struct gen *gen;      /* MP_PORT_GEN: the generator rx polls (owned by the pipeline) */
-	uint8_t rx_csum_good; /* MP_PORT_GEN: mark frames RX_L4_CKSUM_GOOD (gen: rxcsum=1) */
-	char name[256];       /* file, interface or generator spec */
+	uint16_t id;            /* DPDK port id */
+	uint16_t peer;          /* inline: where its packets leave */
+	uint8_t kind;           /* enum mp_port_kind */
+	int dlt;                /* pcap link type (DLT_EN10MB for live ports) */
+	uint64_t expect;        /* pcap: packets the file holds (pre-scanned) */
+	struct gen *gen;        /* MP_PORT_GEN: the generator rx polls (owned by the pipeline) */
+	uint8_t rx_csum_good;   /* MP_PORT_GEN: mark frames RX_L4_CKSUM_GOOD (gen: rxcsum=1) */
+	struct mp_pcapfile *pf; /* MP_PORT_PCAP read by rx itself (no ethdev), else NULL */
+	char name[256];         /* file, interface or generator spec */
 };
 
 struct mp_lcore_run {

@@ -35,6 +35,7 @@
 
 #include "conf.h"
 #include "gen.h"
+#include "pcapin.h"
 #include "pipeline.h"
 #include "stage.h"
 #include "tsan.h"
@@ -280,10 +281,11 @@ static struct gen *gen_part(unsigned part, uint64_t start_ns)
 	return gen_create(&p);
 }
 
-int mp_pcap_prescan(const char *path, uint64_t *count, int *dlt, char *err, size_t errlen);
-
 static struct mp_port pending_ports[MP_MAX_PORTS];
 static unsigned n_pending_ports;
+/* Capture files rx reads itself (no vdev): added after the ethdevs. */
+static struct mp_port file_ports[MP_MAX_PORTS];
+static unsigned n_file_ports;
 
 static int own_prefix;
 
@@ -347,7 +349,27 @@ void mp_eal_cleanup(void)
 	}
 }
 
+/* Capture files mapped by mp_eal_setup() that no pipeline took over. */
+static void drop_file_ports(void)
+{
+	for (unsigned i = 0; i < n_file_ports; i++) {
+		mp_pcapfile_close(file_ports[i].pf);
+		file_ports[i].pf = NULL;
+	}
+	n_file_ports = 0;
+}
+
+static int eal_setup(struct mp_conf *c, const char *prog);
+
 int mp_eal_setup(struct mp_conf *c, const char *prog)
+{
+	int r = eal_setup(c, prog);
+	if (r < 0)
+		drop_file_ports();
+	return r;
+}
+
+static int eal_setup(struct mp_conf *c, const char *prog)
 {
 	static char buf[8192];
 	static char *argv[256];
@@ -376,6 +398,7 @@ int mp_eal_setup(struct mp_conf *c, const char *prog)
 	argc += split_args(eal, argv + argc, 200);
 
 	n_pending_ports = 0;
+	drop_file_ports();
 	n_gen = 0;
 	if (*in) {
 		char spec[MP_CONF_STR];
@@ -391,6 +414,21 @@ int mp_eal_setup(struct mp_conf *c, const char *prog)
 				if (mp_pcap_prescan(f, &p->expect, &p->dlt, err, sizeof(err)) < 0) {
 					fprintf(stderr, "mospipe: %s\n", err);
 					return -EINVAL;
+				}
+				if (c->pcap_mmap && c->mode != MP_MODE_INLINE) {
+					/* Read by rx itself; pcapng and others go to net_pcap. */
+					char e2[512];
+					struct mp_pcapfile *pf = mp_pcapfile_open(f, e2, sizeof(e2));
+					if (pf) {
+						struct mp_port *fp = &file_ports[n_file_ports++];
+						*fp = *p;
+						memset(p, 0, sizeof(*p));
+						fp->kind = MP_PORT_PCAP;
+						fp->pf = pf;
+						fp->id = RTE_MAX_ETHPORTS;
+						snprintf(fp->name, sizeof(fp->name), "%s", f);
+						continue;
+					}
 				}
 				if (strchr(f, ',') || strchr(f, ' ')) {
 					fprintf(stderr,
@@ -502,12 +540,12 @@ static int setup_ports(struct mp_pipeline *pl)
 	unsigned n = rte_eth_dev_count_avail();
 	uint16_t pid;
 
-	if (n == 0 && n_gen == 0) {
+	if (n == 0 && n_gen == 0 && n_file_ports == 0) {
 		fprintf(stderr, "mospipe: no input: give -r FILE, -i IF[,IF], [input] source in pipeline.conf, "
 		                "MOSPIPE_INPUT=pcap:FILE, or a --vdev in [eal] args\n");
 		return -ENODEV;
 	}
-	if (c->fanout == MP_FANOUT_INDEX && c->n_inst[MP_ST_RX] > 1 && n > 0) {
+	if (c->fanout == MP_FANOUT_INDEX && c->n_inst[MP_ST_RX] > 1 && n + n_file_ports > 0) {
 		/* Ports are polled one queue each, spread over rx instances: the
 		 * two directions of a flow may enter through different ones. */
 		fprintf(stderr,
@@ -516,8 +554,8 @@ static int setup_ports(struct mp_pipeline *pl)
 		        c->n_inst[MP_ST_RX]);
 		return -EINVAL;
 	}
-	if (n + n_gen > MP_MAX_PORTS) {
-		fprintf(stderr, "mospipe: %u ports, at most %d supported\n", n + n_gen, MP_MAX_PORTS);
+	if (n + n_gen + n_file_ports > MP_MAX_PORTS) {
+		fprintf(stderr, "mospipe: %u ports, at most %d supported\n", n + n_gen + n_file_ports, MP_MAX_PORTS);
 		return -E2BIG;
 	}
 	pl->n_ports = 0;
@@ -540,6 +578,12 @@ static int setup_ports(struct mp_pipeline *pl)
 	 * tcpsm advances its timers on live time when idle (a gen port is not
 	 * offline), so the two must not be years apart. */
 	unsigned n_eth = pl->n_ports;
+	/* Capture files rx maps itself; the port owns the mapping from here. */
+	for (unsigned i = 0; i < n_file_ports; i++) {
+		pl->port[pl->n_ports++] = file_ports[i];
+		file_ports[i].pf = NULL;
+	}
+	n_file_ports = 0;
 	for (unsigned i = 0; i < n_gen; i++) {
 		struct mp_port *p = &pl->port[pl->n_ports];
 		memset(p, 0, sizeof(*p));
@@ -727,6 +771,7 @@ struct mp_pipeline *mp_pipeline_create(struct mp_conf *c)
 			}
 	return pl;
 fail:
+	drop_file_ports();
 	mp_pipeline_destroy(pl);
 	return NULL;
 }
@@ -886,6 +931,11 @@ void mp_pipeline_destroy(struct mp_pipeline *pl)
 		if (pl->port[i].kind == MP_PORT_GEN) {
 			gen_destroy(pl->port[i].gen);
 			pl->port[i].gen = NULL;
+			continue;
+		}
+		if (pl->port[i].pf) {
+			mp_pcapfile_close(pl->port[i].pf);
+			pl->port[i].pf = NULL;
 			continue;
 		}
 		rte_eth_dev_stop(pl->port[i].id);

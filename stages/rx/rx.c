@@ -20,6 +20,7 @@
 
 #include "gen.h"
 #include "hash.h"
+#include "pcapin.h"
 #include "pipeline.h"
 #include "stage.h"
 
@@ -132,12 +133,74 @@ static uint16_t gen_rx(struct mp_stage_inst *si, struct rx_port *rpp, struct rte
 	return (uint16_t)n;
 }
 
+/* Fills up to burst mbufs from a mapped capture file (port->pf): one copy
+ * per frame, chained mbufs for frames larger than one data room, packet time
+ * from the record. @return the frames received; the port is finished at the
+ * end of the file. Waits (returns 0, counts no_mbuf) when the pool is empty:
+ * offline input is never dropped. */
+static uint16_t file_rx(struct mp_stage_inst *si, struct rx_port *rpp, struct rte_mbuf **b, unsigned burst)
+{
+	struct mp_pcapfile *pf = rpp->p->pf;
+	struct rte_mempool *mp = si->pl->pool;
+	unsigned n = 0;
+	if (unlikely(rte_pktmbuf_alloc_bulk(mp, b, burst) != 0)) {
+		mp_ctr_add(si, RX_NO_MBUF, 1);
+		return 0;
+	}
+	while (n < burst) {
+		const uint8_t *d;
+		uint32_t len;
+		uint64_t ts;
+		uint64_t save = pf->pos;
+		if (!mp_pcapfile_next(pf, &d, &len, &ts)) {
+			rpp->finished = 1;
+			if (pf->bad)
+				mp_ctr_add(si, RX_PORT_ERRORS, 1);
+			break;
+		}
+		struct rte_mbuf *m = b[n], *last = m;
+		uint16_t room = rte_pktmbuf_tailroom(m);
+		uint32_t k = len < room ? len : room;
+		rte_memcpy(rte_pktmbuf_mtod(m, uint8_t *), d, k);
+		m->data_len = (uint16_t)k;
+		m->pkt_len = len;
+		uint32_t off = k;
+		while (off < len) {
+			/* A frame larger than one data room (TSO captures). */
+			struct rte_mbuf *seg = rte_pktmbuf_alloc(mp);
+			if (!seg) {
+				/* Retry this frame later with fresh mbufs. */
+				rte_pktmbuf_free(m->next);
+				m->next = NULL;
+				m->nb_segs = 1;
+				pf->pos = save;
+				mp_ctr_add(si, RX_NO_MBUF, 1);
+				goto out;
+			}
+			uint16_t r = rte_pktmbuf_tailroom(seg);
+			uint32_t c = len - off < r ? len - off : r;
+			rte_memcpy(rte_pktmbuf_mtod(seg, uint8_t *), d + off, c);
+			seg->data_len = (uint16_t)c;
+			last->next = seg;
+			last = seg;
+			m->nb_segs++;
+			off += c;
+		}
+		mp_meta(m)->ts_ns = ts;
+		n++;
+	}
+out:
+	if (n < burst)
+		rte_pktmbuf_free_bulk(b + n, burst - n);
+	return (uint16_t)n;
+}
+
 static void account_port_stats(struct mp_stage_inst *si)
 {
 	struct rx_priv *rp = si->priv;
 	for (unsigned i = 0; i < rp->n; i++) {
 		struct rte_eth_stats st;
-		if (rp->port[i].p->kind == MP_PORT_GEN)
+		if (rp->port[i].p->kind == MP_PORT_GEN || rp->port[i].p->pf)
 			continue;
 		if (rte_eth_stats_get(rp->port[i].p->id, &st) == 0) {
 			mp_ctr_add(si, RX_PORT_MISSED, st.imissed);
@@ -225,11 +288,13 @@ static unsigned rx_poll(struct mp_stage_inst *si)
 		rp->next = rp->next + 1 == rp->n ? 0 : rp->next + 1;
 		if (rpp->finished)
 			continue;
-		int is_gen = rpp->p->kind == MP_PORT_GEN;
-		uint16_t n = is_gen ? gen_rx(si, rpp, b, burst) : rte_eth_rx_burst(rpp->p->id, 0, b, (uint16_t)burst);
+		int is_gen = rpp->p->kind == MP_PORT_GEN, is_file = rpp->p->pf != NULL;
+		uint16_t n = is_gen    ? gen_rx(si, rpp, b, burst)
+		             : is_file ? file_rx(si, rpp, b, burst)
+		                       : rte_eth_rx_burst(rpp->p->id, 0, b, (uint16_t)burst);
 		uint64_t now = rte_rdtsc();
 		if (n == 0) {
-			if (rpp->p->kind == MP_PORT_PCAP)
+			if (rpp->p->kind == MP_PORT_PCAP && !is_file)
 				check_eof(si, rpp, now);
 			continue;
 		}
@@ -245,7 +310,7 @@ static unsigned rx_poll(struct mp_stage_inst *si)
 			md->kind = MP_PKT_DATA;
 			md->port = (uint16_t)(rpp->p - pl->port);
 			bytes += rte_pktmbuf_pkt_len(m);
-			if (is_gen)
+			if (is_gen || is_file)
 				md->ts_ns = gen_ts;
 			else if (pl->ts_off >= 0 && (m->ol_flags & pl->ts_flag))
 				/* net_pcap stores pcap time in microseconds. */

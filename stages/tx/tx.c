@@ -49,8 +49,8 @@ static int tx_init(struct mp_stage_inst *si)
 	for (unsigned p = 0; p < pl->n_ports; p++) {
 		struct rte_eth_dev_info info;
 		uint16_t nq = 1;
-		if (pl->port[p].kind != MP_PORT_GEN && rte_eth_dev_info_get(pl->port[p].id, &info) == 0 &&
-		    info.nb_tx_queues)
+		if (pl->port[p].kind != MP_PORT_GEN && !pl->port[p].pf &&
+		    rte_eth_dev_info_get(pl->port[p].id, &info) == 0 && info.nb_tx_queues)
 			nq = info.nb_tx_queues;
 		tp->queue[p] = (uint16_t)(si->idx % nq);
 	}
@@ -130,7 +130,8 @@ static unsigned tx_poll(struct mp_stage_inst *si)
 		}
 		/* A generator port (MP_PORT_GEN) has no device to send to: its
 		 * packets are released as in monitor mode. */
-		if (inl && pl->port[pl->port[md->port].peer].kind != MP_PORT_GEN) {
+		if (inl && pl->port[pl->port[md->port].peer].kind != MP_PORT_GEN &&
+		    !pl->port[pl->port[md->port].peer].pf) {
 			unsigned peer = pl->port[md->port].peer;
 			out[peer][nout[peer]++] = m;
 		} else {

@@ -16,6 +16,7 @@
 #include <rte_ring.h>
 
 #include "conf.h"
+#include "pcapin.h"
 #include "pipeline.h"
 #include "stage.h"
 
@@ -236,6 +237,84 @@ START_TEST(pipeline_runs_and_conserves)
 END_TEST
 
 /* Writes a capture of `n` TCP packets over 16 flows, both directions. */
+/* rx's own capture reader (runtime/pcapin.c): both byte orders, micro- and
+ * nanosecond stamps (delivered at microsecond precision, as net_pcap does),
+ * pcapng refused so that net_pcap reads it, a truncated record stops. */
+static void put32(FILE *f, uint32_t v, int swap)
+{
+	if (swap)
+		v = __builtin_bswap32(v);
+	fwrite(&v, 4, 1, f);
+}
+
+static void write_raw(const char *path, uint32_t magic, int swap, int truncate)
+{
+	FILE *f = fopen(path, "wb");
+	ck_assert_ptr_nonnull(f);
+	put32(f, magic, swap);
+	put32(f, 0x00040002u, swap); /* version 2.4 (two 16-bit halves, order irrelevant here) */
+	put32(f, 0, swap);
+	put32(f, 0, swap);
+	put32(f, 65535, swap);
+	put32(f, 1, swap);
+	for (uint32_t i = 0; i < 3; i++) {
+		uint8_t d[60];
+		memset(d, (int)(0xa0 + i), sizeof(d));
+		put32(f, 1700000000u + i, swap);
+		put32(f, 123456789u % 1000000000u, swap);
+		put32(f, 60 - i, swap);
+		put32(f, 60, swap);
+		fwrite(d, 1, truncate && i == 2 ? 10 : 60 - i, f);
+	}
+	fclose(f);
+}
+
+START_TEST(pcapfile_reader)
+{
+	char path[128], err[512];
+	snprintf(path, sizeof(path), "/tmp/mp_test_pcapfile_%d.pcap", (int)getpid());
+	for (int v = 0; v < 4; v++) {
+		int swap = v & 1, nano = v >> 1;
+		write_raw(path, nano ? 0xa1b23c4du : 0xa1b2c3d4u, swap, 0);
+		struct mp_pcapfile *pf = mp_pcapfile_open(path, err, sizeof(err));
+		ck_assert_msg(pf != NULL, "%s", err);
+		const uint8_t *d;
+		uint32_t len;
+		uint64_t ts;
+		for (uint32_t i = 0; i < 3; i++) {
+			ck_assert_int_eq(mp_pcapfile_next(pf, &d, &len, &ts), 1);
+			ck_assert_uint_eq(len, 60 - i);
+			ck_assert_uint_eq(d[0], 0xa0 + i);
+			ck_assert_uint_eq(d[len - 1], 0xa0 + i);
+			/* The same fraction field: in a nanosecond file it is
+			 * 123456 us (truncated), in a microsecond one taken whole. */
+			uint64_t us = nano ? 123456u : 123456789u;
+			ck_assert_uint_eq(ts, ((uint64_t)(1700000000u + i) * 1000000u + us) * 1000u);
+		}
+		ck_assert_int_eq(mp_pcapfile_next(pf, &d, &len, &ts), 0);
+		ck_assert_int_eq(pf->bad, 0);
+		mp_pcapfile_close(pf);
+	}
+	write_raw(path, 0xa1b2c3d4u, 0, 1);
+	struct mp_pcapfile *pf = mp_pcapfile_open(path, err, sizeof(err));
+	ck_assert_ptr_nonnull(pf);
+	const uint8_t *d;
+	uint32_t len;
+	uint64_t ts;
+	ck_assert_int_eq(mp_pcapfile_next(pf, &d, &len, &ts), 1);
+	ck_assert_int_eq(mp_pcapfile_next(pf, &d, &len, &ts), 1);
+	ck_assert_int_eq(mp_pcapfile_next(pf, &d, &len, &ts), 0);
+	ck_assert_int_eq(pf->bad, 1);
+	mp_pcapfile_close(pf);
+	write_raw(path, 0x0a0d0d0au, 0, 0); /* a pcapng section header block */
+	ck_assert_ptr_null(mp_pcapfile_open(path, err, sizeof(err)));
+	ck_assert_ptr_nonnull(strstr(err, "not a classic pcap file"));
+	unlink(path);
+	ck_assert_ptr_null(mp_pcapfile_open(path, err, sizeof(err)));
+	ck_assert_ptr_nonnull(strstr(err, "cannot open"));
+}
+END_TEST
+
 static int write_capture(const char *path, unsigned n)
 {
 	pcap_t *p = pcap_open_dead(DLT_EN10MB, 65535);
@@ -307,6 +386,7 @@ int main(void)
 	tcase_add_test(t, ring_full_frees_and_counts);
 	tcase_add_test(t, ctrl_held_not_dropped);
 	tcase_add_test(t, pipeline_runs_and_conserves);
+	tcase_add_test(t, pcapfile_reader);
 	suite_add_tcase(s, t);
 	SRunner *sr = srunner_create(s);
 	srunner_set_fork_status(sr, CK_NOFORK);
