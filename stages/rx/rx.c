@@ -7,6 +7,10 @@
  * as the pre-scan counted (less the ones the PMD reported as errors), or, as a
  * safety net, when it stays silent for [input] pcap_eof_idle.
  *
+ * A mapped capture (MP_PORT_PCAP with port->pf, runtime/pcapin.h) has no
+ * ethdev either: rx copies each record into an mbuf and the port is finished
+ * at the end of the file.
+ *
  * A generator port (MP_PORT_GEN, `[input] source = gen:...`) has no ethdev:
  * rx fills freshly allocated mbufs with bench/gen.h's frames and their packet
  * times, and the port is finished when the generator is done.
