@@ -333,7 +333,14 @@ except ConnectionRefusedError:
   ip -n "$srv" neigh replace "$net.1" lladdr 02:00:00:00:00:99 dev veth0 nud permanent
   ip netns exec "$cli" timeout 20 python3 "$HERE/slow_tcp.py" client --host "$net.2" --port 8080 >"$W/cli.out" 2>&1 &
   local cpid=$!
-  sleep 0.6
+  # Hold from the moment the server has the SYN (a loaded machine may take
+  # longer than the hold to start the client), then long enough for several
+  # of the reader's 50 ms walks.
+  for _ in $(seq 100); do
+    [[ -n $(ip netns exec "$srv" ss -Htn state syn-recv 2>/dev/null) ]] && break
+    sleep 0.05
+  done
+  sleep 0.5
   ip -n "$srv" neigh replace "$net.1" lladdr "$mac" dev veth0 nud reachable
   local st=0
   wait "$cpid" || st=$?
