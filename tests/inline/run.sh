@@ -83,6 +83,9 @@ start_mospipe() {
   TEL="/var/run/dpdk/mospipe-$MP_PID/dpdk_telemetry.v2"
 }
 # wait_exit PID SECS: waits for PID; sets MP_RC (124 if it did not exit).
+# Seconds a SIGINT'ed mospipe may take to drain and exit; the TSan run sets
+# more (its teardown of a large heap is several times slower).
+EXIT_WAIT=${MP_EXIT_WAIT:-15}
 wait_exit() {
   local p=$1 deadline=$((SECONDS + $2))
   while kill -0 "$p" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
@@ -163,7 +166,7 @@ fi
 
 # ---- clean stop ---------------------------------------------------------------
 kill -INT "$MP_PID"
-wait_exit "$MP_PID" 15
+wait_exit "$MP_PID" "$EXIT_WAIT"
 if [[ $MP_RC -eq 0 ]]; then
   pass "SIGINT: mospipe exits cleanly (status 0)"
 else
@@ -214,7 +217,7 @@ if wait_for 20 ns "$NS_CLI" "$PY" "$XFER" probe "$IP4_SRV" $PORT --timeout 1; th
   BG_PIDS+=("$GETPID")
   sleep 0.3
   "$PY" -c 'import os,sys,time; p=int(sys.argv[1]); os.kill(p,2); time.sleep(0.002); os.kill(p,2)' "$MP_PID"
-  wait_exit "$MP_PID" 15
+  wait_exit "$MP_PID" "$EXIT_WAIT"
   if [[ $MP_RC -eq 130 ]] && grep -q "second signal" "$W/run2.err"; then
     pass "second SIGINT during shutdown forces exit (status 130)"
     # A forced exit skips EAL cleanup: remove the runtime dir it left.
@@ -258,7 +261,7 @@ if [[ -x "$IMPAIR" ]]; then
     show_log run3
   fi
   kill -INT "$MP_PID"
-  wait_exit "$MP_PID" 15
+  wait_exit "$MP_PID" "$EXIT_WAIT"
   check "lossy link: mospipe exits cleanly on SIGINT (status $MP_RC)" test "$MP_RC" -eq 0
   kill -TERM "$IMP_PID" 2>/dev/null || true
   wait "$IMP_PID" 2>/dev/null || true

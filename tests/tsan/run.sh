@@ -96,7 +96,7 @@ fi
 # ---- inline ----------------------------------------------------------------
 # Real TCP through mospipe -m inline between namespaces (af_packet, telemetry
 # queries while running, SIGINT shutdown); the script skips without root.
-if step inline bash tests/inline/run.sh "$B"; then
+if MP_EXIT_WAIT=90 step inline bash tests/inline/run.sh "$B"; then
   pass "inline: $(tail -1 "$W/inline.out")"
 fi
 
