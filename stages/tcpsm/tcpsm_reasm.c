@@ -76,6 +76,26 @@ void tcpsm_reasm_teardown(struct tcpsm_inst *ti)
 	ti->reasm = NULL;
 }
 
+/* Takes back the chunks of closed flow c's idle sides; c leaves the reclaim
+ * queue once neither side holds anything. @return chunks given back. */
+static uint32_t reclaim_flow(struct tcpsm_inst *ti, struct tcpsm_flow *c)
+{
+	uint32_t got = 0;
+	int busy = 0;
+	for (int i = 0; i < 2; i++) {
+		int k = c->s[i].buf ? reasm_reclaim(c->s[i].buf) : 0;
+		if (k < 0)
+			busy = 1;
+		else
+			got += (uint32_t)k;
+	}
+	if (!busy) {
+		TAILQ_REMOVE(&ti->reclaimq, c, rq);
+		c->in_rq = 0;
+	}
+	return got;
+}
+
 /* The chunk pool is dry: closed flows (TIME_WAIT, after RST) keep their
  * chunks until they are retired, though their readers have consumed all
  * they will ever read. Take back the chunks of the oldest closed flows whose
@@ -92,18 +112,7 @@ static uint32_t reclaim_closed(struct tcpsm_inst *ti, const struct tcpsm_flow *s
 		looked++;
 		if (c == self)
 			continue;
-		int busy = 0;
-		for (int i = 0; i < 2; i++) {
-			int k = c->s[i].buf ? reasm_reclaim(c->s[i].buf) : 0;
-			if (k < 0)
-				busy = 1;
-			else
-				got += (uint32_t)k;
-		}
-		if (!busy) {
-			TAILQ_REMOVE(&ti->reclaimq, c, rq);
-			c->in_rq = 0;
-		}
+		got += reclaim_flow(ti, c);
 	}
 	if (got)
 		tcpsm_ctr(ti, TCPSM_C_BUF_RECLAIMED, got);
@@ -125,18 +134,7 @@ void tcpsm_reasm_reclaim_ended(struct tcpsm_inst *ti)
 		looked++;
 		if (!__atomic_load_n(&c->end_seen, __ATOMIC_ACQUIRE))
 			continue;
-		int busy = 0;
-		for (int i = 0; i < 2; i++) {
-			int k = c->s[i].buf ? reasm_reclaim(c->s[i].buf) : 0;
-			if (k < 0)
-				busy = 1;
-			else
-				got += (uint32_t)k;
-		}
-		if (!busy) {
-			TAILQ_REMOVE(&ti->reclaimq, c, rq);
-			c->in_rq = 0;
-		}
+		got += reclaim_flow(ti, c);
 	}
 	if (got)
 		tcpsm_ctr(ti, TCPSM_C_BUF_ENDED_RECLAIMED, got);
