@@ -14,3 +14,9 @@ api: all
 
 .PHONY: api
 -include $(API_SRC:tests/api/%.c=$(B)/tests/api/%.d)
+
+# The run-to-completion equivalence with more bursts and mappings than the
+# regression suite runs (tests/regress/equiv.py --full).
+equiv-full: all
+	python3 tests/regress/equiv.py --build $(B) --results /dev/null --full
+.PHONY: equiv-full

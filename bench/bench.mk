@@ -1,17 +1,14 @@
-# bench/: the workload generator (bench/gen.c, library and `gen` tool).
-# Included by the main Makefile; $(B) is build/ or build-san/ (SAN=1).
+# bench/: the tools around the workload generator (`gen`, `gen-speed`) and
+# the throughput harness. Included by the main Makefile; $(B) is build/ or
+# build-san/ (SAN=1).
 #
-# gen.o also goes into libmospipe.a so that stages (rx, as an input) and the
-# unit tests can call the generator; it needs neither DPDK nor EAL.
+# The generator itself is an input kind of the runtime (runtime/gen.[ch],
+# `[input] source = gen:...`): it is in libmospipe.a like any runtime file.
+# It needs neither DPDK nor EAL, so the tools link its object alone.
 
-GEN_OBJ := $(B)/bench/gen.o
+GEN_OBJ := $(B)/runtime/gen.o
 
 all: $(B)/bench/gen $(B)/bench/gen-speed
-
-$(LIB): $(GEN_OBJ)
-
-# rx and the pipeline run the generator as an input (`[input] source = gen:...`).
-$(B)/runtime/pipeline.o $(B)/stages/rx/rx.o: CFLAGS += -Ibench
 
 $(B)/bench/gen: $(B)/bench/gen_main.o $(GEN_OBJ)
 	@mkdir -p $(dir $@)
@@ -22,8 +19,7 @@ $(B)/bench/gen-speed: $(B)/bench/gen_speed.o $(GEN_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-# The unit test includes bench/gen.h and runs the gen tool (pcap round trip).
-$(B)/tests/unit/test_gen.o: CFLAGS += -Ibench
+# The unit test runs the gen tool (pcap round trip).
 # It needs only gen.o, so it links that rather than the whole libmospipe.a
 # (an explicit rule: it takes precedence over the $(B)/tests/% pattern).
 $(B)/tests/test_gen: $(B)/tests/unit/test_gen.o $(GEN_OBJ) | $(B)/bench/gen
@@ -36,6 +32,10 @@ $(B)/tests/test_gen: $(B)/tests/unit/test_gen.o $(GEN_OBJ) | $(B)/bench/gen
 # what did not build as skipped.
 BENCH_PEERS := $(B)/bench/pcapfloor $(B)/bench/nids_count
 BENCH_APPS := $(B)/bench/pktcount $(B)/bench/hs_search
+# The bench apps are mOS API programs like any other: built with everything, so
+# that bench/smoke.sh exercises them in the suite (it skipped them while they
+# were built only on demand).
+all: $(BENCH_APPS)
 
 .PHONY: bench bench-quick bench-peers bench-apps bench-smoke
 bench-peers: $(BENCH_PEERS)
@@ -62,6 +62,6 @@ bench-quick: all
 bench-smoke: all
 	bash bench/smoke.sh $(B)
 
--include $(B)/bench/gen.d $(B)/bench/gen_main.d $(B)/bench/gen_speed.d
+-include $(B)/bench/gen_main.d $(B)/bench/gen_speed.d
 -include $(B)/bench/peers/pcapfloor.d $(B)/bench/peers/nids_count.d
 -include $(B)/bench/apps/pktcount.d $(B)/bench/apps/hs_search.d

@@ -1,4 +1,4 @@
-/* gen: writes the benchmark workload (bench/gen.h) to a pcap file so that
+/* gen: writes the benchmark workload (runtime/gen.h) to a pcap file so that
  * mospipe and its peers can run on identical bytes. See bench/README.md.
  */
 #include <errno.h>
@@ -24,6 +24,10 @@ static const char usage[] =
     "  --gbps G       packet time advances at G Gbit/s of frames (default 60)\n"
     "  --servers N    server addresses 172.16.0.1..N (default 8)\n"
     "  --pattern STR  plant STR in every download (\\xHH and \\\\ escapes); up to 16\n"
+    "  --syn-flood N  mix N spoofed SYNs into the traffic (suffix k/m: powers of 1024)\n"
+    "  --ack-flood N  mix N spoofed bare ACKs into the traffic\n"
+    "  --flood-sources N  spoofed addresses in 100.64.0.0/10 (default 1000000)\n"
+    "  --flood-data N payload bytes on each spoofed ACK (default 0)\n"
     "  --ns           nanosecond timestamps (default microsecond pcap)\n";
 
 static void die_usage(const char *what, const char *arg)
@@ -108,6 +112,10 @@ int main(int argc, char **argv)
 	    {"servers", required_argument, NULL, 'V'},
 	    {"pattern", required_argument, NULL, 'P'},
 	    {"ns", no_argument, NULL, 'N'},
+	    {"syn-flood", required_argument, NULL, 'Y'},
+	    {"ack-flood", required_argument, NULL, 'A'},
+	    {"flood-sources", required_argument, NULL, 'F'},
+	    {"flood-data", required_argument, NULL, 'D'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -149,6 +157,10 @@ int main(int argc, char **argv)
 			have_c = 1;
 			break;
 		case 'S': gp.seed = parse_u64(optarg, "bad seed", 0); break;
+		case 'Y': gp.flood_syns = parse_u64(optarg, "bad SYN flood count", 1); break;
+		case 'A': gp.flood_acks = parse_u64(optarg, "bad ACK flood count", 1); break;
+		case 'F': gp.flood_sources = (uint32_t)parse_u64(optarg, "bad flood source count", 0); break;
+		case 'D': gp.flood_data = (uint32_t)parse_u64(optarg, "bad flood data size", 0); break;
 		case 'G': gp.gbps = parse_double(optarg, "bad rate"); break;
 		case 'V': gp.servers = (uint32_t)parse_u64(optarg, "bad server count", 0); break;
 		case 'P': {
@@ -224,6 +236,9 @@ int main(int argc, char **argv)
 	printf("gen: %u flows concurrent, %u-byte downloads, seed %" PRIu64 ": %" PRIu64
 	       " connections started, %" PRIu64 " finished\n",
 	       gp.flows, gp.size, gp.seed, st.conns_started, st.conns_finished);
+	if (st.flood_syns + st.flood_acks)
+		printf("gen: flood: %" PRIu64 " spoofed SYNs, %" PRIu64 " spoofed ACKs\n", st.flood_syns,
+		       st.flood_acks);
 	printf("gen: %" PRIu64 " data segments, %" PRIu64 " retransmitted (%.3f%%)\n", st.data_segs, st.rexmits,
 	       st.data_segs ? 100.0 * (double)st.rexmits / (double)st.data_segs : 0.0);
 	for (unsigned k = 0; k < gp.n_patterns; k++) {

@@ -3,7 +3,8 @@
 # Tiny parameters (a few thousand flows), well under a minute; asserts no
 # timing — only that each piece runs, outputs parse, counts are consistent
 # (conservation rx + injected == tx + drops, zero drops under flow control,
-# connections counted exactly) and planted patterns are found exactly once.
+# connections counted exactly), planted patterns are found exactly once, and
+# downloads keep exact bytes through a small flood (bench/flood.py).
 # Last line: "bench-smoke: N passed, M failed".
 set -euo pipefail
 
@@ -205,19 +206,21 @@ EOF
 		skipped "hs_search" "API not available: fails at run time ($(tail -1 "$TMP/hs.err"))"
 	fi
 	# A pool too small to also hold the chunks of every connection waiting
-	# out TIME_WAIT. By default a closed flow's chunks go back as soon as tx
-	# has seen its CONN_END (buf_chunks_freed_at_end) and the pool never runs
+	# out TIME_WAIT (38M: just above the 2 x 2048 x 2 chunks, data and slot map, a 2048-flow table needs). By default a closed flow's chunks go back as soon as tx
+	# has handed back the MP_CTRL_ENDED behind its CONN_END packet
+	# (buf_chunks_freed_at_end) and the pool never runs
 	# dry; with buf_free_at_end = no they wait until the pool is dry and are
 	# then reclaimed (buf_chunks_reclaimed). Either way no match is lost.
 	for fae in yes no; do
-		sed -e 's/^buf_size = 16K/buf_size = 16K\nbuf_pool = 32M\nbuf_free_at_end = '$fae'/' -e 's/conns=500/conns=2000/' \
+		sed -e 's/^buf_size = 16K/buf_size = 16K\nbuf_pool = 38M\nbuf_free_at_end = '$fae'/' -e 's/conns=500/conns=2000/' \
+			-e 's/^flows = 4096/flows = 2048/' \
 			-e 's|^\[eal\]|[output]\ncounters_json = '"$TMP"'/hsr.json\n[eal]|' "$TMP/hs.conf" >"$TMP/hsr.conf"
 		if out=$("$B/bench/hs_search" "$TMP/hsr.conf" mospipe-needle-A mospipe-needle-B 2>"$TMP/hs.err"); then
 			m=$(echo "$out" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["matches"], d["missed"])')
 			read -r fr rc < <(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); t=[s["counters"] for s in d["stages"] if s["stage"] == "tcpsm"]; print(sum(c.get("buf_chunks_freed_at_end", 0) for c in t), sum(c.get("buf_chunks_reclaimed", 0) for c in t))' "$TMP/hsr.json")
 			if [[ $fae == yes ]]; then good=$((fr > 0 && rc == 0)); else good=$((fr == 0 && rc > 0)); fi
 			if [[ "$m" == "[2000, 2000] 0" && $good == 1 ]]; then
-				ok "hs_search, 32 MiB pool, buf_free_at_end=$fae: chunks freed at end $fr, reclaimed when dry $rc; each literal once per connection"
+				ok "hs_search, 38 MiB pool, buf_free_at_end=$fae: chunks freed at end $fr, reclaimed when dry $rc; each literal once per connection"
 			else
 				bad "hs_search with a small pool, buf_free_at_end=$fae" "matches/missed $m, chunks freed at end ${fr:-?}, reclaimed ${rc:-?}"
 			fi
@@ -227,6 +230,53 @@ EOF
 	done
 else
 	skipped "hs_search" "API not available: does not build yet"
+fi
+
+# 6a. The flow hash is keyed: a fixed [pipeline] hash_key gives the same
+# split of flows over 4 tcpsm instances run after run, another key another
+# split, and the default (a random key per run) differs from run to run;
+# every connection is counted once whatever the key.
+split() { # KEY -> per-instance flows_new, or "error"
+	local j=$TMP/hk-$1-$RANDOM.json
+	if "$MOSPIPE" -q -l "0=rx,classify,tcpsm.0,tcpsm.1,tcpsm.2,tcpsm.3,events,app,tx" \
+		--set "input.source=gen:$SMALL,conns=3000" --set eal.args="--no-huge -m 512 --no-pci --no-shconf" \
+		--set tcp.flows=8192 --set tcp.buf_size=0 ${1:+--set pipeline.hash_key=$1} --counters-json "$j" \
+		>"$TMP/out" 2>&1; then
+		python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); c=[s["counters"]["flows_new"] for s in d["stages"] if s["stage"] == "tcpsm"]; print(sum(c), c)' "$j"
+	else
+		echo error
+	fi
+}
+a=$(split 7) b=$(split 7) c=$(split 8) r1=$(split "") r2=$(split "")
+if [[ $a == "3000 "* && $a == "$b" && $c == "3000 "* && $a != "$c" && $r1 == "3000 "* && $r1 != "$r2" ]]; then
+	ok "keyed flow hash: key 7 twice ${a#3000 }, key 8 ${c#3000 }, random keys ${r1#3000 } and ${r2#3000 }"
+else
+	bad "keyed flow hash" "key 7: $a / $b, key 8: $c, random: $r1 / $r2"
+fi
+
+# 7. The flood benchmark, small: downloads among spoofed SYNs and ACKs keep
+# exact bytes in the flow log (one record each, FIN), memory within the caps,
+# the flood's flows evicted (bench/flood.py exits 1 otherwise).
+if python3 bench/flood.py --build "$B" --syns 100k --acks 100k --sources 10k --downloads 300 --concurrent 50 \
+	--size 16k --eal-mib 512 --set tcp.flows=8192 --out "$TMP/flood.json" >"$TMP/flood.out" 2>&1; then
+	if msg=$(python3 - "$TMP/flood.json" <<'EOF' 2>&1
+import json, sys
+r = json.load(open(sys.argv[1]))
+t = r["tcpsm"]
+assert r["fidelity"]["exact"] == 300, r["fidelity"]
+assert t["evicted_half_open"] > 50000 and t["evicted_unconfirmed"] > 50000, t
+assert t.get("table_full_refused", 0) == 0 and t.get("flow_pool_empty", 0) == 0, t
+print("%d exact downloads, %d half-open and %d unconfirmed evicted, peak RSS %.0f of %.0f MiB" % (
+    r["fidelity"]["exact"], t["evicted_half_open"], t["evicted_unconfirmed"], r["peak_rss_mib"],
+    r["memory"]["cap_total_mib"]))
+EOF
+	); then
+		ok "flood: $msg"
+	else
+		bad "flood counters" "$(echo "$msg" | tail -1)"
+	fi
+else
+	bad "flood" "$(grep -A3 '"problems"' "$TMP/flood.out" | tr '\n' ' ' | tail -c 300)"
 fi
 
 echo "bench-smoke: $pass passed, $fail failed"

@@ -74,8 +74,8 @@ enum mos_event_type {
 	/* Never raised (deprecated in mOS too); value kept reserved. */
 	MOS_ON_CONN_SETUP = (1 << 3),
 	/* New in-order bytes can be read with mtcp_peek() on this side.
-	 * mospipe raises it at MOS_HK_RCV, at most once per burst of packets
-	 * of the flow (mOS raised it once per batch as well). */
+	 * mospipe raises it at MOS_HK_RCV (mOS: MOS_NULL, accepted and run
+	 * there), once per segment that brought new bytes. */
 	MOS_ON_CONN_NEW_DATA = (1 << 4),
 	/* Something went wrong for the flow, e.g. the reassembly buffer was
 	 * full and bytes were missed (the next mtcp_peek() reports how many). */
@@ -88,7 +88,10 @@ enum mos_event_type {
 	MOS_ON_TCP_STATE_CHANGE = (1 << 7),
 	/* A packet that belongs to no monitored flow (not a SYN, or not TCP). */
 	MOS_ON_ORPHAN = (1 << 8),
-	/* A retransmission: the packet carries bytes the sender sent before. */
+	/* A retransmission: the packet carries bytes the sender sent before
+	 * (or a SYN/FIN again). Raised at both hooks: MOS_HK_RCV as in mOS
+	 * (the receiver's context, where the guide registers it), and
+	 * MOS_HK_SND. */
 	MOS_ON_REXMIT = (1 << 9),
 	/* The flow is about to be destroyed (FIN handshake done, RST, or
 	 * timeout). The last event of a flow; raised once per side. */
@@ -115,8 +118,10 @@ enum mos_event_type {
 #define MOS_INSERT (1 << 9)
 
 /* The packet being handled, as mtcp_getlastpkt() returns it (mOS layout).
- * The header pointers point into a copy that stays valid until the callback
- * returns. For raw sockets and orphans only the L2/L3 fields are set. */
+ * The header pointers point into a copy (as mOS's ClonePacketCtx makes one)
+ * that stays valid until the callback returns: writing through them changes
+ * nothing that is forwarded (mtcp_setlastpkt() does). For raw sockets and
+ * orphans only the L2/L3 fields are set. */
 struct pkt_info {
 	uint32_t cur_ts;  /* packet time, milliseconds */
 	int8_t in_ifidx;  /* input port */
@@ -180,6 +185,75 @@ enum mos_socket_opts {
 	MOS_CLIOVERLAP = 0x0f,      /* get/set: client overlap policy */
 	MOS_SVROVERLAP = 0x10,      /* get/set: server overlap policy */
 };
+
+/* mospipe extensions (option numbers past mOS's): what the box takes to be
+ * each endpoint's TCP stack, and why a packet raised MOS_ON_ERROR. */
+enum mospipe_socket_opts {
+	/* get/set (active socket, in a callback): the stack the client (the
+	 * server) is modelled on as a receiver, which decides which bytes
+	 * enter the stream it receives (enum mos_tcp_policy; default from
+	 * pipeline.conf's tcp.policy and [policy]). A set applies from the
+	 * next packet the stack processes for the flow. */
+	MOS_CLIPOLICY = 0x40,
+	MOS_SVRPOLICY = 0x41,
+	/* get (active socket, in a callback): why the packet of a
+	 * MOS_ON_ERROR raised it (enum mos_error_reason; MOS_ERR_NONE for
+	 * other events). An int. */
+	MOS_ERROR_REASON = 0x42,
+};
+
+/* Receivers' stacks of MOS_CLIPOLICY / MOS_SVRPOLICY. */
+enum mos_tcp_policy {
+	MOS_POLICY_LINUX = 0,   /* Linux (tcp_input.c): the default */
+	MOS_POLICY_WINDOWS = 1, /* Windows, as Snort's stream5 and Suricata model it */
+	MOS_POLICY_CNT
+};
+
+/* MOS_ERROR_REASON: what the receiver's stack refused of the segment (in
+ * whole or in part), or what made its stream ambiguous. Each has a counter
+ * (stages/tcpsm/README.md has the table with what Linux does). */
+enum mos_error_reason {
+	MOS_ERR_NONE = 0,
+	MOS_ERR_NO_ACK = 1,     /* a segment without ACK: dropped */
+	MOS_ERR_SYN_DATA = 2,   /* payload on a SYN or SYN-ACK: not taken (no Fast Open) */
+	MOS_ERR_WINDOW = 3,     /* outside the receive window */
+	MOS_ERR_PAWS = 4,       /* timestamp older than the last (PAWS) */
+	MOS_ERR_ACK_UNSENT = 5, /* acknowledges bytes never sent */
+	MOS_ERR_ACK_OLD = 6,    /* acknowledgment older than the window allows */
+	MOS_ERR_HANDSHAKE = 7,  /* refused by the handshake (wrong ACK, no SYN-ACK) */
+	MOS_ERR_RST_INWIN = 8,  /* RST in the window, not at its edge: challenged, the connection goes on */
+	MOS_ERR_RST_OUT = 9,    /* RST outside the window: ignored */
+	MOS_ERR_AFTER_RST = 10, /* data after the connection was reset */
+	MOS_ERR_AFTER_FIN = 11, /* data at or after the FIN */
+	MOS_ERR_SYN_EST = 12,   /* SYN inside the connection */
+	MOS_ERR_URGENT = 13,    /* urgent data: its byte left the stream (or stayed: tcp.urgent) */
+	MOS_ERR_TTL = 14,       /* TTL below tcp.min_ttl */
+	MOS_ERR_OVERLAP = 15,   /* overlapping copies of bytes differ */
+	MOS_ERR_BUF_FULL = 16,  /* the buffer was full: bytes missed */
+	MOS_ERR_NOMEM = 17,     /* no buffer memory: bytes missed */
+	MOS_ERR_BEYOND = 18,    /* out-of-order bytes beyond the buffer: not kept */
+	MOS_ERR_OUTRUN = 19,    /* this socket had not read bytes that have left the buffer (mOS's buffer
+	                           outrun; mtcp_peek then gives -n): raised for it alone */
+	MOS_ERR_CNT
+};
+
+/**
+ * Name of a MOS_ERROR_REASON value, e.g. "rst_inwin" (mospipe addition).
+ *
+ * @param reason
+ *   An enum mos_error_reason value.
+ * @return
+ *   A static string; "?" for a value that is not a reason.
+ */
+static inline const char *mos_error_name(int reason)
+{
+	static const char *const names[MOS_ERR_CNT] = {
+	    "none",      "no_ack",    "syn_data", "window",    "paws",      "ack_unsent", "ack_old",
+	    "handshake", "rst_inwin", "rst_out",  "after_rst", "after_fin", "syn_est",    "urgent",
+	    "ttl",       "overlap",   "buf_full", "nomem",     "beyond",    "outrun",
+	};
+	return reason >= 0 && reason < MOS_ERR_CNT ? names[reason] : "?";
+}
 
 /* MOS_INFO_CLIBUF / MOS_INFO_SVRBUF (mOS layout). Sequence numbers of the
  * side's byte stream. */
@@ -257,6 +331,9 @@ static inline const char *mos_tcp_state_name(int state)
 enum {
 	MOS_OVERLAP_POLICY_FIRST = 0, /* keep the bytes first received */
 	MOS_OVERLAP_POLICY_LAST = 1,  /* overwrite with the bytes last received */
+	/* mospipe: as the receiver's stack (MOS_CLIPOLICY/MOS_SVRPOLICY)
+	 * resolves them; pipeline.conf's default (tcp.overlap = target). */
+	MOS_OVERLAP_POLICY_TARGET = 2,
 	MOS_OVERLAP_CNT
 };
 
@@ -265,7 +342,8 @@ typedef uint64_t event_t;
 
 /* Sides of a connection (mOS values). In a callback, `side` is the endpoint
  * whose emulated stack the event concerns: the sender at MOS_HK_SND, the
- * receiver at MOS_HK_RCV. */
+ * receiver at MOS_HK_RCV; MOS_SIDE_BOTH at MOS_NULL (raw sockets, orphans),
+ * as in mOS. */
 enum { MOS_SIDE_CLI = 0, MOS_SIDE_SVR = 1, MOS_SIDE_BOTH = 2 };
 
 /* A callback (mOS signature). `event` is the event that fired (one bit);
@@ -316,7 +394,7 @@ typedef union monitor_filter *monitor_filter_t;
  *     printed on stderr with the expression).
  *   - EBADF: sock is not an open socket of mctx.
  *   - ENOPROTOOPT: sock is not a passive stream or raw socket.
- *   - EPERM: not called at setup.
+ *   - EPERM: not called at setup, nor from the callback that made the socket.
  *   - EACCES: mctx is not a live context.
  */
 int mtcp_bind_monitor_filter(mctx_t mctx, int sock, monitor_filter_t ft);
@@ -334,7 +412,13 @@ int mtcp_bind_monitor_filter(mctx_t mctx, int sock, monitor_filter_t ft);
  * An event word with several bits registers cb for each of them.
  *
  * mospipe: registrations made from a callback take effect from the next
- * event of the flow, never for the event being handled.
+ * event of the flow, never for the event being handled. A pair that can
+ * never fire is refused (EINVAL), as mOS refused it: MOS_ON_CONN_START,
+ * MOS_ON_REXMIT, MOS_ON_TCP_STATE_CHANGE or MOS_ON_CONN_END (or a UDE on
+ * them) at MOS_NULL; MOS_ON_CONN_NEW_DATA or MOS_ON_ERROR at MOS_HK_SND;
+ * the reserved MOS_ON_PKT_OUT, MOS_ON_CONN_SETUP, MOS_ON_DEBUG_MESSAGE.
+ * Flow events registered at MOS_NULL on a stream socket (NEW_DATA, ERROR,
+ * PKT_IN, TIMEOUT) run at MOS_HK_RCV.
  *
  * @param mctx
  *   The context.
@@ -350,7 +434,8 @@ int mtcp_bind_monitor_filter(mctx_t mctx, int sock, monitor_filter_t ft);
  *   The callback, or NULL to unregister.
  * @return
  *   0 on success, -1 with errno set:
- *   - EINVAL: unknown event, or hook_point not valid for the socket type.
+ *   - EINVAL: unknown event, hook_point not valid for the socket type, or
+ *     an event/hook pair that can never fire (see above).
  *   - EBADF: sock is not an open socket of mctx.
  *   - ENOMEM: no memory for a new event set (the registration is not made).
  *   - EPERM: called outside setup and callbacks of mctx.
@@ -466,12 +551,20 @@ void *mtcp_get_uctx(mctx_t mctx, int sock);
 
 /**
  * Read the next in-order bytes of one side's stream that this socket has not
- * read yet, and consume them (callback, active stream sockets).
+ * read yet, and consume them (callback, active stream sockets). Each socket
+ * has its own read offset (as in mOS): two sockets following one flow read
+ * the same bytes.
+ *
+ * What is read is the stream as of the event being handled (DESIGN.md §3):
+ * the bytes up to what that packet delivered, never later ones, whatever the
+ * pipeline's mapping and burst. The buffer keeps the last MOS_CLIBUF/SVRBUF
+ * bytes of the stream (mOS's window): bytes this socket had not read when
+ * the window moved past them are gone.
  *
  * mospipe: when there is nothing new, returns 0 (mOS could exit the process).
- * When bytes were lost before this reader got them (buffer full, or gaps
- * given up), returns minus the number of missed bytes with errno = ENODATA,
- * and the next call continues after the gap.
+ * When bytes were lost before this reader got them (left the window, holes
+ * the stream passed), returns minus the number of missed bytes with errno =
+ * ENODATA, and the next call continues after the gap.
  *
  * @param mctx
  *   The context.
@@ -499,7 +592,9 @@ ssize_t mtcp_peek(mctx_t mctx, int sock, int side, char *buf, size_t len);
 
 /**
  * Read bytes of one side's stream at a given offset without consuming them
- * (callback, active stream sockets). Out-of-order fragments can be read too.
+ * (callback, active stream sockets): anything the buffer holds as of the
+ * event being handled — the window's in-order bytes, read or not, and the
+ * runs held out of order (MOS_FRAGINFO lists them).
  *
  * @param mctx
  *   The context.
@@ -516,10 +611,8 @@ ssize_t mtcp_peek(mctx_t mctx, int sock, int side, char *buf, size_t len);
  * @return
  *   Bytes copied (a contiguous run starting at off, possibly < count), or -1
  *   with errno set:
- *   - ENODATA: no stored byte at off (not received yet, or already dropped
- *     from the buffer; once the flow's MOS_ON_CONN_END callbacks have
- *     returned and every delivered byte was read, the buffer is freed unless
- *     [tcp] buf_free_at_end = no).
+ *   - ENODATA: no stored byte at off as of the event (not received yet, in
+ *     a hole, or out of the window).
  *   - EINVAL: bad side, buf NULL, or buffering disabled for the side.
  *   - EBADF, EPERM, EACCES: as for mtcp_peek().
  */
@@ -537,10 +630,12 @@ ssize_t mtcp_ppeek(mctx_t mctx, int sock, int side, char *buf, size_t count, uin
  * @param side
  *   The side given to the callback (MOS_NULL for raw sockets; ignored).
  * @param p
- *   Filled on success; its pointers stay valid until the callback returns.
+ *   Filled on success; its pointers point into a copy of the packet, valid
+ *   until the callback returns.
  * @return
  *   0 on success, -1 with errno set:
- *   - ENODATA: the event has no packet (timer, idle timeout).
+ *   - ENODATA: the event has no packet (a timer callback, an idle-timeout
+ *     end).
  *   - EINVAL: p is NULL.
  *   - EBADF: sock is not a monitoring socket of mctx.
  *   - EPERM: not called from a callback of mctx.
@@ -606,8 +701,15 @@ int mtcp_setlastpkt(mctx_t mctx, int sock, int side, off_t offset, byte *data, u
 int mtcp_sendpkt(mctx_t mctx, int sock, const struct pkt_info *pkt);
 
 /**
- * Reset the connection: send a RST to both endpoints and end the flow
- * (callback, inline mode). The flow's MOS_ON_CONN_END follows.
+ * Reset the connection: send a RST to both endpoints (callback, inline
+ * mode). They leave right after the packet being handled, built once its
+ * callbacks returned: the one to the receiver carries the sequence number
+ * the receiver expects next (the packet's own if it was dropped with
+ * MOS_DROP, else the one after it), the one to the sender what the sender
+ * acknowledged. On a client's SYN the SYN is dropped and the client gets
+ * RST|ACK with seq 0, ack = ISN + 1 (RFC 9293 3.10.7.1). As in mOS the flow
+ * is still followed: an endpoint that ignores the RST is still seen, and
+ * MOS_ON_CONN_END comes when the flow ends (the endpoints' RSTs, timeout).
  *
  * @param mctx
  *   The context.
@@ -644,13 +746,19 @@ int mtcp_reset_conn(mctx_t mctx, int sock);
 int mtcp_getpeername(mctx_t mctx, int sock, struct sockaddr *saddr, socklen_t *addrlen, int side);
 
 /**
- * Call cb once, timeout from now in packet time (setup or callback). The
- * timer runs on the context's app instance; cb gets event MOS_ON_TIMEOUT and
- * side MOS_NULL. A timer is identified by (mctx, id): setting it again
- * re-arms it. mospipe: time is packet time (pcap time offline), so timers
- * fire at the same point of a capture at any replay speed. Timers still
- * pending when the input ends are dropped (their packet time never comes),
- * after every open flow got MOS_ON_CONN_END.
+ * Call cb once, timeout from now in packet time (setup or callback; set at
+ * setup, from the first event the context sees). The timer runs on the
+ * context's app instance; cb gets event MOS_ON_TIMEOUT and side MOS_NULL,
+ * and no packet (mtcp_getlastpkt gives ENODATA). A timer is identified by
+ * (mctx, id): setting it again re-arms it. mospipe: time is packet time
+ * (pcap time offline), so timers fire at the same point of a capture at any
+ * replay speed: before the events of the first packet past their deadline,
+ * in deadline order, each at its own time (mtcp_cb_get_ts in the callback
+ * is the deadline; a re-arm counts from it). Live, they also fire on an
+ * idle link. At the end of the input, those due by the last packet time
+ * fire before the CONN_ENDs of the flows still open; later ones are dropped.
+ * Offline, an application that gets no event at all has its timers fire
+ * only at the end of the input.
  *
  * @param mctx
  *   The context.

@@ -70,12 +70,15 @@ enum socket_type {
 };
 
 /* Configuration, read with mtcp_getconf() and changed with mtcp_setconf()
- * between mtcp_init() and the first mtcp_create_context(). Same fields as
- * mOS. In mospipe they map onto pipeline.conf:
+ * between mtcp_init() and the first mtcp_create_context() (which builds the
+ * pipeline, so every field below with a pipeline.conf key applies). Same
+ * fields as mOS. In mospipe they map onto pipeline.conf:
  *   num_cores        number of app-stage instances the application runs on
- *   max_concurrency  flows per tcpsm instance ([tcp] flows / instances)
- *   cpu_mask         lcores of the app instances (bit i = lcore i)
- *   max_num_buffers  reassembly buffers ([tcp] buf_pool)
+ *   max_concurrency  flows per tcpsm instance ([tcp] flows)
+ *   cpu_mask         lcores of the app instances (bit i = lcore i; read-only:
+ *                    the lcores are fixed by mtcp_init)
+ *   max_num_buffers  reassembly buffers of rcvbuf_size ([tcp] buf_pool =
+ *                    max_num_buffers * buf_size bytes)
  *   rcvbuf_size      reassembly buffer size per side ([tcp] buf_size)
  *   sndbuf_size      unused (no end-host stack)
  *   tcp_timewait     TIME_WAIT length in seconds ([tcp] time_wait_ms)
@@ -105,8 +108,13 @@ struct mtcp_conf {
 
 /**
  * Initialise the stack from a configuration file: parses it (a mospipe
- * pipeline.conf; NULL or a missing [section] means defaults), initialises
- * DPDK's EAL, ports, pools and the pipeline. Call once, before anything else.
+ * pipeline.conf, or mOS's own mos.conf with its "mos { ... }" block: keys
+ * with a meaning here are mapped — forward, max_concurrency, rmem_size,
+ * no_ring_buffers, tcp_timeout, tcp_tw_interval — and every other key or
+ * block is named in one warning on stderr; NULL or a missing [section]
+ * means defaults) and initialises DPDK's EAL. The ports, pools and pipeline
+ * are made by the first mtcp_create_context(), after any mtcp_setconf().
+ * Call once, before anything else.
  *
  * @param config_file
  *   Path of the configuration file, or NULL for all defaults.
@@ -115,7 +123,6 @@ struct mtcp_conf {
  *   - ENOENT: the file does not exist (a message names it on stderr).
  *   - EINVAL: the file has an error; a message names file, line and key.
  *   - EALREADY: mtcp_init() already succeeded.
- *   - ENOMEM: pools or rings could not be allocated.
  *   - ENODEV: a configured port does not exist.
  */
 int mtcp_init(const char *config_file);
@@ -147,23 +154,26 @@ int mtcp_getconf(struct mtcp_conf *conf);
 
 /**
  * Change the configuration (typically num_cores after mtcp_getconf()). Only
- * allowed between mtcp_init() and the first mtcp_create_context().
+ * allowed between mtcp_init() and the first mtcp_create_context(). Every
+ * field with a pipeline.conf key applies (struct mtcp_conf); a changed
+ * cpu_mask, sndbuf_size or num_app is named on stderr and ignored.
  *
  * @param conf
- *   The new values; fields mospipe ignores (see struct mtcp_conf) are not
- *   checked.
+ *   The new values.
  * @return
  *   0 on success, -1 with errno set:
  *   - EINVAL: conf is NULL or a value is out of range (num_cores < 1 or more
- *     than the lcores available, max_concurrency < 1, rcvbuf_size < 0).
+ *     than the app instances, max_concurrency < 1, rcvbuf_size < 0 or above
+ *     64 MiB, max_num_buffers < 0, tcp_timewait outside 0..3600).
+ *     tcp_timeout <= 0 means never (mOS: -1), i.e. 24 hours.
  *   - EPERM: mtcp_init() did not succeed.
  *   - EBUSY: a context was already created.
  */
 int mtcp_setconf(const struct mtcp_conf *conf);
 
 /**
- * Create the context of one app-stage instance and start the pipeline lcores
- * it needs. Like mOS, the caller then registers its sockets and callbacks on
+ * Create the context of one app-stage instance; the first call builds the
+ * pipeline (ports, pools, stage instances) from the configuration. Like mOS, the caller then registers its sockets and callbacks on
  * the context and finally calls mtcp_app_join(). Do not create two contexts
  * for the same cpu.
  *
@@ -174,7 +184,9 @@ int mtcp_setconf(const struct mtcp_conf *conf);
  *   - EINVAL: cpu out of range.
  *   - EEXIST: a context for cpu already exists.
  *   - EPERM: mtcp_init() did not succeed.
- *   - ENOMEM: out of memory.
+ *   - ENOMEM: out of memory (pools, rings or tables: a message names the
+ *     pipeline.conf key that sizes them).
+ *   - ENODEV: a configured port does not exist.
  */
 mctx_t mtcp_create_context(int cpu);
 
@@ -210,6 +222,10 @@ mtcp_sighandler_t mtcp_register_signal(int signum, mtcp_sighandler_t handler);
 /**
  * Create a monitoring socket in a context. Call before mtcp_app_join(), from
  * the thread that created the context, or from a callback of that context.
+ * From a callback: bind its filter and register its callbacks in the same
+ * callback; the socket takes part once that callback's packet has been
+ * handled (it follows flows whose first packet comes after), and its
+ * registrations are those of the app instance that ran the callback.
  *
  * @param mctx
  *   The context.
@@ -223,7 +239,8 @@ mtcp_sighandler_t mtcp_register_signal(int signum, mtcp_sighandler_t handler);
  *   A socket id >= 0, or -1 with errno set:
  *   - EINVAL: mctx is not a live context.
  *   - EPROTONOSUPPORT: type is an end-host or proxy type, or unknown.
- *   - ENFILE: the context has no free socket slot.
+ *   - ENFILE: the context has [api] sockets sockets already (pipeline.conf).
+ *   - EPERM: another thread, after mtcp_app_join().
  */
 int mtcp_socket(mctx_t mctx, int domain, int type, int protocol);
 
@@ -255,16 +272,25 @@ int mtcp_close(mctx_t mctx, int sock);
  *   MOS_INFO_CLIBUF / MOS_INFO_SVRBUF      struct tcp_buf_info.
  *   MOS_FRAGINFO_CLIBUF / _SVRBUF          array of struct tcp_ring_fragment;
  *                                          *optlen in: array size in bytes,
- *                                          out: bytes used. The readable run
- *                                          first, then each out-of-order run
+ *                                          out: bytes used. The window's
+ *                                          in-order run(s) from its start
+ *                                          (as mOS lists its buffer from its
+ *                                          head), then each out-of-order run
  *                                          held, by offset; the lowest ones
  *                                          when the array is too small (at
- *                                          most 64 per call).
+ *                                          most 64 per call). As of the
+ *                                          event, like MOS_INFO_*.
  *   MOS_TIMESTAMP                          uint32_t: time of the flow's last
  *                                          packet, microseconds (packet time).
  *   MOS_CLIBUF / MOS_SVRBUF                int: the side's buffer size (0 =
  *                                          buffering off).
  *   MOS_CLIOVERLAP / MOS_SVROVERLAP        int: MOS_OVERLAP_POLICY_*.
+ *   MOS_CLIPOLICY / MOS_SVRPOLICY          int: enum mos_tcp_policy the side
+ *                                          is modelled on as a receiver
+ *                                          (mospipe; active sockets).
+ *   MOS_ERROR_REASON                       int: enum mos_error_reason of the
+ *                                          packet of a MOS_ON_ERROR
+ *                                          (mospipe; active sockets).
  *
  * Valid on MOS_SOCK_MONITOR_STREAM_ACTIVE sockets (in callbacks); the
  * buffer-size and overlap options also on a passive socket, where they read
@@ -299,7 +325,13 @@ int mtcp_getsockopt(mctx_t mctx, int sock, int level, int optname, void *optval,
  *                                    side, 0 disables buffering (and peeking).
  *   MOS_CLIOVERLAP / MOS_SVROVERLAP  int: MOS_OVERLAP_POLICY_FIRST (keep the
  *                                    first copy of overlapping bytes) or
- *                                    MOS_OVERLAP_POLICY_LAST (take the last).
+ *                                    MOS_OVERLAP_POLICY_LAST (take the last),
+ *                                    or (mospipe) MOS_OVERLAP_POLICY_TARGET
+ *                                    (as the receiver's stack does).
+ *   MOS_CLIPOLICY / MOS_SVRPOLICY    int: enum mos_tcp_policy: the stack that
+ *                                    side is modelled on as a receiver, for
+ *                                    this flow (mospipe; active sockets; per
+ *                                    network: pipeline.conf's [policy]).
  *   MOS_STOP_MON                     int: MOS_SIDE_CLI, MOS_SIDE_SVR or
  *                                    MOS_SIDE_BOTH: stop tracking that side
  *                                    of the flow (active sockets only).

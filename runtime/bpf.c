@@ -23,7 +23,8 @@ struct mp_bpf {
 	char *expr;
 };
 
-struct mp_bpf *mp_bpf_compile(const char *expr, int dlt, char *err, size_t errlen)
+/* pcap_only: err gets libpcap's message alone (mp_bpf_compile_pcap). */
+static struct mp_bpf *compile(const char *expr, int dlt, char *err, size_t errlen, int pcap_only)
 {
 	if (!expr) {
 		snprintf(err, errlen, "no BPF expression given");
@@ -41,7 +42,11 @@ struct mp_bpf *mp_bpf_compile(const char *expr, int dlt, char *err, size_t errle
 		return NULL;
 	}
 	if (pcap_compile(p, &f->prog, expr, 1, PCAP_NETMASK_UNKNOWN) < 0) {
-		snprintf(err, errlen, "bad BPF expression '%s': %s (see `man pcap-filter`)", expr, pcap_geterr(p));
+		if (pcap_only)
+			snprintf(err, errlen, "%s", pcap_geterr(p));
+		else
+			snprintf(err, errlen, "bad BPF expression '%s': %s (see `man pcap-filter`)", expr,
+			         pcap_geterr(p));
 		pcap_close(p);
 		free(f);
 		errno = EINVAL;
@@ -49,7 +54,24 @@ struct mp_bpf *mp_bpf_compile(const char *expr, int dlt, char *err, size_t errle
 	}
 	pcap_close(p);
 	f->expr = strdup(expr);
+	if (!f->expr) {
+		snprintf(err, errlen, "out of memory keeping BPF expression '%s'", expr);
+		pcap_freecode(&f->prog);
+		free(f);
+		errno = ENOMEM;
+		return NULL;
+	}
 	return f;
+}
+
+struct mp_bpf *mp_bpf_compile(const char *expr, int dlt, char *err, size_t errlen)
+{
+	return compile(expr, dlt, err, errlen, 0);
+}
+
+struct mp_bpf *mp_bpf_compile_pcap(const char *expr, int dlt, char *err, size_t errlen)
+{
+	return compile(expr, dlt, err, errlen, 1);
 }
 
 int mp_bpf_match(const struct mp_bpf *f, struct rte_mbuf *m)

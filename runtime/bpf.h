@@ -1,5 +1,6 @@
 /* BPF filters in full libpcap syntax (see bpf.c for why libpcap's own
- * interpreter runs them rather than rte_bpf). Used by mtcp_bind_monitor_filter.
+ * interpreter runs them rather than rte_bpf). Used by the [input] filter key
+ * (classify) and by mtcp_bind_monitor_filter.
  * Concurrency: compile/free on a control thread; mp_bpf_match may be called
  * concurrently from any number of lcores on the same filter (read-only). */
 #ifndef MP_BPF_H
@@ -15,6 +16,10 @@ struct mp_bpf;
  * @return the filter, or NULL with errno EINVAL (bad expression: err says
  * what libpcap objected to) or ENOMEM/ENOTSUP (could not load). */
 struct mp_bpf *mp_bpf_compile(const char *expr, int dlt, char *err, size_t errlen);
+
+/* Same, but err gets libpcap's own message only, for callers that word the
+ * rest of it themselves. */
+struct mp_bpf *mp_bpf_compile_pcap(const char *expr, int dlt, char *err, size_t errlen);
 
 /* @return 1 when the packet matches, 0 when not. */
 int mp_bpf_match(const struct mp_bpf *f, struct rte_mbuf *m);

@@ -10,11 +10,33 @@ enum mp_mode { MP_MODE_MONITOR = 0, MP_MODE_INLINE = 1 };
 enum mp_full { MP_FULL_EVICT = 0, MP_FULL_REFUSE = 1 };
 enum mp_csum { MP_CSUM_VERIFY = 0, MP_CSUM_IGNORE = 1 };
 enum mp_fanout { MP_FANOUT_HASH = 0, MP_FANOUT_INDEX = 1 };
-enum mp_overlap { MP_OVERLAP_FIRST = 0, MP_OVERLAP_LAST = 1 };
+enum mp_overlap { MP_OVERLAP_FIRST = 0, MP_OVERLAP_LAST = 1, MP_OVERLAP_TARGET = 2 };
+/* The receiver a stream is modelled on (tcp.policy, [policy]). */
+enum mp_policy { MP_POLICY_LINUX = 0, MP_POLICY_WINDOWS = 1, MP_POLICY_N };
+enum mp_urgent { MP_URGENT_REMOVE = 0, MP_URGENT_INLINE = 1 };
+
+/* One line of [policy]: hosts of this network are modelled on `policy`. */
+#define MP_MAX_POLICY_NETS 64
+struct mp_policy_net {
+	uint8_t addr[16]; /* network order, IPv4 in the first 4 bytes */
+	uint8_t plen;     /* prefix length */
+	uint8_t v6;
+	uint8_t policy; /* enum mp_policy */
+	uint8_t pad_;
+};
+/* Same order as stages/classify/ipfrag.h's enum ipf_policy. */
+enum mp_fragpol { MP_FRAGPOL_LINUX = 0, MP_FRAGPOL_BSD = 1, MP_FRAGPOL_FIRST = 2, MP_FRAGPOL_LAST = 3 };
+enum mp_unparsable { MP_UNPARSABLE_DROP = 0, MP_UNPARSABLE_FORWARD = 1 };
 
 #define MP_CONF_STR 1024
 #define MP_MAX_PORTS 16
 #define MP_MAX_PER_LCORE (MP_ST_N * MP_MAX_INST)
+
+/* A number suffix and what it multiplies by (mp_parse_scaled). */
+struct mp_unit {
+	const char *sfx; /* matched without regard to case */
+	uint64_t mul;
+};
 
 struct mp_lcore_map {
 	unsigned lcore; /* EAL lcore id (= CPU id) */
@@ -31,13 +53,16 @@ struct mp_conf {
 	unsigned burst;
 	unsigned ring_size;
 	unsigned telemetry;
+	uint64_t hash_key; /* 0: random per run (runtime/hash.h) */
 	/* [input] */
 	char input[MP_CONF_STR];
+	char filter[MP_CONF_STR]; /* BPF expression: packets that do not match are not monitored */
 	uint64_t pcap_eof_idle_ms;
 	unsigned pcap_mmap;
 	/* [ports] */
 	char pairs[MP_CONF_STR];
 	unsigned rx_desc, tx_desc;
+	unsigned ring_frames, ring_block; /* AF_PACKET ring of -i ports */
 	/* [mempool] */
 	unsigned mbufs, mbuf_cache, data_room;
 	/* [eal] */
@@ -49,15 +74,31 @@ struct mp_conf {
 	unsigned checksum;
 	unsigned fanout; /* enum mp_fanout */
 	unsigned midstream;
-	unsigned overlap;
+	unsigned overlap; /* enum mp_overlap */
+	unsigned policy;  /* enum mp_policy */
+	unsigned urgent;  /* enum mp_urgent */
+	unsigned min_ttl;
 	uint64_t buf_size, buf_pool;
+	/* mOS's buffer count (mos.conf no_ring_buffers, mtcp_setconf) when
+	 * buf_pool came from one, 0 otherwise: what mtcp_getconf() reports. */
+	uint32_t mos_buffers;
 	unsigned buf_free_at_end;
 	unsigned frag_flows;
 	uint64_t frag_timeout_ms;
+	unsigned frag_mbufs;
+	unsigned frag_policy; /* enum mp_fragpol */
+	/* [api] */
+	unsigned api_sockets, api_follow, api_timers;
+	/* [security] */
+	unsigned unparsable; /* enum mp_unparsable */
 	/* [output] */
 	char write_pcap[MP_CONF_STR];
 	char counters_json[MP_CONF_STR];
 	char flow_log[MP_CONF_STR];
+
+	/* [policy]: per network, longest prefix first when looked up */
+	unsigned n_policy_nets;
+	struct mp_policy_net policy_nets[MP_MAX_POLICY_NETS];
 
 	/* [lcores], resolved */
 	unsigned n_lcores;

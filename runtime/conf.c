@@ -28,7 +28,11 @@ enum key_type {
 	T_ENUM_FULL,
 	T_ENUM_CSUM,
 	T_ENUM_OVERLAP,
-	T_ENUM_FANOUT
+	T_ENUM_FANOUT,
+	T_ENUM_POLICY,
+	T_ENUM_URGENT,
+	T_ENUM_FRAGPOL,
+	T_ENUM_UNPARSABLE
 };
 
 struct key_desc {
@@ -61,10 +65,28 @@ static const struct key_desc keys[] = {
 static const char *const enum_mode[] = {"monitor", "inline", NULL};
 static const char *const enum_full[] = {"evict", "refuse", NULL};
 static const char *const enum_csum[] = {"verify", "ignore", NULL};
-static const char *const enum_overlap[] = {"first", "last", NULL};
+static const char *const enum_overlap[] = {"first", "last", "target", NULL};
+static const char *const enum_urgent[] = {"remove", "inline", NULL};
 static const char *const enum_fanout[] = {"hash", "index", NULL};
+static const char *const enum_fragpol[] = {"linux", "bsd", "first", "last", NULL};
+static const char *const enum_unparsable[] = {"drop", "forward", NULL};
 
-const char *const mp_stage_names[MP_ST_N] = {"rx", "classify", "tcpsm", "events", "app", "tx"};
+const char *const mp_stage_names[MP_ST_N] = {
+#define MP_ST_NAME_(ID, name) [MP_ST_##ID] = #name,
+    MP_STAGE_LIST(MP_ST_NAME_)
+#undef MP_ST_NAME_
+};
+
+/* "rx classify ... tx": every stage in pipeline order, for messages and the
+ * default lcore map (conf is read on the main thread only). */
+static const char *all_stages(void)
+{
+	static char buf[128];
+	if (!*buf)
+		for (int s = 0, n = 0; s < MP_ST_N; s++)
+			n += snprintf(buf + n, sizeof(buf) - (size_t)n, "%s%s", s ? " " : "", mp_stage_names[s]);
+	return buf;
+}
 
 static const char *const *enum_choices(enum key_type t)
 {
@@ -74,6 +96,10 @@ static const char *const *enum_choices(enum key_type t)
 	case T_ENUM_CSUM: return enum_csum;
 	case T_ENUM_OVERLAP: return enum_overlap;
 	case T_ENUM_FANOUT: return enum_fanout;
+	case T_ENUM_POLICY: return mp_policy_names;
+	case T_ENUM_URGENT: return enum_urgent;
+	case T_ENUM_FRAGPOL: return enum_fragpol;
+	case T_ENUM_UNPARSABLE: return enum_unparsable;
 	default: return NULL;
 	}
 }
@@ -87,14 +113,7 @@ static void store_uint(struct mp_conf *c, const struct key_desc *k, uint64_t v)
 		*(unsigned *)p = (unsigned)v;
 }
 
-/* Parses a number with an optional suffix from `units` (suffix, multiplier).
- * @return 0, or -EINVAL when it is not a number or the suffix is unknown. */
-struct unit {
-	const char *sfx;
-	uint64_t mul;
-};
-
-static int parse_scaled(const char *s, const struct unit *units, uint64_t bare_mul, uint64_t *out)
+int mp_parse_scaled(const char *s, const struct mp_unit *units, uint64_t bare_mul, uint64_t *out)
 {
 	char *end;
 	if (!isdigit((unsigned char)*s))
@@ -105,7 +124,7 @@ static int parse_scaled(const char *s, const struct unit *units, uint64_t bare_m
 		return -EINVAL;
 	uint64_t mul = bare_mul;
 	if (*end) {
-		const struct unit *u;
+		const struct mp_unit *u;
 		for (u = units; u->sfx; u++)
 			if (!strcasecmp(end, u->sfx))
 				break;
@@ -119,10 +138,11 @@ static int parse_scaled(const char *s, const struct unit *units, uint64_t bare_m
 	return 0;
 }
 
-static const struct unit dur_units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {NULL, 0}};
-static const struct unit size_units[] = {{"K", 1024},         {"KB", 1024},     {"KiB", 1024},     {"M", 1048576},
-                                         {"MB", 1048576},     {"MiB", 1048576}, {"G", 1073741824}, {"GB", 1073741824},
-                                         {"GiB", 1073741824}, {"B", 1},         {NULL, 0}};
+const struct mp_unit mp_units_dur[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {NULL, 0}};
+const struct mp_unit mp_units_size[] = {{"K", 1024},         {"KB", 1024},     {"KiB", 1024},     {"M", 1048576},
+                                        {"MB", 1048576},     {"MiB", 1048576}, {"G", 1073741824}, {"GB", 1073741824},
+                                        {"GiB", 1073741824}, {"B", 1},         {NULL, 0}};
+const struct mp_unit mp_units_count[] = {{"k", 1000}, {"m", 1000000}, {"g", 1000000000}, {NULL, 0}};
 
 static int set_key(struct mp_conf *c, const struct key_desc *k, const char *val, char *err, size_t errlen)
 {
@@ -151,7 +171,7 @@ static int set_key(struct mp_conf *c, const struct key_desc *k, const char *val,
 		return 0;
 	case T_UINT:
 	case T_POW2:
-		if (parse_scaled(val, size_units, 1, &v) < 0) {
+		if (mp_parse_scaled(val, mp_units_size, 1, &v) < 0) {
 			snprintf(err, errlen, "'%s' expects a whole number, not '%s'", k->name, val);
 			return -EINVAL;
 		}
@@ -168,7 +188,7 @@ static int set_key(struct mp_conf *c, const struct key_desc *k, const char *val,
 		store_uint(c, k, v);
 		return 0;
 	case T_DUR:
-		if (parse_scaled(val, dur_units, 1000, &v) < 0) {
+		if (mp_parse_scaled(val, mp_units_dur, 1000, &v) < 0) {
 			snprintf(err, errlen, "'%s' expects a duration such as 30s, 500ms, 5m, not '%s'", k->name, val);
 			return -EINVAL;
 		}
@@ -180,7 +200,7 @@ static int set_key(struct mp_conf *c, const struct key_desc *k, const char *val,
 		store_uint(c, k, v);
 		return 0;
 	case T_SIZE:
-		if (parse_scaled(val, size_units, 1, &v) < 0) {
+		if (mp_parse_scaled(val, mp_units_size, 1, &v) < 0) {
 			snprintf(err, errlen, "'%s' expects a size such as 65536, 64K, 16M, not '%s'", k->name, val);
 			return -EINVAL;
 		}
@@ -219,7 +239,7 @@ static const struct key_desc *find_key(const char *section, const char *name)
 
 static int section_known(const char *section)
 {
-	if (!strcmp(section, "lcores"))
+	if (!strcmp(section, "lcores") || !strcmp(section, "policy"))
 		return 1;
 	for (size_t i = 0; i < N_KEYS; i++)
 		if (!strcmp(keys[i].section, section))
@@ -319,8 +339,7 @@ int mp_conf_set_lcore(struct mp_conf *c, const char *lcore_s, const char *list, 
 		}
 		int st = mp_stage_by_name(tok);
 		if (st < 0) {
-			snprintf(err, errlen,
-			         "unknown stage '%s' for lcore %lu (stages: rx classify tcpsm events app tx)", tok, lc);
+			snprintf(err, errlen, "unknown stage '%s' for lcore %lu (stages: %s)", tok, lc, all_stages());
 			return -EINVAL;
 		}
 		for (unsigned i = 0; i < c->n_lcores; i++)
@@ -339,7 +358,7 @@ int mp_conf_set_lcore(struct mp_conf *c, const char *lcore_s, const char *list, 
 		m->n++;
 	}
 	if (m->n == 0) {
-		snprintf(err, errlen, "lcore %lu runs no stage: list stages (rx classify tcpsm events app tx)", lc);
+		snprintf(err, errlen, "lcore %lu runs no stage: list stages (%s)", lc, all_stages());
 		return -EINVAL;
 	}
 	return 0;
@@ -349,9 +368,12 @@ int mp_conf_set(struct mp_conf *c, const char *section, const char *key, const c
 {
 	if (!strcmp(section, "lcores"))
 		return mp_conf_set_lcore(c, key, val, err, errlen);
+	if (!strcmp(section, "policy"))
+		return mp_conf_set_policy_net(c, key, val, err, errlen);
 	if (!section_known(section)) {
 		snprintf(err, errlen,
-		         "unknown section [%s] (sections: pipeline, lcores, input, ports, mempool, eal, tcp, output)",
+		         "unknown section [%s] (sections: pipeline, lcores, input, ports, mempool, eal, tcp, policy, "
+		         "api, security, output)",
 		         section);
 		return -EINVAL;
 	}
@@ -454,7 +476,7 @@ int mp_conf_parse_buf(struct mp_conf *c, const char *name, const char *text, cha
 			if (!section_known(section)) {
 				snprintf(err, errlen,
 				         "%s:%u: unknown section [%s] (sections: pipeline, lcores, input, ports, "
-				         "mempool, eal, tcp, output)",
+				         "mempool, eal, tcp, policy, security, output)",
 				         name, line, section);
 				return -EINVAL;
 			}
@@ -501,9 +523,10 @@ int mp_conf_load(struct mp_conf *c, const char *path, char *err, size_t errlen)
 {
 	FILE *f = fopen(path, "r");
 	if (!f) {
+		int e = errno;
 		snprintf(err, errlen, "%s: cannot open: %s (give an existing file with -c, or none for defaults)", path,
-		         strerror(errno));
-		return -errno;
+		         strerror(e));
+		return -e;
 	}
 	size_t cap = 4096, n = 0;
 	char *text = malloc(cap);
@@ -521,10 +544,18 @@ int mp_conf_load(struct mp_conf *c, const char *path, char *err, size_t errlen)
 			cap *= 2;
 		}
 	}
+	/* A read error (a directory opens, then fails to read) must not pass
+	 * for an empty file, which would silently mean the defaults. */
+	int rerr = ferror(f) ? (errno ? errno : EIO) : 0;
 	fclose(f);
 	if (!text) {
-		snprintf(err, errlen, "%s: out of memory reading it", path);
+		snprintf(err, errlen, "%s: out of memory reading it (%zu bytes)", path, cap * 2);
 		return -ENOMEM;
+	}
+	if (rerr) {
+		free(text);
+		snprintf(err, errlen, "%s: cannot read: %s (give a pipeline.conf file with -c)", path, strerror(rerr));
+		return -rerr;
 	}
 	text[n] = 0;
 	if (memchr(text, 0, n)) {
@@ -551,7 +582,7 @@ int mp_conf_finish(struct mp_conf *c, char *err, size_t errlen)
 			first++;
 		char num[16];
 		snprintf(num, sizeof(num), "%u", first);
-		if (mp_conf_set_lcore(c, num, "rx classify tcpsm events app tx", err, errlen) < 0)
+		if (mp_conf_set_lcore(c, num, all_stages(), err, errlen) < 0)
 			return -EINVAL;
 	}
 	memset(c->n_inst, 0, sizeof(c->n_inst));
@@ -603,14 +634,46 @@ void mp_conf_print_help(FILE *f)
 		}
 		fprintf(f, "  %-14s default \"%s\"\n      %s\n", keys[i].name, keys[i].def, keys[i].help);
 	}
-	fprintf(f, "\n[lcores]\n  N = STAGE[.I] ...  lcore N runs these stage instances round-robin\n"
-	           "      default: 0 = rx classify tcpsm events app tx (one lcore runs everything)\n");
+	fprintf(f,
+	        "\n[lcores]\n  N = STAGE[.I] ...  lcore N runs these stage instances round-robin\n"
+	        "      default: 0 = %s (one lcore runs everything)\n"
+	        "\n[policy]\n      NET = linux | windows: receivers in NET (10.0.0.0/8, 2001:db8::/32, an address)\n"
+	        "      are modelled on that stack instead of tcp.policy; the longest prefix wins\n",
+	        all_stages());
+}
+
+/* $MOSPIPE_LCORES="0=rx,classify;1=tcpsm,...": a whole lcore map that
+ * replaces the file's, as mospipe -l does (set by mospipe_args()). */
+static int apply_env_lcores(struct mp_conf *c, char *err, size_t errlen)
+{
+	const char *env = getenv("MOSPIPE_LCORES");
+	char msg[900], buf[MP_CONF_STR], *save = NULL;
+	if (!env || !*env)
+		return 0;
+	c->n_lcores = 0;
+	c->lcores_line = 0;
+	snprintf(buf, sizeof(buf), "%s", env);
+	for (char *t = strtok_r(buf, ";", &save); t; t = strtok_r(NULL, ";", &save)) {
+		char *eq = strchr(t, '=');
+		if (!eq) {
+			snprintf(err, errlen, "MOSPIPE_LCORES: '%s' is not LCORE=STAGE,STAGE...", t);
+			return -EINVAL;
+		}
+		*eq = 0;
+		if (mp_conf_set_lcore(c, t, eq + 1, msg, sizeof(msg)) < 0) {
+			snprintf(err, errlen, "MOSPIPE_LCORES: %s", msg);
+			return -EINVAL;
+		}
+	}
+	return 0;
 }
 
 int mp_conf_apply_env(struct mp_conf *c, char *err, size_t errlen)
 {
 	const char *env = getenv("MOSPIPE_SET");
 	char msg[900];
+	if (apply_env_lcores(c, err, errlen) < 0)
+		return -EINVAL;
 	if (!env || !*env)
 		return 0;
 	char buf[MP_CONF_STR * 4], *save = NULL;

@@ -27,8 +27,9 @@ int mp_conf_set(struct mp_conf *c, const char *section, const char *key, const c
 /* "section.key=value" (the --set option). @return 0 or -EINVAL. */
 int mp_conf_set_dotted(struct mp_conf *c, const char *assign, char *err, size_t errlen);
 
-/* Applies $MOSPIPE_SET, "section.key=value;section.key=value", over what c
- * holds (after the file, before command-line options). @return 0 or -EINVAL. */
+/* Applies $MOSPIPE_LCORES (a whole lcore map, replacing the file's) and
+ * $MOSPIPE_SET, "section.key=value;section.key=value", over what c holds
+ * (after the file, before command-line options). @return 0 or -EINVAL. */
 int mp_conf_apply_env(struct mp_conf *c, char *err, size_t errlen);
 
 /* Adds "rx classify.0 tcpsm.1" to lcore_s's list. @return 0 or -EINVAL. */
@@ -38,6 +39,16 @@ int mp_conf_set_lcore(struct mp_conf *c, const char *lcore_s, const char *list, 
  * and checks every stage is mapped. @return 0 or -EINVAL. */
 int mp_conf_finish(struct mp_conf *c, char *err, size_t errlen);
 
+/* Reads a whole number with an optional suffix from `units` (a table ended
+ * by a NULL suffix; suffixes match without regard to case); a bare number is
+ * multiplied by bare_mul. The one number reader of the conf keys and of the
+ * `gen:` input spec. @return 0, or -EINVAL when s is not a number (a sign or
+ * space first included), the suffix is unknown or the result overflows. */
+int mp_parse_scaled(const char *s, const struct mp_unit *units, uint64_t bare_mul, uint64_t *out);
+/* Suffix tables: durations in ms (ms, s, m, h), sizes in bytes (K, KB, KiB,
+ * M.., G.., B: powers of 1024), counts (k, m, g: powers of 1000). */
+extern const struct mp_unit mp_units_dur[], mp_units_size[], mp_units_count[];
+
 /* @return the stage id of a name ("tcpsm"), or -1. */
 int mp_stage_by_name(const char *name);
 
@@ -45,5 +56,14 @@ int mp_stage_by_name(const char *name);
 int mp_lcore_exists(unsigned lcore);
 
 void mp_conf_print_help(FILE *f);
+
+/* tcp.policy's names, indexed by enum mp_policy, NULL-terminated. */
+extern const char *const mp_policy_names[];
+/* @return the enum mp_policy of name, or -1. */
+int mp_policy_by_name(const char *name);
+/* One [policy] line: NET (address or address/prefix) = linux | windows.
+ * A network given again takes the new policy.
+ * @return 0, or -EINVAL with a message in err (conf_policy.c). */
+int mp_conf_set_policy_net(struct mp_conf *c, const char *net, const char *val, char *err, size_t errlen);
 
 #endif

@@ -14,10 +14,30 @@ static inline struct mp_meta *mp_meta(struct rte_mbuf *m)
 	return (struct mp_meta *)rte_mbuf_to_priv(m);
 }
 
-/* Resets the metadata of a freshly received packet. */
+/* The one clear of a packet's metadata, by the stage that allocated the mbuf
+ * (meta-types.h says which); no later stage clears again. */
 static inline void mp_meta_reset(struct mp_meta *md)
 {
 	memset(md, 0, sizeof(*md));
+}
+
+/* Frees a packet, with the original fragments a rebuilt datagram holds
+ * (mp_pkt_ext.held). @return the packets freed (1 + those held). */
+static inline unsigned mp_pkt_free(struct rte_mbuf *m)
+{
+	struct mp_meta *md = mp_meta(m);
+	unsigned n = 1;
+	if (md->kind == MP_PKT_DATA && (md->flags & MP_MF_REASM)) {
+		struct rte_mbuf *h = md->pkt.held;
+		while (h) {
+			struct rte_mbuf *next = mp_meta(h)->pkt.held;
+			rte_pktmbuf_free(h);
+			h = next;
+			n++;
+		}
+	}
+	rte_pktmbuf_free(m);
+	return n;
 }
 
 #endif

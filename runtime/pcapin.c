@@ -1,6 +1,9 @@
 /* Pre-scan of a capture file before net_pcap reads it: validates it with a
  * message a user can act on, and counts its packets, which is how rx knows
- * the end of an offline input (net_pcap itself just stops returning packets).
+ * the end of an offline input (net_pcap itself just stops returning packets),
+ * and lists the records the capture cut with their original lengths, which
+ * net_pcap drops (rx gives them to classify: an IP length beyond the frame
+ * on the wire is a datagram a host drops, below it a snaplen cut).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,7 +18,39 @@
 
 #include "pcapin.h"
 
-int mp_pcap_prescan(const char *path, uint64_t *count, int *dlt, char *err, size_t errlen)
+/* Remembers that record idx was cut from len bytes. @return 0 or -ENOMEM. */
+static int cuts_add(struct mp_pcap_cuts *c, uint64_t idx, uint32_t len)
+{
+	if (c->n == c->cap) {
+		uint64_t cap = c->cap ? c->cap * 2 : 256;
+		void *e = realloc(c->e, cap * sizeof(*c->e));
+		if (!e)
+			return -ENOMEM;
+		c->e = e;
+		c->cap = cap;
+	}
+	c->e[c->n].idx = idx;
+	c->e[c->n].len = len;
+	c->n++;
+	return 0;
+}
+
+uint32_t mp_pcap_cuts_len(struct mp_pcap_cuts *c, uint64_t idx, uint32_t caplen)
+{
+	while (c->pos < c->n && c->e[c->pos].idx < idx)
+		c->pos++;
+	if (c->pos < c->n && c->e[c->pos].idx == idx && c->e[c->pos].len > caplen)
+		return c->e[c->pos].len;
+	return caplen;
+}
+
+void mp_pcap_cuts_free(struct mp_pcap_cuts *c)
+{
+	free(c->e);
+	memset(c, 0, sizeof(*c));
+}
+
+int mp_pcap_prescan(const char *path, uint64_t *count, int *dlt, struct mp_pcap_cuts *cuts, char *err, size_t errlen)
 {
 	char perr[PCAP_ERRBUF_SIZE];
 	pcap_t *p = pcap_open_offline(path, perr);
@@ -44,13 +79,26 @@ int mp_pcap_prescan(const char *path, uint64_t *count, int *dlt, char *err, size
 	const u_char *d;
 	uint64_t n = 0;
 	int r;
-	while ((r = pcap_next_ex(p, &h, &d)) == 1)
+	while ((r = pcap_next_ex(p, &h, &d)) == 1) {
+		if (cuts && h->caplen < h->len && cuts_add(cuts, n, h->len) < 0) {
+			snprintf(
+			    err, errlen,
+			    "%s: out of memory for the original lengths of %llu cut records (read it as a classic pcap "
+			    "file in monitor mode: [input] pcap_mmap = yes)",
+			    path, (unsigned long long)cuts->n);
+			pcap_close(p);
+			mp_pcap_cuts_free(cuts);
+			return -ENOMEM;
+		}
 		n++;
+	}
 	if (r == PCAP_ERROR) {
 		snprintf(err, errlen,
 		         "%s: capture is damaged after %llu packets: %s (truncate or repair it, e.g. with pcapfix)",
 		         path, (unsigned long long)n, pcap_geterr(p));
 		pcap_close(p);
+		if (cuts)
+			mp_pcap_cuts_free(cuts);
 		return -EINVAL;
 	}
 	pcap_close(p);
@@ -104,6 +152,27 @@ struct mp_pcapfile *mp_pcapfile_open(const char *path, char *err, size_t errlen)
 		munmap(m, (size_t)st.st_size);
 		return NULL;
 	}
+	/* Which record field holds the captured length, as libpcap reads it
+	 * (sf-pcap.c): the two length fields were interchanged at version 2.3,
+	 * some 2.3 writers kept the old order, and DG/UX wrote 543.0 with the
+	 * old order; before 2 libpcap refuses the file. Reading them otherwise
+	 * would disagree with the pre-scan's count and cut every record at the
+	 * wrong place (found by tests/fuzz/fuzz_pcap). */
+	uint16_t vmaj, vmin;
+	memcpy(&vmaj, m + 4, 2);
+	memcpy(&vmin, m + 6, 2);
+	if (swap) {
+		vmaj = __builtin_bswap16(vmaj);
+		vmin = __builtin_bswap16(vmin);
+	}
+	if (vmaj < 2) {
+		snprintf(err, errlen, "%s: pcap version %u.%u is too old", path, vmaj, vmin);
+		munmap(m, (size_t)st.st_size);
+		return NULL;
+	}
+	int lswap = vmaj == 543 || (vmaj == 2 && vmin < 3) ? MP_PCAP_LEN_SWAPPED
+	            : vmaj == 2 && vmin == 3               ? MP_PCAP_LEN_MAYBE_SWAPPED
+	                                                   : MP_PCAP_LEN_PLAIN;
 	struct mp_pcapfile *f = calloc(1, sizeof(*f));
 	if (!f) {
 		snprintf(err, errlen, "%s: out of memory", path);
@@ -116,6 +185,7 @@ struct mp_pcapfile *mp_pcapfile_open(const char *path, char *err, size_t errlen)
 	f->pos = 24;
 	f->swap = swap;
 	f->nano = nano;
+	f->lswap = lswap;
 	return f;
 }
 
@@ -124,13 +194,23 @@ int mp_pcapfile_next(struct mp_pcapfile *f, const uint8_t **data, uint32_t *capl
 	if (f->pos + 16 > f->size)
 		return 0;
 	const uint8_t *h = f->map + f->pos;
-	uint32_t sec = rd32(h, f->swap), frac = rd32(h + 4, f->swap), cl = rd32(h + 8, f->swap);
+	uint32_t sec = rd32(h, f->swap), frac = rd32(h + 4, f->swap), cl = rd32(h + 8, f->swap),
+	         wl = rd32(h + 12, f->swap);
+	if (f->lswap == MP_PCAP_LEN_SWAPPED || (f->lswap == MP_PCAP_LEN_MAYBE_SWAPPED && cl > wl)) {
+		uint32_t t = cl;
+		cl = wl;
+		wl = t;
+	}
 	if (cl > f->size - f->pos - 16) {
 		f->bad = 1; /* truncated record: the pre-scan would have refused it */
 		return 0;
 	}
 	*data = h + 16;
 	*caplen = cl;
+	/* The original length says whether the capture cut the frame; one
+	 * below the captured length is nonsense a writer made: the bytes we
+	 * have are the frame. */
+	f->wirelen = wl > cl ? wl : cl;
 	/* Microseconds, as net_pcap (libpcap's default precision) gives them:
 	 * results do not depend on which reader ran. */
 	uint64_t us = f->nano ? frac / 1000u : frac;

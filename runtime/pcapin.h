@@ -6,22 +6,46 @@
 #include <stddef.h>
 #include <stdint.h>
 
-int mp_pcap_prescan(const char *path, uint64_t *count, int *dlt, char *err, size_t errlen);
+/* The original lengths of the records a capture cut (caplen < len), for a
+ * port read by net_pcap, which hands frames over with their captured length
+ * only. One entry per cut record, in file order; rx asks in increasing
+ * record order. Records not listed were captured whole. */
+struct mp_pcap_cuts {
+	uint64_t n, cap, pos; /* entries, room, lookup cursor */
+	struct mp_pcap_cut {
+		uint64_t idx; /* record number from 0 */
+		uint32_t len; /* its original length */
+	} * e;
+};
+
+/* Validates a capture file, counts its records (*count) and gives its link
+ * type (*dlt); with cuts non-NULL, also lists the records the capture cut
+ * (free with mp_pcap_cuts_free). @return 0, or -EINVAL / -ENOMEM with a
+ * message in err. */
+int mp_pcap_prescan(const char *path, uint64_t *count, int *dlt, struct mp_pcap_cuts *cuts, char *err, size_t errlen);
+/* @return the original length of record idx, or caplen when the capture did
+ * not cut it. idx must not decrease from one call to the next. */
+uint32_t mp_pcap_cuts_len(struct mp_pcap_cuts *c, uint64_t idx, uint32_t caplen);
+void mp_pcap_cuts_free(struct mp_pcap_cuts *c);
 
 /* A mapped classic pcap file (any byte order, micro- or nanosecond stamps),
  * read in order by one rx instance. */
+enum { MP_PCAP_LEN_PLAIN = 0, MP_PCAP_LEN_SWAPPED = 1, MP_PCAP_LEN_MAYBE_SWAPPED = 2 };
 struct mp_pcapfile {
 	const uint8_t *map;
 	uint64_t size, pos;
 	int swap, nano;
-	int bad; /* stopped at a truncated record */
+	int lswap;        /* MP_PCAP_LEN_*: where the captured length is (file version) */
+	int bad;          /* stopped at a truncated record */
+	uint32_t wirelen; /* original length of the record mp_pcapfile_next returned last */
 };
 
 /* @return the open file, or NULL with a message in err (pcapng and other
  * formats included: the caller then uses net_pcap). */
 struct mp_pcapfile *mp_pcapfile_open(const char *path, char *err, size_t errlen);
 /* Next record: its captured bytes (pointing into the mapping) and packet
- * time in ns at microsecond precision. @return 1, or 0 at the end. */
+ * time in ns at microsecond precision; its original length in f->wirelen
+ * (never below caplen). @return 1, or 0 at the end. */
 int mp_pcapfile_next(struct mp_pcapfile *f, const uint8_t **data, uint32_t *caplen, uint64_t *ts_ns);
 void mp_pcapfile_close(struct mp_pcapfile *f);
 

@@ -1,4 +1,13 @@
-/* The running pipeline: conf, mempool, ports, stage instances and rings. */
+/* The running pipeline: conf, mempool, ports, stage instances and rings, the
+ * services the runtime runs for the stages, and the creation parameter of
+ * the application stages.
+ *
+ * Not a mailbox: stages talk only through the rings of the topology
+ * (pipeline.c's downstream[] and feedback[]), the metadata in the mbuf, and
+ * accessors the owning stage exports in its public header (STYLE.md,
+ * "Channels between stages"). A stage reads these fields; it writes none of
+ * them (scripts/check-layers.sh fails when one does): they are set by
+ * mp_pipeline_create before any init, `stop` by mp_pipeline_stop. */
 #ifndef MP_PIPELINE_TYPES_H
 #define MP_PIPELINE_TYPES_H
 
@@ -8,12 +17,16 @@
 
 struct rte_mempool;
 struct gen;
+struct mp_pcapfile;
+struct mp_pcap_cuts;
+struct mp_conntable;
+struct mp_reclog;
 
 enum mp_port_kind {
 	MP_PORT_ETHDEV = 0, /* any DPDK port given by EAL arguments */
 	MP_PORT_PCAP = 1,   /* net_pcap reading a file: has an end */
 	MP_PORT_IFACE = 2,  /* net_af_packet on a live interface */
-	/* bench/gen.h's workload generator inside rx (no ethdev, no file I/O):
+	/* runtime/gen.h's workload generator inside rx (no ethdev, no file I/O):
 	 * one per rx instance, generator part i of n_rx; has an end when a
 	 * pkts= or conns= limit is given. Inline tx has nowhere to send its
 	 * packets and releases them as in monitor mode. */
@@ -29,7 +42,18 @@ struct mp_port {
 	struct gen *gen;        /* MP_PORT_GEN: the generator rx polls (owned by the pipeline) */
 	uint8_t rx_csum_good;   /* MP_PORT_GEN: mark frames RX_L4_CKSUM_GOOD (gen: rxcsum=1) */
 	struct mp_pcapfile *pf; /* MP_PORT_PCAP read by rx itself (no ethdev), else NULL */
-	char name[256];         /* file, interface or generator spec */
+	/* MP_PORT_PCAP read by net_pcap: the records the capture cut, with
+	 * their original lengths (runtime/pcapin.h); NULL when none was. */
+	struct mp_pcap_cuts *cuts;
+	char name[256]; /* file, interface or generator spec */
+	/* MP_PORT_IFACE: the kernel's count of frames the interface received
+	 * (rx_packets + rx_dropped) when the port started (mp_port_kernel_rx). */
+	uint64_t k_base;
+	/* Receive queues (rx polls them all): 1, or for MP_PORT_IFACE the
+	 * queue pairs its vdev has, among which the kernel spreads the frames
+	 * (PACKET_FANOUT). */
+	uint16_t n_rxq;
+	uint32_t ring_cap; /* MP_PORT_IFACE: frames each queue's kernel ring holds */
 };
 
 struct mp_lcore_run {
@@ -48,32 +72,35 @@ struct mp_pipeline {
 	struct mp_stage_inst *inst[MP_ST_N][MP_MAX_INST];
 	unsigned n_runs;
 	struct mp_lcore_run run[MP_MAX_LCORES];
-	/* Set by a signal or by the API to stop rx; read by rx instances. */
+	/* Set by a signal or by the API to stop rx (mp_pipeline_stop); read by
+	 * rx instances. */
 	volatile int stop;
 	/* Live time: ns = base_ns + (tsc - base_tsc) * 1e9 / tsc_hz. */
 	uint64_t tsc_hz, base_tsc, base_ns;
 	/* Offset of DPDK's rx timestamp dynfield, -1 when no port provides it. */
 	int ts_off;
 	uint64_t ts_flag;
-	/* Per-stage shared state (e.g. tcpsm's flow log), owned by that stage. */
-	void *stage_shared[MP_ST_N];
 	uint64_t start_tsc, end_tsc;
-	/* Called by tx for each MP_CTRL_RETIRE mbuf, with its mp_meta.flow (set
-	 * by tcpsm at init; may be called from any lcore). */
-	void (*flow_retire)(struct mp_pipeline *pl, void *flow);
-	/* Called by tx for each packet marked MP_MF_CONN_END: the app has run
-	 * the flow's CONN_END callbacks, so its buffers will not be read again
-	 * (set by tcpsm; any lcore). */
-	void (*flow_ended)(struct mp_pipeline *pl, void *flow);
-	/* Offline pacing (mospipe_gate): rx instances deliver no capture packet
-	 * later than gate_ns (0 = open); each publishes the time of the packet it
-	 * holds (gate_next, 0 = none) and whether it holds the end of input. */
-	uint64_t gate_ns;
-	uint64_t gate_next[MP_MAX_INST];
-	uint8_t gate_eof[MP_MAX_INST];
-	uint32_t gate_held[MP_MAX_INST]; /* packets held (received, not yet passed on) */
-	uint64_t last_ts;                /* packet time rx last delivered */
-	/* Hook for applications (issue: events/app API); NULL for mospipe. */
+
+	/* ---- services --------------------------------------------------------
+	 * Run by the runtime for every stage that may use them, not channels
+	 * between two stages: made by mp_pipeline_create when some stage type
+	 * asks for them (struct mp_stage_svc) before any init, freed by
+	 * mp_pipeline_destroy after every fini. Their concurrency contracts are
+	 * in their headers. */
+	/* The RCU connection table (runtime/conntable.h): tcpsm instances
+	 * publish their flows, midstat and other readers walk it
+	 * (mospipe_conntable()). NULL when no stage publishes connections. */
+	struct mp_conntable *conntable;
+	/* The flow log ([output] flow_log, runtime/reclog.h): fixed-size records
+	 * pushed by tcpsm instances, written as lines by the log's own thread.
+	 * NULL when the key is empty. */
+	struct mp_reclog *flowlog;
+
+	/* The application's API state (struct mp_api, stages/app): the creation
+	 * parameter of mp_pipeline_create, read by the events and app stages
+	 * (their inits take it; app's poll checks it); never written after
+	 * creation. NULL for the mospipe command. */
 	void *app;
 };
 
@@ -88,6 +115,7 @@ struct mp_totals {
 		uint64_t n;
 	} drop[MP_MAX_DROP_KINDS];
 	uint64_t drops;
+	uint64_t port_missed; /* lost at the ports, before rx: frames the ports saw = rx + port_missed */
 };
 
 #endif

@@ -1,14 +1,18 @@
-/* Building, running and tearing down the pipeline. Only the functions marked
- * so are safe from a signal handler. */
+/* The runtime's face for mospipe and applications: EAL and the input
+ * (mp_eal_setup, mp_ctrl_cpuset, mp_eal_cleanup: input.c), building, running
+ * and tearing down the pipeline (pipeline.c), and its counters (report.c).
+ * runtime/README.md is the map. Only the functions marked so are safe from
+ * a signal handler. */
 #ifndef MP_PIPELINE_H
 #define MP_PIPELINE_H
 
 #include <stdio.h>
 #include "pipeline-types.h"
 
-/* Stage types, one per folder in stages/. */
-extern const struct mp_stage_type mp_stage_rx, mp_stage_classify, mp_stage_tcpsm, mp_stage_events, mp_stage_app,
-    mp_stage_tx;
+/* Stage types, one per folder in stages/ (stage-types.h's MP_STAGE_LIST). */
+#define MP_ST_TYPE_DECL_(ID, name) extern const struct mp_stage_type mp_stage_##name;
+MP_STAGE_LIST(MP_ST_TYPE_DECL_)
+#undef MP_ST_TYPE_DECL_
 
 /* Resolves the input (conf, then $MOSPIPE_INPUT when the conf has none),
  * builds EAL arguments from the conf (lcores, vdevs) and runs rte_eal_init.
@@ -28,9 +32,14 @@ int mp_ctrl_cpuset(cpu_set_t *out);
 void mp_eal_cleanup(void);
 
 /* Creates the mempool, configures and starts the ports, creates every stage
- * instance and the rings between them, and calls each stage's init.
+ * instance, the services stage types ask for (the connection table, the
+ * flow log) and the rings of the topology (feedback edges included), and
+ * calls each stage's init.
+ * app: the application's API state (stages/app, struct mp_api), the
+ * creation parameter the events and app stages read as pl->app; NULL for
+ * the bare stack.
  * @return the pipeline, or NULL with rte_errno set after printing why. */
-struct mp_pipeline *mp_pipeline_create(struct mp_conf *c);
+struct mp_pipeline *mp_pipeline_create(struct mp_conf *c, void *app);
 
 /* Runs every lcore's stage list until the input ends or mp_pipeline_stop is
  * called, then drains in pipeline order. Blocks. @return 0. */
@@ -47,7 +56,7 @@ void mp_pipeline_stop(struct mp_pipeline *pl);
 /* Installs SIGINT/SIGTERM handlers: the first stops rx, the second exits. */
 void mp_pipeline_handle_signals(struct mp_pipeline *pl);
 
-/* Stops ports, calls each stage's fini, frees rings and the pool. */
+/* Stops ports, calls each stage's fini, frees rings, services and the pool. */
 void mp_pipeline_destroy(struct mp_pipeline *pl);
 
 /* Sums counters over all instances into t (consistent after the run; while

@@ -15,23 +15,15 @@
 #include "pipeline.h"
 #include "stage.h"
 
-/* Counter names the tx stage uses for what left the pipeline. */
-static int is_tx_out(const struct mp_stage_inst *si, const char *name)
-{
-	return si->type->id == MP_ST_TX && (!strcmp(name, "sent") || !strcmp(name, "released"));
-}
-
-static const struct mp_ctr_desc common[] = {
-#define MP_CTR(id, name, help) {name, help, 0},
-#define MP_DROP(id, name, help) {name, help, 1},
-#include "common_counters.def"
-#undef MP_CTR
-#undef MP_DROP
-};
+/* The common counters' descriptors (their ids are in stage-types.h). */
+#define MP_CTR_STAGE mp_common
+#define MP_CTR_DEF "common_counters.def"
+#define MP_CTR_DESCS_ONLY
+#include "counters-gen.h"
 
 static const struct mp_ctr_desc *ctr_desc(const struct mp_stage_inst *si, unsigned i)
 {
-	return i < MP_CC_N ? &common[i] : &si->type->ctrs[i - MP_CC_N];
+	return i < MP_CC_N ? &mp_common_ctrs[i] : &si->type->ctrs[i - MP_CC_N];
 }
 
 static unsigned n_ctrs(const struct mp_stage_inst *si)
@@ -63,16 +55,18 @@ void mp_totals(const struct mp_pipeline *pl, struct mp_totals *t)
 			for (unsigned k = 0; k < n_ctrs(si); k++) {
 				const struct mp_ctr_desc *d = ctr_desc(si, k);
 				uint64_t v = mp_ctr_get(si, k);
-				if (d->is_drop)
-					add_drop(t, d->name, v);
-				else if (is_tx_out(si, d->name))
-					t->tx += v;
-				else if (s == MP_ST_RX && k == MP_CC_IN)
-					t->rx += v;
-				else if (s == MP_ST_RX && !strcmp(d->name, "bytes"))
-					t->rx_bytes += v;
-				else if (!strcmp(d->name, "injected"))
-					t->injected += v;
+				if (s == MP_ST_RX && k == MP_CC_IN) {
+					t->rx += v; /* what entered the pipeline */
+					continue;
+				}
+				switch (d->kind) {
+				case MP_CK_DROP: add_drop(t, d->name, v); break;
+				case MP_CK_OUT: t->tx += v; break;
+				case MP_CK_IN_BYTES: t->rx_bytes += v; break;
+				case MP_CK_INJECTED: t->injected += v; break;
+				case MP_CK_MISSED: t->port_missed += v; break;
+				default: break;
+				}
 			}
 		}
 }
@@ -104,17 +98,23 @@ void mp_report_print(const struct mp_pipeline *pl, FILE *f)
 	uint64_t lhs = t.rx + t.injected, rhs = t.tx + t.drops;
 	fprintf(f, "\nconservation: rx+injected %" PRIu64 " %s tx+drops %" PRIu64 "%s\n", lhs,
 	        lhs == rhs ? "==" : "!=", rhs, lhs == rhs ? "" : " (packets still in flight)");
+	if (t.port_missed)
+		fprintf(f,
+		        "ports: %" PRIu64 " frames lost before rx (port_missed): the ports saw rx+port_missed %" PRIu64
+		        "\n",
+		        t.port_missed, t.rx + t.port_missed);
 	for (int s = 0; s < MP_ST_N; s++)
 		for (unsigned i = 0; i < pl->n_inst[s]; i++) {
 			const struct mp_stage_inst *si = pl->inst[s][i];
-			fprintf(f, "  %-8s.%u lcore %-2u  cyc/pkt %7.1f  busy %5.1f%%", si->type->name, i, si->lcore,
+			fprintf(f, "  %-8s.%u lcore %-2u  cyc/pkt %7.1f  busy %5.1f%%", mp_stage_names[s], i, si->lcore,
 			        cycles_per_pkt(si), busy_pct(si));
 			for (unsigned k = 0; k < n_ctrs(si); k++) {
 				if (k == MP_CC_BUSY_POLLS || k == MP_CC_IDLE_POLLS || k == MP_CC_BUSY_CYCLES)
 					continue;
 				uint64_t v = mp_ctr_get(si, k);
 				if (v || k < MP_CC_N)
-					fprintf(f, "  %s%s=%" PRIu64, ctr_desc(si, k)->is_drop ? "drop." : "",
+					fprintf(f, "  %s%s=%" PRIu64,
+					        ctr_desc(si, k)->kind == MP_CK_DROP ? "drop." : "",
 					        ctr_desc(si, k)->name, v);
 			}
 			fputc('\n', f);
@@ -146,7 +146,8 @@ int mp_report_json(const struct mp_pipeline *pl, FILE *f)
 		json_str(f, t.drop[i].name);
 		fprintf(f, ": %" PRIu64, t.drop[i].n);
 	}
-	fprintf(f, "}, \"drops_total\": %" PRIu64 "},\n \"stages\": [", t.drops);
+	fprintf(f, "}, \"drops_total\": %" PRIu64 ", \"port_missed\": %" PRIu64 "},\n \"stages\": [", t.drops,
+	        t.port_missed);
 	int first = 1;
 	for (int s = 0; s < MP_ST_N; s++)
 		for (unsigned i = 0; i < pl->n_inst[s]; i++) {
@@ -154,13 +155,13 @@ int mp_report_json(const struct mp_pipeline *pl, FILE *f)
 			fprintf(f,
 			        "%s\n  {\"stage\": \"%s\", \"instance\": %u, \"lcore\": %u, \"in\": %" PRIu64
 			        ", \"out\": %" PRIu64 ", \"cycles_per_pkt\": %.1f, \"busy_pct\": %.1f",
-			        first ? "" : ",", si->type->name, i, si->lcore, mp_ctr_get(si, MP_CC_IN),
+			        first ? "" : ",", mp_stage_names[s], i, si->lcore, mp_ctr_get(si, MP_CC_IN),
 			        mp_ctr_get(si, MP_CC_OUT), cycles_per_pkt(si), busy_pct(si));
 			first = 0;
 			fprintf(f, ", \"drops\": {");
 			int fd = 1;
 			for (unsigned k = 0; k < n_ctrs(si); k++)
-				if (ctr_desc(si, k)->is_drop) {
+				if (ctr_desc(si, k)->kind == MP_CK_DROP) {
 					fprintf(f, "%s\"%s\": %" PRIu64, fd ? "" : ", ", ctr_desc(si, k)->name,
 					        mp_ctr_get(si, k));
 					fd = 0;
@@ -168,7 +169,7 @@ int mp_report_json(const struct mp_pipeline *pl, FILE *f)
 			fprintf(f, "}, \"counters\": {");
 			fd = 1;
 			for (unsigned k = 0; k < n_ctrs(si); k++)
-				if (!ctr_desc(si, k)->is_drop) {
+				if (ctr_desc(si, k)->kind != MP_CK_DROP) {
 					fprintf(f, "%s\"%s\": %" PRIu64, fd ? "" : ", ", ctr_desc(si, k)->name,
 					        mp_ctr_get(si, k));
 					fd = 0;
@@ -176,7 +177,16 @@ int mp_report_json(const struct mp_pipeline *pl, FILE *f)
 			fprintf(f, "}, \"rings_in_fill\": [");
 			for (unsigned k = 0; k < si->n_in; k++)
 				fprintf(f, "%s%u", k ? ", " : "", rte_ring_count(si->in[k]));
-			fprintf(f, "]}");
+			fprintf(f, "]");
+			if (si->n_fb_in) {
+				/* Handed back, not yet taken: after the end of input,
+				 * what tcpsm's fini takes (runtime/README.md). */
+				fprintf(f, ", \"rings_fb_fill\": [");
+				for (unsigned k = 0; k < si->n_fb_in; k++)
+					fprintf(f, "%s%u", k ? ", " : "", rte_ring_count(si->fb_in[k]));
+				fprintf(f, "]");
+			}
+			fprintf(f, "}");
 		}
 	fprintf(f, "\n ]}\n");
 	return ferror(f) ? -EIO : 0;
@@ -203,6 +213,7 @@ static int tel_counters_locked(const char *cmd, const char *params, struct rte_t
 	rte_tel_data_add_dict_u64(d, "injected", t.injected);
 	rte_tel_data_add_dict_u64(d, "tx", t.tx);
 	rte_tel_data_add_dict_u64(d, "drops", t.drops);
+	rte_tel_data_add_dict_u64(d, "port_missed", t.port_missed);
 	for (unsigned i = 0; i < t.n_drops; i++) {
 		char key[RTE_TEL_MAX_STRING_LEN];
 		snprintf(key, sizeof(key), "drop.%s", t.drop[i].name);
@@ -274,9 +285,22 @@ void mp_report_telemetry_register(struct mp_pipeline *pl)
 	pthread_mutex_unlock(&tel_lock);
 	if (!pl->conf->telemetry)
 		return;
-	rte_telemetry_register_cmd("/mospipe/counters", tel_counters,
-	                           "Pipeline totals: rx, injected, tx, drops by reason. No parameters");
-	rte_telemetry_register_cmd("/mospipe/stages", tel_list, "Stage instances. No parameters");
-	rte_telemetry_register_cmd("/mospipe/stage", tel_stage,
-	                           "One stage instance's counters. Parameter: NAME.I, e.g. tcpsm.0");
+	static const struct {
+		const char *cmd;
+		telemetry_cb fn;
+		const char *help;
+	} cmds[] = {
+	    {"/mospipe/counters", tel_counters,
+	     "Pipeline totals: rx, injected, tx, drops by reason, port_missed. No parameters"},
+	    {"/mospipe/stages", tel_list, "Stage instances. No parameters"},
+	    {"/mospipe/stage", tel_stage, "One stage instance's counters. Parameter: NAME.I, e.g. tcpsm.0"},
+	};
+	for (unsigned i = 0; i < RTE_DIM(cmds); i++) {
+		int r = rte_telemetry_register_cmd(cmds[i].cmd, cmds[i].fn, cmds[i].help);
+		if (r < 0)
+			fprintf(stderr,
+			        "mospipe: telemetry command %s not served: %s (the run goes on; [pipeline] telemetry = "
+			        "no turns telemetry off)\n",
+			        cmds[i].cmd, strerror(-r));
+	}
 }

@@ -14,7 +14,10 @@ PKGS=(
   iproute2 ethtool               # namespaces and veth for the inline tests
   tcpdump                        # independent counts the API tests compare against
   clang-format                   # format check
+  clang libclang-rt-14-dev       # libFuzzer targets (make fuzz, tests/fuzz)
   libnids-dev gnuplot-nox        # bench peers (libnids) and plots
+  tcpflow                        # streamdump's peer (byte-for-byte) and ids' expected streams (tests/apps)
+  jq                             # apps/ids tests read eve.json with jq
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -56,11 +56,20 @@ if [[ -f tests/inline/run.sh ]]; then run inline bash tests/inline/run.sh build;
 if [[ -f tests/inline/impair_test.sh ]]; then run impair bash tests/inline/impair_test.sh build; fi
 if [[ -f tests/inline/flowlog_test.sh ]]; then run flowlog bash tests/inline/flowlog_test.sh build; fi
 if [[ -f tests/inline/verdict_test.sh ]]; then run verdict bash tests/inline/verdict_test.sh build; fi
+if [[ -f tests/inline/parse_test.sh ]]; then run parse bash tests/inline/parse_test.sh build; fi
+if [[ -f tests/inline/portmiss_test.sh ]]; then run portmiss bash tests/inline/portmiss_test.sh build; fi
+if [[ -f tests/inline/load_test.sh ]]; then run load bash tests/inline/load_test.sh build; fi
 if [[ -f tests/midstat/run.sh ]]; then run midstat bash tests/midstat/run.sh build; fi
+if [[ -f tests/evasion/run.sh ]]; then run evasion bash tests/evasion/run.sh build; fi
 if [[ -f tests/api/run.sh ]]; then run api bash tests/api/run.sh build; fi
 if [[ -f tests/install/run.sh ]]; then run install bash tests/install/run.sh build; fi
+# Each tool in apps/ has its tests in tests/apps/<name>/run.sh BUILD_DIR.
+for t in tests/apps/*/run.sh; do
+  [[ -f $t ]] && run "app $(basename "$(dirname "$t")")" bash "$t" build
+done
 if [[ -f bench/smoke.sh ]]; then run bench-smoke bash bench/smoke.sh build; fi
 run format-check make format-check
+run layers bash scripts/check-layers.sh
 
 # Sanitizers: the unit and regression tests again under ASan+UBSan.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=0:detect_leaks=1}
@@ -70,9 +79,25 @@ for t in build-san/tests/test_*; do
   [[ -x $t ]] && run "san unit $(basename "$t")" "$t"
 done
 run san-regress bash tests/regress/run.sh build-san
+if [[ -f tests/evasion/run.sh ]]; then run san-evasion bash tests/evasion/run.sh build-san; fi
 if [[ -f tests/api/run.sh ]]; then run san-api bash tests/api/run.sh build-san; fi
+for t in tests/apps/*/run.sh; do
+  [[ -f $t ]] && run "san app $(basename "$(dirname "$t")")" bash "$t" build-san
+done
 # midstat's RCU reader stress test under ASan (needs build-san/midstat, built just above).
 if [[ -f tests/midstat/run.sh ]]; then run san-midstat bash tests/midstat/run.sh build --only stress; fi
+# The namespace tests under ASan too (mempools and reassembly chunks are
+# poisoned while free in this build: runtime/asan.h); each takes 5-30 s.
+for t in run impair_test flowlog_test verdict_test parse_test; do
+  [[ -f tests/inline/$t.sh ]] && run "san inline $t" bash "tests/inline/$t.sh" build-san
+done
+
+# libFuzzer targets: the inputs of past findings, then 15 s of fuzzing each
+# (tests/fuzz/README.md has the long runs).
+if [[ -f tests/fuzz/run.sh ]] && command -v clang >/dev/null; then
+  run fuzz-build make -j"$JOBS" fuzz-build
+  run fuzz bash tests/fuzz/run.sh build-fuzz --secs 15
+fi
 
 # ThreadSanitizer: unit tests, midstat's reader stress on 1 and 2 lcores, the
 # API programs, corpus captures through every mapping (tests/tsan/README.md).

@@ -10,6 +10,9 @@
  * reader closes a gate at the next boundary, rx holds the first packet past
  * it, and when the pipeline is quiet the reader prints and moves the gate.
  * That makes the output the same at any speed (golden-file tests rely on it).
+ *
+ * A trailing BPF expression, as tcpdump takes it, limits what is monitored
+ * (mospipe's [input] filter, passed through $MOSPIPE_SET like -m).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -150,7 +153,7 @@ static void health(struct mp_pipeline *pl, struct ms_health *h, uint64_t ts, dou
 			unsigned k = h->n_stages++;
 			uint64_t b = mp_ctr_get(si, MP_CC_BUSY_POLLS), idle = mp_ctr_get(si, MP_CC_IDLE_POLLS);
 			uint64_t in = mp_ctr_get(si, MP_CC_IN);
-			snprintf(h->stage[k].name, sizeof(h->stage[k].name), "%s.%u", si->type->name, i);
+			snprintf(h->stage[k].name, sizeof(h->stage[k].name), "%s.%u", mp_stage_names[s], i);
 			h->stage[k].busy_pct = b + idle ? 100.0 * (double)b / (double)(b + idle) : 0;
 			h->stage[k].cyc_per_pkt = in ? (double)mp_ctr_get(si, MP_CC_BUSY_CYCLES) / (double)in : 0;
 			unsigned fill = 0;
@@ -314,8 +317,10 @@ static void *reader(void *arg)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: midstat -r FILE | -i IF[,IF] [-c pipeline.conf] [options]\n"
-	           "netstat for the middlebox: every TCP connection crossing it, both endpoints' states.\n\n"
+	fprintf(f, "usage: midstat -r FILE | -i IF[,IF] [-c pipeline.conf] [options] [expression]\n"
+	           "netstat for the middlebox: every TCP connection crossing it, both endpoints' states.\n"
+	           "The expression, a BPF filter as tcpdump takes it (man pcap-filter), selects the packets\n"
+	           "that are monitored: midstat -r x.pcap 'tcp port 80'.\n\n"
 	           "  -r, --read FILE        offline: read a pcap/pcapng on packet time; a table per interval of\n"
 	           "                         capture time and a final table at the end\n"
 	           "  -i, --iface IF[,IF]    live: monitor these interfaces (AF_PACKET)\n"
@@ -329,6 +334,7 @@ static void usage(FILE *f)
 	           "      --rows N           at most N rows per table (0 = all)\n"
 	           "      --health-only      print only the pipeline's health each interval (the table is still\n"
 	           "                         walked: its flow count is the number of rows read)\n"
+	           "      --version          print the version and exit\n"
 	           "  -h, --help             this text (see also: man ./apps/midstat/midstat.1)\n\n"
 	           "On a terminal the table is redrawn in place: s cycles the sort key, q quits.\n"
 	           "Exit status: 0 done, 1 failure, 2 bad arguments, missing capture or interface.\n");
@@ -357,6 +363,7 @@ int main(int argc, char **argv)
 	    {"rows", required_argument, 0, 2},
 	    {"health-only", no_argument, 0, 3},
 	    {"help", no_argument, 0, 'h'},
+	    {"version", no_argument, 0, 4},
 	    {0, 0, 0, 0},
 	};
 	int o;
@@ -400,12 +407,22 @@ int main(int argc, char **argv)
 			break;
 		}
 		case 'h': usage(stdout); return 0;
+		case 4: printf("midstat %s (mospipe)\n", MOSPIPE_VERSION); return 0;
 		case ':': return bad("option %s needs a value", argv[optind - 1]);
 		default: return bad("unknown option '%s'", argv[optind - 1]);
 		}
 	}
-	if (optind < argc)
-		return bad("unexpected argument '%s'", argv[optind]);
+	/* What follows the options is a filter expression, its words joined by
+	 * spaces as tcpdump does. */
+	static char filter[1024];
+	for (size_t n = 0; optind < argc; optind++) {
+		int k = snprintf(filter + n, sizeof(filter) - n, "%s%s", n ? " " : "", argv[optind]);
+		if (k < 0 || (size_t)k >= sizeof(filter) - n)
+			return bad("%s", "the filter expression is too long");
+		n += (size_t)k;
+	}
+	if (strchr(filter, ';'))
+		return bad("filter '%s': ';' is not part of the filter language (man pcap-filter)", filter);
 	if (!!opt.pcap + !!opt.ifaces > 1)
 		return bad("%s", "give either -r FILE or -i IF, not both");
 	if (!opt.pcap && !opt.ifaces && !opt.conf && !getenv("MOSPIPE_INPUT"))
@@ -431,11 +448,18 @@ int main(int argc, char **argv)
 	 * that is how any API application is pointed at a capture. */
 	if (*input)
 		setenv("MOSPIPE_INPUT", input, 1);
-	if (opt.mode) {
-		/* Appended to what the caller may already have set. */
+	/* -m and the filter are appended to what the caller may already have
+	 * set in $MOSPIPE_SET, which mtcp_init() applies. */
+	if (opt.mode || *filter) {
 		static char set[8192];
 		const char *old = getenv("MOSPIPE_SET");
-		snprintf(set, sizeof(set), "%s%spipeline.mode=%s", old ? old : "", old ? ";" : "", opt.mode);
+		int n = snprintf(set, sizeof(set), "%s", old ? old : "");
+		if (opt.mode)
+			n += snprintf(set + n, sizeof(set) - (size_t)n, "%spipeline.mode=%s", n ? ";" : "", opt.mode);
+		if (*filter && n < (int)sizeof(set))
+			n += snprintf(set + n, sizeof(set) - (size_t)n, "%sinput.filter=%s", n ? ";" : "", filter);
+		if (n >= (int)sizeof(set))
+			return bad("%s", "$MOSPIPE_SET with -m and the filter is too long");
 		setenv("MOSPIPE_SET", set, 1);
 	}
 	opt.tty = !opt.json && isatty(1);

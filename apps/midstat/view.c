@@ -94,6 +94,8 @@ static void print_health(FILE *f, const struct ms_health *h)
 	double bps = (double)(h->now.rx_bytes - h->prev.rx_bytes) * 8 / dt;
 	fprintf(f, "flows %" PRIu64 "  rx %s  %s  tx %" PRIu64 "  drops %" PRIu64, h->flows,
 	        human(a, sizeof(a), pps, "pps"), human(b, sizeof(b), bps, "bps"), h->now.tx, h->now.drops);
+	if (h->now.port_missed)
+		fprintf(f, "  port_missed %" PRIu64, h->now.port_missed);
 	for (unsigned i = 0; i < h->now.n_drops; i++)
 		if (h->now.drop[i].n)
 			fprintf(f, " %s=%" PRIu64, h->now.drop[i].name, h->now.drop[i].n);
@@ -193,7 +195,7 @@ void ms_print_json(FILE *f, const struct ms_health *h, const struct ms_row *rows
 	        (double)(h->now.rx_bytes - h->prev.rx_bytes) * 8 / dt / 1e9);
 	for (unsigned i = 0; i < h->now.n_drops; i++)
 		fprintf(f, "%s\"%s\": %" PRIu64, i ? ", " : "", h->now.drop[i].name, h->now.drop[i].n);
-	fprintf(f, "}, \"stages\": [");
+	fprintf(f, "}, \"port_missed\": %" PRIu64 ", \"stages\": [", h->now.port_missed);
 	for (unsigned i = 0; i < h->n_stages; i++)
 		fprintf(f, "%s{\"stage\": \"%s\", \"busy_pct\": %.1f, \"cycles_per_pkt\": %.1f, \"ring_fill\": %u}",
 		        i ? ", " : "", h->stage[i].name, h->stage[i].busy_pct, h->stage[i].cyc_per_pkt,

@@ -1,22 +1,27 @@
 /* mospipe: the stack with no application. Reads pipeline.conf (optional),
  * applies command-line overrides, runs the pipeline until the input ends or a
- * signal arrives, and prints the counters.
+ * signal arrives, and prints the counters. A trailing BPF expression, as
+ * tcpdump takes it, sets [input] filter. Manual: apps/mospipe/mospipe.1.
  * Exit status: 0 done, 1 runtime failure, 2 bad arguments, conf or input. */
 #include <errno.h>
 #include <getopt.h>
+#include <pcap/pcap.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <rte_eal.h>
+#include <rte_version.h>
 
 #include "conf.h"
 #include "pipeline.h"
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: mospipe [-c pipeline.conf] [-r FILE[,FILE] | -i IF[,IF]] [options]\n"
-	           "Runs the mospipe stack (flow tracking, no application) and prints its counters.\n\n"
+	fprintf(f, "usage: mospipe [-c pipeline.conf] [-r FILE[,FILE] | -i IF[,IF]] [options] [expression]\n"
+	           "Runs the mospipe stack (flow tracking, no application) and prints its counters.\n"
+	           "The expression, a BPF filter as tcpdump takes it (man pcap-filter), selects the packets\n"
+	           "that are monitored: mospipe -r x.pcap 'tcp port 80'  ([input] filter).\n\n"
 	           "  -c, --conf FILE          pipeline.conf to read (default: none, built-in defaults)\n"
 	           "  -r, --read FILE[,FILE]   offline: read pcap/pcapng files on packet time\n"
 	           "  -i, --iface IF[,IF]      live: AF_PACKET on these interfaces\n"
@@ -29,7 +34,8 @@ static void usage(FILE *f)
 	           "      --counters-json FILE final counters as JSON\n"
 	           "  -q, --quiet              do not print the counters\n"
 	           "      --help-conf          list every pipeline.conf key with its default\n"
-	           "  -h, --help               this text\n\n"
+	           "      --version            print the version and exit\n"
+	           "  -h, --help               this text (see also: man ./apps/mospipe/mospipe.1)\n\n"
 	           "The input may also come from [input] source in the conf or from\n"
 	           "MOSPIPE_INPUT=pcap:FILE or iface:IF[,IF]. Exit status: 0 ok, 1 failure, 2 bad usage.\n");
 }
@@ -50,13 +56,21 @@ int main(int argc, char **argv)
 	const char *lcmap = NULL;
 
 	static const struct option lo[] = {
-	    {"conf", required_argument, 0, 'c'},   {"read", required_argument, 0, 'r'},
-	    {"iface", required_argument, 0, 'i'},  {"mode", required_argument, 0, 'm'},
-	    {"write", required_argument, 0, 'w'},  {"checksum", required_argument, 0, 'C'},
-	    {"lcores", required_argument, 0, 'l'}, {"set", required_argument, 0, 's'},
-	    {"flow-log", required_argument, 0, 1}, {"counters-json", required_argument, 0, 2},
-	    {"help-conf", no_argument, 0, 3},      {"quiet", no_argument, 0, 'q'},
-	    {"help", no_argument, 0, 'h'},         {0, 0, 0, 0},
+	    {"conf", required_argument, 0, 'c'},
+	    {"read", required_argument, 0, 'r'},
+	    {"iface", required_argument, 0, 'i'},
+	    {"mode", required_argument, 0, 'm'},
+	    {"write", required_argument, 0, 'w'},
+	    {"checksum", required_argument, 0, 'C'},
+	    {"lcores", required_argument, 0, 'l'},
+	    {"set", required_argument, 0, 's'},
+	    {"flow-log", required_argument, 0, 1},
+	    {"counters-json", required_argument, 0, 2},
+	    {"help-conf", no_argument, 0, 3},
+	    {"quiet", no_argument, 0, 'q'},
+	    {"help", no_argument, 0, 'h'},
+	    {"version", no_argument, 0, 4},
+	    {0, 0, 0, 0},
 	};
 #define OV(s, k, v)                                                                                                    \
 	do {                                                                                                           \
@@ -103,6 +117,7 @@ int main(int argc, char **argv)
 		}
 		case 'q': quiet = 1; break;
 		case 3: mp_conf_print_help(stdout); return 0;
+		case 4: printf("mospipe %s (%s, %s)\n", MOSPIPE_VERSION, rte_version(), pcap_lib_version()); return 0;
 		case 'h': usage(stdout); return 0;
 		case ':':
 			fprintf(stderr, "mospipe: option %s needs a value (see mospipe --help)\n", argv[optind - 1]);
@@ -112,10 +127,19 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (optind < argc) {
-		fprintf(stderr, "mospipe: unexpected argument '%s' (see mospipe --help)\n", argv[optind]);
-		return 2;
+	/* What follows the options is a filter expression, its words joined by
+	 * spaces as tcpdump does: `mospipe -r x.pcap tcp and port 80`. */
+	static char filter[MP_CONF_STR];
+	for (size_t n = 0; optind < argc; optind++) {
+		int k = snprintf(filter + n, sizeof(filter) - n, "%s%s", n ? " " : "", argv[optind]);
+		if (k < 0 || (size_t)k >= sizeof(filter) - n) {
+			fprintf(stderr, "mospipe: filter expression longer than %zu characters\n", sizeof(filter) - 1);
+			return 2;
+		}
+		n += (size_t)k;
 	}
+	if (*filter)
+		OV("input", "filter", filter);
 
 	mp_conf_defaults(&conf);
 	if (conf_path && mp_conf_load(&conf, conf_path, err, sizeof(err)) < 0) {
@@ -156,7 +180,7 @@ int main(int argc, char **argv)
 	}
 	if (mp_eal_setup(&conf, argv[0]) < 0)
 		return 2;
-	struct mp_pipeline *pl = mp_pipeline_create(&conf);
+	struct mp_pipeline *pl = mp_pipeline_create(&conf, NULL);
 	if (!pl) {
 		mp_eal_cleanup();
 		return 2;

@@ -1,8 +1,10 @@
 /* hs_search: Hyperscan stream-mode string search over reassembled streams —
  * the DPI application of the bench. One Hyperscan stream per flow side,
  * opened at MOS_ON_CONN_START; at MOS_ON_CONN_NEW_DATA the new in-order
- * bytes of each side are read with mtcp_peek() and scanned; streams close at
- * MOS_ON_CONN_END (end-anchored matches are reported there).
+ * bytes of each side are scanned where the stack holds them
+ * (mospipe_peek_spans(), the zero-copy read; HS_SEARCH_COPY=1 reads them
+ * with the copying mtcp_peek() instead, to measure the difference); streams
+ * close at MOS_ON_CONN_END (end-anchored matches are reported there).
  *
  * usage: hs_search CONF LITERAL...
  * Prints one JSON line: {"app": "hs_search", "matches": [per literal],
@@ -18,7 +20,10 @@
 
 #include <hs/hs.h>
 #include <mos_api.h>
+#include <mospipe_ext.h>
 #include <mtcp_api.h>
+
+static int use_copy; /* HS_SEARCH_COPY=1: mtcp_peek into a buffer */
 
 #define MAX_CTX 64
 #define MAX_PAT 16
@@ -79,6 +84,22 @@ static void on_data(mctx_t mctx, int sock, int side, event_t ev, filter_arg_t *a
 	struct flow *f = flow_of(mctx, sock);
 	for (int s = MOS_SIDE_CLI; s <= MOS_SIDE_SVR; s++) {
 		ssize_t n;
+		if (!use_copy) {
+			struct mospipe_span sp[2];
+			while ((n = mospipe_peek_spans(mctx, sock, s, sp, (size_t)1 << 30)) != 0) {
+				if (n < 0 && errno == ENODATA) {
+					c->missed += (uint64_t)-n;
+					continue;
+				}
+				if (n < 0)
+					break;
+				c->bytes += (uint64_t)n;
+				for (int i = 0; i < 2 && sp[i].len; i++)
+					hs_scan_stream(f->st[s], (const char *)sp[i].p, (unsigned)sp[i].len, 0,
+					               c->scratch, on_match, c);
+			}
+			continue;
+		}
 		while ((n = mtcp_peek(mctx, sock, s, c->buf, sizeof(c->buf))) != 0) {
 			if (n < 0 && errno == ENODATA) {
 				c->missed += (uint64_t)-n; /* a gap: the stream goes on after it */
@@ -128,6 +149,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	n_pat = (unsigned)(argc - 2);
+	use_copy = getenv("HS_SEARCH_COPY") && atoi(getenv("HS_SEARCH_COPY")) > 0;
 	for (unsigned i = 0; i < n_pat; i++) {
 		flags[i] = 0;
 		ids[i] = i;

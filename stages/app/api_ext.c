@@ -1,33 +1,35 @@
 /* mospipe's extensions to the mOS API (include/mospipe_ext.h): access to the
- * pipeline and its RCU connection table for monitoring tools, a snapshot of
- * the flow behind a callback's socket, and the offline packet-time gate. */
+ * pipeline and its RCU connection table (a pipeline service) for monitoring
+ * tools, a snapshot of the flow behind a callback's socket, and the offline
+ * packet-time gate and input time, which are rx's state (asked through
+ * stages/rx/rx.h). */
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <rte_ring.h>
 
-#include "app-types.h"
 #include "app.h"
 #include "conntable.h"
 #include "mospipe_ext.h"
 #include "pipeline.h"
+#include "rx.h"
 #include "stage.h"
 #include "tcpsm.h"
 
 struct mp_pipeline *mospipe_pipeline(void)
 {
-	if (!mp_api_g.pl) {
+	if (!mp_api_cur) {
 		errno = EPERM;
 		return NULL;
 	}
-	return mp_api_g.pl;
+	return mp_api_cur->pl;
 }
 
 struct mp_conntable *mospipe_conntable(void)
 {
 	struct mp_pipeline *pl = mospipe_pipeline();
-	return pl ? tcpsm_conntable(pl) : NULL;
+	return pl ? pl->conntable : NULL;
 }
 
 int mospipe_flow_snap(mctx_t mctx, int sock, struct mp_conn_snap *out, const char **end, uint64_t missed[2],
@@ -41,19 +43,21 @@ int mospipe_flow_snap(mctx_t mctx, int sock, struct mp_conn_snap *out, const cha
 	}
 	if (!mp_api_active(ai, sock))
 		return -1;
-	const struct tcpsm_flow *f = ai->cur_fa->flow;
+	const struct tcpsm_flow *f = mp_api_cur_flow(ai);
 	if (!f) {
 		errno = EBADF;
 		return -1;
 	}
-	tcpsm_conn_snap(&f->ln, out);
-	if (end)
-		*end = f->end != TCPSM_END_NONE ? tcpsm_end_name(f->end) : NULL;
+	tcpsm_flow_snap(f, out);
+	if (end) {
+		unsigned why = tcpsm_flow_end_reason(f);
+		*end = why != TCPSM_END_NONE ? tcpsm_end_name(why) : NULL;
+	}
 	for (unsigned s = 0; s < 2; s++) {
 		if (missed)
-			missed[s] = tcpsm_side_missed(&f->s[s]);
+			missed[s] = tcpsm_flow_missed(f, s);
 		if (rexmit_bytes)
-			rexmit_bytes[s] = f->s[s].rexmit_bytes;
+			rexmit_bytes[s] = tcpsm_flow_rexmit_bytes(f, s);
 	}
 	return 0;
 }
@@ -63,30 +67,22 @@ int mospipe_gate(uint64_t ns)
 	struct mp_pipeline *pl = mospipe_pipeline();
 	if (!pl)
 		return -1;
-	/* Release: whatever the caller read before moving the gate happened
-	 * before rx delivers the packets it now lets through. */
-	__atomic_store_n(&pl->gate_ns, ns, __ATOMIC_RELEASE);
+	/* Release (rx.h): whatever the caller read before moving the gate
+	 * happened before rx delivers the packets it now lets through. */
+	rx_gate_set(pl, ns);
 	return 0;
 }
 
 uint64_t mospipe_gate_next(void)
 {
 	struct mp_pipeline *pl = mospipe_pipeline();
-	uint64_t next = 0;
-	if (!pl)
-		return 0;
-	for (unsigned i = 0; i < pl->n_inst[MP_ST_RX]; i++) {
-		uint64_t t = __atomic_load_n(&pl->gate_next[i], __ATOMIC_ACQUIRE);
-		if (t && (!next || t < next))
-			next = t;
-	}
-	return next;
+	return pl ? rx_gate_next(pl) : 0;
 }
 
 uint64_t mospipe_time(void)
 {
 	struct mp_pipeline *pl = mospipe_pipeline();
-	return pl ? __atomic_load_n(&pl->last_ts, __ATOMIC_RELAXED) : 0;
+	return pl ? rx_time(pl) : 0;
 }
 
 int mospipe_finished(void)
@@ -101,16 +97,14 @@ int mospipe_finished(void)
 }
 
 /* Nothing in any ring or hold, every packet received has left, and every rx
- * instance waits at the gate (or is done). */
+ * instance waits at the gate (or has ended its input). The feedback rings
+ * are not looked at: they carry no packet, only flows' control mbufs on
+ * their way back to tcpsm, and after tcpsm finished they stay there until
+ * its fini. */
 static int quiet_once(struct mp_pipeline *pl)
 {
-	for (unsigned i = 0; i < pl->n_inst[MP_ST_RX]; i++) {
-		const struct mp_stage_inst *si = pl->inst[MP_ST_RX][i];
-		if (!__atomic_load_n(&si->done, __ATOMIC_ACQUIRE) &&
-		    !__atomic_load_n(&pl->gate_next[i], __ATOMIC_ACQUIRE) &&
-		    !__atomic_load_n(&pl->gate_eof[i], __ATOMIC_ACQUIRE))
-			return 0;
-	}
+	if (!rx_gate_waiting(pl))
+		return 0;
 	for (int s = 0; s < MP_ST_N; s++)
 		for (unsigned i = 0; i < pl->n_inst[s]; i++) {
 			const struct mp_stage_inst *si = pl->inst[s][i];
@@ -122,11 +116,8 @@ static int quiet_once(struct mp_pipeline *pl)
 					return 0;
 		}
 	struct mp_totals t;
-	uint64_t held = 0;
 	mp_totals(pl, &t);
-	for (unsigned i = 0; i < pl->n_inst[MP_ST_RX]; i++)
-		held += __atomic_load_n(&pl->gate_held[i], __ATOMIC_ACQUIRE);
-	return t.rx + t.injected == t.tx + t.drops + held;
+	return t.rx + t.injected == t.tx + t.drops + rx_gate_held(pl);
 }
 
 int mospipe_quiet(void)

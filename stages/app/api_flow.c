@@ -2,7 +2,7 @@
  * socket options, stream peeking, the last packet, peer addresses — and
  * user timers. All of it runs on the app lcore inside a callback (timers may
  * also be set at setup). Per-flow options reach tcpsm through the flow's
- * control word (tcpsm_app.h) and apply from tcpsm's next packet of the flow.
+ * control word (tcpsm.h) and apply from tcpsm's next packet of the flow.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -12,24 +12,45 @@
 
 #include "app.h"
 #include "conf-types.h"
+#include "mospipe_ext.h"
 #include "meta.h"
 #include "pipeline-types.h"
 #include "reasm.h"
-#include "tcpsm_app.h"
+#include "tcpsm.h"
 
 /* ---- helpers ---------------------------------------------------------------- */
 
 static struct tcpsm_flow *cur_flow(const struct mp_appi *ai)
 {
-	return ai->cur_fa ? ai->cur_fa->flow : NULL;
+	return mp_api_cur_flow(ai);
+}
+
+/* Side's stream as of the event being handled (tcpsm's edge in the packet's
+ * or control mbuf's metadata): every reader call is bounded by it. */
+static const struct reasm_edge *cur_edge(const struct mp_appi *ai, unsigned side)
+{
+	return (const struct reasm_edge *)(const void *)&ai->cur_md->edge[side & 1];
 }
 
 /* The buffer of side (bytes side receives) when buffering is on for it. */
-static struct reasm *side_buf(struct tcpsm_flow *f, unsigned side, int *off)
+static struct reasm *side_buf(const struct mp_appi *ai, struct tcpsm_flow *f, unsigned side, int *off)
 {
-	uint32_t ctl = tcpsm_app_ctl(f);
-	*off = (ctl & (TCPSM_CTL_BUFOFF(side) | TCPSM_CTL_STOP(side))) != 0 || mp_api_g.conf->buf_size == 0;
-	return *off ? NULL : tcpsm_app_buf(f, side);
+	uint32_t ctl = tcpsm_flow_ctl(f);
+	*off = (ctl & (TCPSM_CTL_BUFOFF(side) | TCPSM_CTL_STOP(side))) != 0 || ai->api->conf->buf_size == 0;
+	return *off ? NULL : tcpsm_flow_buf(f, side);
+}
+
+/* The context of mctx in the process's API state, or NULL. */
+static struct mp_ctx *ctx_of(mctx_t mctx)
+{
+	struct mp_api *a = mp_api_cur;
+	unsigned n = a ? __atomic_load_n(&a->n_ctx, __ATOMIC_ACQUIRE) : 0; /* as live_ctx() in api.c */
+	for (unsigned i = 0; mctx && i < n; i++) {
+		struct mp_ctx *c = __atomic_load_n(&a->ctx[i], __ATOMIC_ACQUIRE);
+		if (c && &c->pub == mctx)
+			return c;
+	}
+	return NULL;
 }
 
 /* ---- socket options ------------------------------------------------------------ */
@@ -47,8 +68,9 @@ static int put_int(void *optval, socklen_t *optlen, int v)
 
 static int passive_getsockopt(struct mp_ctx *c, int sock, int optname, void *optval, socklen_t *optlen)
 {
-	if (sock < 0 || (unsigned)sock >= c->n_psock || c->psock[sock].kind != MP_SK_STREAM) {
-		errno = sock >= 0 && (unsigned)sock < c->n_psock ? ENOPROTOOPT : EBADF;
+	unsigned ns = mp_ctx_nsock(c);
+	if (sock < 0 || (unsigned)sock >= ns || c->psock[sock].kind != MP_SK_STREAM) {
+		errno = sock >= 0 && (unsigned)sock < ns ? ENOPROTOOPT : EBADF;
 		return -1;
 	}
 	struct mp_psock *ps = &c->psock[sock];
@@ -56,12 +78,12 @@ static int passive_getsockopt(struct mp_ctx *c, int sock, int optname, void *opt
 	case MOS_CLIBUF:
 	case MOS_SVRBUF: {
 		int v = ps->bufsz[optname == MOS_SVRBUF];
-		return put_int(optval, optlen, v < 0 ? (int)mp_api_g.conf->buf_size : v);
+		return put_int(optval, optlen, v < 0 ? (int)c->api->conf->buf_size : v);
 	}
 	case MOS_CLIOVERLAP:
 	case MOS_SVROVERLAP: {
 		int v = ps->overlap[optname == MOS_SVROVERLAP];
-		return put_int(optval, optlen, v < 0 ? (int)mp_api_g.conf->overlap : v);
+		return put_int(optval, optlen, v < 0 ? (int)c->api->conf->overlap : v);
 	}
 	default: errno = ENOPROTOOPT; return -1;
 	}
@@ -78,17 +100,16 @@ int mtcp_getsockopt(mctx_t mctx, int sock, int level, int optname, void *optval,
 		errno = ENOPROTOOPT;
 		return -1;
 	}
+	if (mp_api_policy_opt(optname))
+		return mp_api_policy_getsockopt(mctx, sock, optname, optval, optlen);
 	if (sock < MP_API_SOCK_ACTIVE) {
 		/* Passive sockets: at setup or from a callback of the context. */
-		if (!mp_api_g.inited || !mctx) {
+		struct mp_ctx *c = ctx_of(mctx);
+		if (!c) {
 			errno = EINVAL;
 			return -1;
 		}
-		for (unsigned i = 0; i < mp_api_g.n_ctx; i++)
-			if (mp_api_g.ctx[i] && &mp_api_g.ctx[i]->pub == mctx)
-				return passive_getsockopt(mp_api_g.ctx[i], sock, optname, optval, optlen);
-		errno = EINVAL;
-		return -1;
+		return passive_getsockopt(c, sock, optname, optval, optlen);
 	}
 	if (!(ai = mp_api_cb_appi(mctx))) {
 		if (errno == EACCES)
@@ -99,7 +120,7 @@ int mtcp_getsockopt(mctx_t mctx, int sock, int level, int optname, void *optval,
 		return -1;
 	struct tcpsm_flow *f = cur_flow(ai);
 	struct mp_meta *md = ai->cur_md;
-	unsigned hook = ai->cur_hook == MP_HOOK_SND ? MP_HOOK_SND : MP_HOOK_RCV;
+	unsigned hook = ai->cur_hook == MP_CUR_HK_SND ? MP_HOOK_SND : MP_HOOK_RCV;
 	int off;
 	switch (optname) {
 	case MOS_TCP_STATE_CLI:
@@ -107,7 +128,7 @@ int mtcp_getsockopt(mctx_t mctx, int sock, int level, int optname, void *optval,
 	case MOS_INFO_CLIBUF:
 	case MOS_INFO_SVRBUF: {
 		unsigned sd = optname == MOS_INFO_SVRBUF;
-		struct reasm *r = side_buf(f, sd, &off);
+		struct reasm *r = side_buf(ai, f, sd, &off);
 		struct tcp_buf_info bi;
 		struct reasm_info inf;
 		if (off) {
@@ -119,14 +140,19 @@ int mtcp_getsockopt(mctx_t mctx, int sock, int level, int optname, void *optval,
 			return -1;
 		}
 		memset(&inf, 0, sizeof(inf));
-		/* Bytes side sd receives were sent by the other side. */
-		uint32_t seq0 = r ? r->seq0 : tcpsm_app_base_seq(f, sd ^ 1);
+		/* Bytes side sd receives were sent by the other side. As of the
+		 * event: the edge in the metadata; the read offset is this
+		 * socket's own. */
 		if (r)
 			reasm_info(r, &inf);
+		const struct reasm_edge *e = cur_edge(ai, sd);
+		struct mp_fsock *fs = mp_api_active(ai, sock);
+		uint32_t seq0 = r ? inf.seq0 : tcpsm_flow_base_seq(f, sd ^ 1);
+		uint64_t end = r ? e->end : 0;
 		bi.tcpbi_init_seq = seq0;
-		bi.tcpbi_last_byte_read = seq0 + (uint32_t)inf.consumed;
-		bi.tcpbi_next_byte_expected = seq0 + (uint32_t)inf.delivered;
-		bi.tcpbi_last_byte_received = seq0 + (uint32_t)(inf.delivered + inf.held);
+		bi.tcpbi_last_byte_read = seq0 + (uint32_t)(fs->cur[sd] < end ? fs->cur[sd] : end);
+		bi.tcpbi_next_byte_expected = seq0 + (uint32_t)end;
+		bi.tcpbi_last_byte_received = seq0 + (uint32_t)(end + (r ? e->ahead : 0));
 		memcpy(optval, &bi, sizeof(bi));
 		*optlen = sizeof(bi);
 		return 0;
@@ -140,15 +166,16 @@ int mtcp_getsockopt(mctx_t mctx, int sock, int level, int optname, void *optval,
 		 * first ones (lowest offsets) are returned; no run at all is 0
 		 * bytes and success. */
 		unsigned sd = optname == MOS_FRAGINFO_SVRBUF;
-		struct reasm *r = side_buf(f, sd, &off);
+		struct reasm *r = side_buf(ai, f, sd, &off);
 		struct reasm_frag rf[64];
 		if (off) {
 			errno = ENODATA;
 			return -1;
 		}
 		unsigned room = (unsigned)(*optlen / sizeof(struct tcp_ring_fragment));
-		unsigned n = r ? reasm_frags(r, rf, room < 64 ? room : 64) : 0;
-		if (n == 0 && room == 0 && r && reasm_frags(r, rf, 1) > 0) {
+		const struct reasm_edge *e = cur_edge(ai, sd);
+		unsigned n = r ? reasm_frags_at(r, e, rf, room < 64 ? room : 64) : 0;
+		if (n == 0 && room == 0 && r && reasm_frags_at(r, e, rf, 1) > 0) {
 			errno = EINVAL; /* no room for even one fragment */
 			return -1;
 		}
@@ -172,23 +199,23 @@ int mtcp_getsockopt(mctx_t mctx, int sock, int level, int optname, void *optval,
 	case MOS_CLIBUF:
 	case MOS_SVRBUF: {
 		unsigned sd = optname == MOS_SVRBUF;
-		struct reasm *r = side_buf(f, sd, &off);
+		struct reasm *r = side_buf(ai, f, sd, &off);
 		struct reasm_info inf;
 		if (off)
 			return put_int(optval, optlen, 0);
 		if (!r)
 			return put_int(
 			    optval, optlen,
-			    (int)(ai->cur_fa->want_size[sd] ? ai->cur_fa->want_size[sd] : mp_api_g.conf->buf_size));
+			    (int)(ai->cur_fa->want_size[sd] ? ai->cur_fa->want_size[sd] : ai->api->conf->buf_size));
 		reasm_info(r, &inf);
 		return put_int(optval, optlen, (int)inf.size);
 	}
 	case MOS_CLIOVERLAP:
 	case MOS_SVROVERLAP: {
 		unsigned sd = optname == MOS_SVROVERLAP;
-		uint32_t ctl = tcpsm_app_ctl(f);
+		uint32_t ctl = tcpsm_flow_ctl(f);
 		int v =
-		    (ctl & TCPSM_CTL_POLSET(sd)) ? ((ctl & TCPSM_CTL_POLLAST(sd)) != 0) : (int)mp_api_g.conf->overlap;
+		    (ctl & TCPSM_CTL_POLSET(sd)) ? ((ctl & TCPSM_CTL_POLLAST(sd)) != 0) : (int)ai->api->conf->overlap;
 		return put_int(optval, optlen, v);
 	}
 	default: errno = ENOPROTOOPT; return -1;
@@ -208,13 +235,15 @@ int mtcp_setsockopt(mctx_t mctx, int sock, int level, int optname, const void *o
 		return -1;
 	}
 	memcpy(&v, optval, sizeof(int));
+	if (mp_api_policy_opt(optname))
+		return mp_api_policy_setsockopt(mctx, sock, optname, v);
 	int is_buf = optname == MOS_CLIBUF || optname == MOS_SVRBUF;
 	int is_ovl = optname == MOS_CLIOVERLAP || optname == MOS_SVROVERLAP;
 	if (!is_buf && !is_ovl && optname != MOS_STOP_MON) {
 		errno = ENOPROTOOPT;
 		return -1;
 	}
-	uint64_t maxsz = mp_api_g.conf ? mp_api_g.conf->buf_size * 16 : 0;
+	uint64_t maxsz = mp_api_cur ? mp_api_cur->conf->buf_size * 16 : 0;
 	if ((is_buf && (v < 0 || (uint64_t)v > maxsz)) || (is_ovl && (v < 0 || v >= MOS_OVERLAP_CNT)) ||
 	    (optname == MOS_STOP_MON && (v < MOS_SIDE_CLI || v > MOS_SIDE_BOTH))) {
 		errno = EINVAL;
@@ -222,15 +251,12 @@ int mtcp_setsockopt(mctx_t mctx, int sock, int level, int optname, const void *o
 	}
 	if (sock < MP_API_SOCK_ACTIVE) {
 		/* Passive: values for flows created from now on (setup). */
-		struct mp_ctx *c = NULL;
-		for (unsigned i = 0; mp_api_g.inited && mctx && i < mp_api_g.n_ctx; i++)
-			if (mp_api_g.ctx[i] && &mp_api_g.ctx[i]->pub == mctx)
-				c = mp_api_g.ctx[i];
+		struct mp_ctx *c = ctx_of(mctx);
 		if (!c) {
 			errno = EINVAL;
 			return -1;
 		}
-		if (sock < 0 || (unsigned)sock >= c->n_psock) {
+		if (sock < 0 || (unsigned)sock >= mp_ctx_nsock(c)) {
 			errno = EBADF;
 			return -1;
 		}
@@ -254,7 +280,7 @@ int mtcp_setsockopt(mctx_t mctx, int sock, int level, int optname, const void *o
 	if (!fs)
 		return -1;
 	struct mp_flowapp *fa = ai->cur_fa;
-	struct tcpsm_flow *f = fa->flow;
+	struct tcpsm_flow *f = cur_flow(ai);
 	if (optname == MOS_STOP_MON) {
 		fs->stopped |= (uint8_t)(v == MOS_SIDE_BOTH ? 3 : 1u << v);
 		fa->dirty = 1;
@@ -262,20 +288,22 @@ int mtcp_setsockopt(mctx_t mctx, int sock, int level, int optname, const void *o
 	}
 	unsigned sd = optname == MOS_SVRBUF || optname == MOS_SVROVERLAP;
 	if (is_ovl) {
-		tcpsm_app_ctl_clear(f, TCPSM_CTL_POLLAST(sd));
-		tcpsm_app_ctl_set(f, TCPSM_CTL_POLSET(sd) | (v ? TCPSM_CTL_POLLAST(sd) : 0));
+		tcpsm_flow_ctl_clear(f, TCPSM_CTL_POLLAST(sd) |
+		                            (v == MOS_OVERLAP_POLICY_TARGET ? TCPSM_CTL_POLSET(sd) : 0));
+		if (v != MOS_OVERLAP_POLICY_TARGET)
+			tcpsm_flow_ctl_set(f, TCPSM_CTL_POLSET(sd) | (v ? TCPSM_CTL_POLLAST(sd) : 0));
 		return 0;
 	}
 	if (v == 0) {
-		tcpsm_app_ctl_set(f, TCPSM_CTL_BUFOFF(sd));
+		tcpsm_flow_ctl_set(f, TCPSM_CTL_BUFOFF(sd));
 		return 0;
 	}
 	fa->want_size[sd] = (uint32_t)v;
-	/* want_size is read by tcpsm after it sees the RESIZE bit: the bit
-	 * is set with a release fence before it. */
-	__atomic_thread_fence(__ATOMIC_RELEASE);
-	tcpsm_app_ctl_clear(f, TCPSM_CTL_BUFOFF(sd));
-	tcpsm_app_ctl_set(f, TCPSM_CTL_RESIZE(sd));
+	/* The size travels with the request: tcpsm reads it once it sees the
+	 * RESIZE bit, which the set below publishes (release). */
+	tcpsm_flow_want_size(f, sd, (uint32_t)v);
+	tcpsm_flow_ctl_clear(f, TCPSM_CTL_BUFOFF(sd));
+	tcpsm_flow_ctl_set(f, TCPSM_CTL_RESIZE(sd));
 	return 0;
 }
 
@@ -294,7 +322,7 @@ static struct reasm *peek_buf(mctx_t mctx, int sock, int side, char *buf, int *r
 		return NULL;
 	}
 	int off;
-	struct reasm *r = side_buf(cur_flow(ai), (unsigned)side, &off);
+	struct reasm *r = side_buf(ai, cur_flow(ai), (unsigned)side, &off);
 	if (off) {
 		errno = EINVAL;
 		return NULL;
@@ -309,7 +337,32 @@ ssize_t mtcp_peek(mctx_t mctx, int sock, int side, char *buf, size_t len)
 	struct reasm *r = peek_buf(mctx, sock, side, buf, &ret);
 	if (!r || !len)
 		return ret;
-	return reasm_peek(r, buf, len);
+	struct mp_appi *ai = mp_api_tl;
+	struct mp_fsock *fs = mp_api_active(ai, sock);
+	return reasm_peek_at(r, cur_edge(ai, (unsigned)side), &fs->cur[side], buf, len);
+}
+
+ssize_t mospipe_peek_spans(mctx_t mctx, int sock, int side, struct mospipe_span sp[2], size_t max)
+{
+	int ret;
+	struct reasm *r = peek_buf(mctx, sock, side, (char *)sp, &ret);
+	if (!r) {
+		if (ret == 0)
+			return 0; /* no bytes yet on this side */
+		return -1;
+	}
+	if (!max) {
+		errno = EINVAL;
+		return -1;
+	}
+	struct mp_appi *ai = mp_api_tl;
+	struct mp_fsock *fs = mp_api_active(ai, sock);
+	const uint8_t *p[2] = {NULL, NULL};
+	size_t l[2] = {0, 0};
+	ssize_t n = reasm_span_at(r, cur_edge(ai, (unsigned)side), &fs->cur[side], p, l, max);
+	for (int i = 0; i < 2; i++)
+		sp[i] = (struct mospipe_span){.p = p[i], .len = l[i]};
+	return n;
 }
 
 ssize_t mtcp_ppeek(mctx_t mctx, int sock, int side, char *buf, size_t count, uint64_t off)
@@ -325,7 +378,7 @@ ssize_t mtcp_ppeek(mctx_t mctx, int sock, int side, char *buf, size_t count, uin
 		errno = EINVAL;
 		return -1;
 	}
-	ssize_t n = reasm_ppeek(r, buf, count, off);
+	ssize_t n = reasm_ppeek_at(r, cur_edge(mp_api_tl, (unsigned)side), buf, count, off);
 	if (n <= 0) {
 		errno = ENODATA;
 		return -1;
@@ -341,7 +394,8 @@ int mtcp_getlastpkt(mctx_t mctx, int sock, int side, struct pkt_info *p)
 	(void)side;
 	if (!ai)
 		return -1;
-	if (sock >= MP_API_SOCK_ACTIVE ? !mp_api_active(ai, sock) : (sock < 0 || (unsigned)sock >= ai->ctx->n_psock)) {
+	if (sock >= MP_API_SOCK_ACTIVE ? !mp_api_active(ai, sock)
+	                               : (sock < 0 || (unsigned)sock >= mp_ctx_nsock(ai->ctx))) {
 		errno = EBADF;
 		return -1;
 	}
@@ -355,13 +409,16 @@ int mtcp_getlastpkt(mctx_t mctx, int sock, int side, struct pkt_info *p)
 		errno = ENODATA;
 		return -1;
 	}
-	uint8_t *d = rte_pktmbuf_mtod(m, uint8_t *);
-	if (m->nb_segs > 1) {
-		uint32_t len = rte_pktmbuf_pkt_len(m);
-		if (len > sizeof(ai->pktcopy))
-			len = sizeof(ai->pktcopy);
-		d = (uint8_t *)rte_pktmbuf_read(m, 0, len, ai->pktcopy);
-	}
+	/* A copy, as mOS makes one (ClonePacketCtx): writing through the
+	 * pointers changes nothing that is forwarded (mtcp_setlastpkt does),
+	 * and the copy stays valid until the callback returns. */
+	uint32_t clen = rte_pktmbuf_pkt_len(m);
+	if (clen > sizeof(ai->pktcopy))
+		clen = sizeof(ai->pktcopy);
+	const uint8_t *src = rte_pktmbuf_read(m, 0, clen, ai->pktcopy);
+	if (src && src != ai->pktcopy)
+		memcpy(ai->pktcopy, src, clen);
+	uint8_t *d = ai->pktcopy;
 	memset(p, 0, sizeof(*p));
 	p->cur_ts = (uint32_t)(md->ts_ns / 1000000);
 	p->in_ifidx = (int8_t)md->port;
@@ -382,7 +439,7 @@ int mtcp_getlastpkt(mctx_t mctx, int sock, int side, struct pkt_info *p)
 		p->window = md->win;
 		struct tcpsm_flow *f = md->flow;
 		if (f) {
-			uint32_t base = tcpsm_app_base_seq(f, md->side);
+			uint32_t base = tcpsm_flow_base_seq(f, md->side);
 			p->offset = (uint32_t)(md->seq - base);
 		}
 	}
@@ -393,7 +450,7 @@ static void fill_addr(const struct tcpsm_flow *f, unsigned side, struct sockaddr
 {
 	uint8_t a[16];
 	uint16_t port;
-	if (tcpsm_app_addr(f, side, a, &port)) {
+	if (tcpsm_flow_addr(f, side, a, &port)) {
 		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)sa;
 		memset(s6, 0, sizeof(*s6));
 		s6->sin6_family = AF_INET6;
@@ -420,7 +477,9 @@ int mtcp_getpeername(mctx_t mctx, int sock, struct sockaddr *saddr, socklen_t *a
 		return -1;
 	}
 	struct tcpsm_flow *f = cur_flow(ai);
-	socklen_t one = f->key.v6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+	uint8_t addr[16];
+	uint16_t port;
+	socklen_t one = tcpsm_flow_addr(f, 0, addr, &port) ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
 	socklen_t need = side == MOS_SIDE_BOTH ? 2 * one : one, used;
 	if (*addrlen < need) {
 		errno = EINVAL;
@@ -441,14 +500,7 @@ int mtcp_getpeername(mctx_t mctx, int sock, struct sockaddr *saddr, socklen_t *a
 int mtcp_settimer(mctx_t mctx, int id, struct timeval *timeout, callback_t cb)
 {
 	struct mp_appi *ai = NULL;
-	struct mp_ctx *c = NULL;
-	if (!mp_api_g.inited || !mctx) {
-		errno = EACCES;
-		return -1;
-	}
-	for (unsigned i = 0; i < mp_api_g.n_ctx; i++)
-		if (mp_api_g.ctx[i] && &mp_api_g.ctx[i]->pub == mctx)
-			c = mp_api_g.ctx[i];
+	struct mp_ctx *c = ctx_of(mctx);
 	if (!c) {
 		errno = EACCES;
 		return -1;
@@ -457,10 +509,11 @@ int mtcp_settimer(mctx_t mctx, int id, struct timeval *timeout, callback_t cb)
 		errno = EINVAL;
 		return -1;
 	}
+	struct mp_api *a = c->api;
 	if (mp_api_tl && mp_api_tl->in_cb && mp_api_tl->ctx == c)
 		ai = mp_api_tl;
-	else if (!mp_api_g.started)
-		ai = mp_api_g.appi[c->idx < mp_api_g.n_appi ? c->idx : 0];
+	else if (!a->started)
+		ai = a->appi[c->idx < a->n_appi ? c->idx : 0];
 	else {
 		errno = EPERM;
 		return -1;
@@ -470,25 +523,27 @@ int mtcp_settimer(mctx_t mctx, int id, struct timeval *timeout, callback_t cb)
 		if (ai->timer[i].id == id && ai->timer[i].ctx == c) {
 			ai->timer[i].when_ns = when;
 			ai->timer[i].cb = cb;
+			mp_app_publish_due(ai);
 			return 0;
 		}
-	if (ai->n_timers == MP_API_MAX_TIMERS) {
+	if (ai->n_timers == ai->api->n_timers_max) {
 		errno = ENOMEM;
 		return -1;
 	}
 	ai->timer[ai->n_timers++] = (struct mp_timer){when, id, cb, c};
+	mp_app_publish_due(ai);
 	return 0;
 }
 
 uint32_t mtcp_cb_get_ts(mctx_t mctx)
 {
-	for (unsigned i = 0; mp_api_g.inited && mctx && i < mp_api_g.n_ctx; i++)
-		if (mp_api_g.ctx[i] && &mp_api_g.ctx[i]->pub == mctx) {
-			struct mp_appi *ai = mp_api_tl && mp_api_tl->ctx == mp_api_g.ctx[i]
-			                         ? mp_api_tl
-			                         : mp_api_g.appi[i < mp_api_g.n_appi ? i : 0];
-			return (uint32_t)(ai->now_ns / 1000);
-		}
+	struct mp_ctx *c = ctx_of(mctx);
+	if (c) {
+		struct mp_api *a = c->api;
+		struct mp_appi *ai =
+		    mp_api_tl && mp_api_tl->ctx == c ? mp_api_tl : a->appi[c->idx < a->n_appi ? c->idx : 0];
+		return (uint32_t)(ai->now_ns / 1000);
+	}
 	errno = EACCES;
 	return 0;
 }

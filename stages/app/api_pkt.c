@@ -15,7 +15,7 @@
 #include "meta.h"
 #include "parse.h"
 #include "pipeline-types.h"
-#include "tcpsm_app.h"
+#include "tcpsm.h"
 
 /* Recomputes the checksums of a contiguous packet after a change. The TCP
  * checksum uses classify's pseudo-header sum and segment length, taken from
@@ -123,7 +123,8 @@ int mtcp_setlastpkt(mctx_t mctx, int sock, int side, off_t offset, byte *data, u
 	(void)side;
 	if (!ai)
 		return -1;
-	if (sock >= MP_API_SOCK_ACTIVE ? !mp_api_active(ai, sock) : (sock < 0 || (unsigned)sock >= ai->ctx->n_psock)) {
+	if (sock >= MP_API_SOCK_ACTIVE ? !mp_api_active(ai, sock)
+	                               : (sock < 0 || (unsigned)sock >= mp_ctx_nsock(ai->ctx))) {
 		errno = EBADF;
 		return -1;
 	}
@@ -131,7 +132,7 @@ int mtcp_setlastpkt(mctx_t mctx, int sock, int side, off_t offset, byte *data, u
 		errno = ENODATA;
 		return -1;
 	}
-	if (mp_api_g.conf->mode != MP_MODE_INLINE) {
+	if (ai->api->conf->mode != MP_MODE_INLINE) {
 		errno = ENOTSUP;
 		return -1;
 	}
@@ -153,7 +154,7 @@ static int inject(struct mp_appi *ai, const uint8_t *iph, unsigned iplen, const 
 	struct rte_mbuf *cm = ai->cur_m;
 	if (ai->n_inject == MP_API_MAX_INJECT)
 		return -ENOBUFS;
-	struct rte_mbuf *m = rte_pktmbuf_alloc(mp_api_g.pl->pool);
+	struct rte_mbuf *m = rte_pktmbuf_alloc(ai->api->pl->pool);
 	if (!m)
 		return -ENOBUFS;
 	unsigned l2 = cmd->l3_off, total = l2 + iplen + tcplen + paylen;
@@ -177,12 +178,12 @@ static int inject(struct mp_appi *ai, const uint8_t *iph, unsigned iplen, const 
 	md->kind = MP_PKT_DATA;
 	md->ts_ns = cmd->ts_ns;
 	md->hash = cmd->hash;
-	md->flags = (uint16_t)(MP_MF_PARSED | MP_MF_TCP | MP_MF_INJECTED | (cmd->flags & (MP_MF_IPV4 | MP_MF_IPV6)));
+	md->flags = (uint16_t)(MP_MF_TCP | MP_MF_INJECTED | (cmd->flags & (MP_MF_IPV4 | MP_MF_IPV6)));
 	md->l3_off = (uint16_t)l2;
 	md->l4_off = (uint16_t)(l2 + iplen);
 	md->pay_off = (uint16_t)(l2 + iplen + tcplen);
 	md->pay_len = md->pay_cap = (uint16_t)paylen;
-	const struct mp_pipeline *pl = mp_api_g.pl;
+	const struct mp_pipeline *pl = ai->api->pl;
 	md->port = reverse && cmd->port < pl->n_ports ? pl->port[cmd->port].peer : cmd->port;
 	/* The metadata describes the packet fully, as if classify had parsed
 	 * it: the checksum below and any later stage read the addresses there. */
@@ -209,7 +210,7 @@ static int inline_check(struct mp_appi *ai, int sock)
 {
 	if (!mp_api_active(ai, sock))
 		return -1;
-	if (mp_api_g.conf->mode != MP_MODE_INLINE) {
+	if (ai->api->conf->mode != MP_MODE_INLINE) {
 		errno = ENOTSUP;
 		return -1;
 	}
@@ -247,19 +248,46 @@ int mtcp_sendpkt(mctx_t mctx, int sock, const struct pkt_info *pkt)
 	return 0;
 }
 
+/* A TCP header of 20 bytes: ports, sequence and acknowledgment numbers,
+ * flags (window 0, no options). */
+static void rst_hdr(uint8_t th[20], uint16_t sport, uint16_t dport, uint32_t seq, uint32_t ack, uint8_t flags)
+{
+	memset(th, 0, 20);
+	th[0] = (uint8_t)(sport >> 8);
+	th[1] = (uint8_t)sport;
+	th[2] = (uint8_t)(dport >> 8);
+	th[3] = (uint8_t)dport;
+	for (int i = 0; i < 4; i++) {
+		th[4 + i] = (uint8_t)(seq >> (24 - 8 * i));
+		th[8 + i] = (uint8_t)(ack >> (24 - 8 * i));
+	}
+	th[12] = 5 << 4;
+	th[13] = flags;
+}
+
 int mtcp_reset_conn(mctx_t mctx, int sock)
 {
 	struct mp_appi *ai = mp_api_cb_appi(mctx);
 	if (!ai || inline_check(ai, sock) < 0)
 		return -1;
+	/* The RSTs are built once every callback of this packet has returned
+	 * (mp_api_reset_send(), from app.c), when its verdict is final: the RST
+	 * to the receiver must carry the sequence number it expects next, which
+	 * depends on whether this packet reaches it (MOS_DROP before or after
+	 * this call). */
+	ai->cur_fa->reset = MP_RESET_ASKED;
+	return 0;
+}
+
+int mp_api_reset_send(struct mp_appi *ai)
+{
 	struct mp_meta *md = ai->cur_md;
 	const uint8_t *d = rte_pktmbuf_mtod(ai->cur_m, const uint8_t *);
 	unsigned iplen = (unsigned)(md->l4_off - md->l3_off);
 	uint8_t ih[60], rih[60], th[20];
-	if (iplen > sizeof(ih)) {
-		errno = ENODATA;
-		return -1;
-	}
+	int r = 0;
+	if (iplen > sizeof(ih))
+		return -EINVAL;
 	memcpy(ih, d + md->l3_off, iplen);
 	memcpy(rih, ih, iplen);
 	if (md->flags & MP_MF_IPV4) {
@@ -269,36 +297,38 @@ int mtcp_reset_conn(mctx_t mctx, int sock)
 		memcpy(rih + 8, ih + 24, 16);
 		memcpy(rih + 24, ih + 8, 16);
 	}
-	uint32_t next = md->seq + md->pay_len + ((md->tcp_flags & (MP_TH_SYN | MP_TH_FIN)) ? 1 : 0);
-	/* Toward the receiver, as the sender: at the sender's next sequence. */
-	memset(th, 0, sizeof(th));
-	th[0] = (uint8_t)(md->sport >> 8);
-	th[1] = (uint8_t)md->sport;
-	th[2] = (uint8_t)(md->dport >> 8);
-	th[3] = (uint8_t)md->dport;
-	th[4] = (uint8_t)(next >> 24);
-	th[5] = (uint8_t)(next >> 16);
-	th[6] = (uint8_t)(next >> 8);
-	th[7] = (uint8_t)next;
-	th[12] = 5 << 4;
-	th[13] = MP_TH_RST;
-	int r = inject(ai, ih, iplen, th, 20, NULL, 0, 0);
-	if (r == 0 && (md->tcp_flags & MP_TH_ACK)) {
-		/* Toward the sender, as the receiver: at what the sender acked. */
-		th[0] = (uint8_t)(md->dport >> 8);
-		th[1] = (uint8_t)md->dport;
-		th[2] = (uint8_t)(md->sport >> 8);
-		th[3] = (uint8_t)md->sport;
-		th[4] = (uint8_t)(md->ack >> 24);
-		th[5] = (uint8_t)(md->ack >> 16);
-		th[6] = (uint8_t)(md->ack >> 8);
-		th[7] = (uint8_t)md->ack;
+	if ((md->tcp_flags & (MP_TH_SYN | MP_TH_ACK | MP_TH_RST)) == MP_TH_SYN) {
+		/* A client's SYN: refused as a closed port refuses it (RFC 9293
+		 * 3.10.7.1, ACK off: <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>),
+		 * and dropped: the server never hears of the connection. */
+		md->verdict = MP_VERDICT_DROP;
+		rst_hdr(th, md->dport, md->sport, 0, md->seq + md->pay_len + 1, MP_TH_RST | MP_TH_ACK);
 		r = inject(ai, rih, iplen, th, 20, NULL, 0, 1);
+	} else {
+		/* Toward the receiver, as the sender: at the sequence number it
+		 * expects next (RFC 5961 3.2: only that one resets at once; any
+		 * other in the window earns a challenge ACK). This packet's own
+		 * when it is dropped, else the one after it (as forwarded:
+		 * mtcp_setlastpkt may have changed its length). */
+		uint32_t next = md->seq;
+		if (md->verdict != MP_VERDICT_DROP)
+			next += md->pay_len + ((md->tcp_flags & (MP_TH_SYN | MP_TH_FIN)) ? 1 : 0);
+		/* A retransmission does not end what the receiver has (dropped
+		 * or not): its next is the in-order edge of the stream it
+		 * receives as of this packet (the metadata's edge). */
+		const struct mp_edge *e = &md->edge[md->side ^ 1];
+		uint32_t base = md->flow ? tcpsm_flow_base_seq(md->flow, md->side) : 0;
+		if (((md->ev[MP_HOOK_SND] | md->ev[MP_HOOK_RCV]) & MP_ON_REXMIT) && (e->flags & 1u) && base &&
+		    !(md->tcp_flags & (MP_TH_SYN | MP_TH_FIN)))
+			next = base + (uint32_t)e->end;
+		rst_hdr(th, md->sport, md->dport, next, md->ack, MP_TH_RST | (md->tcp_flags & MP_TH_ACK));
+		r = inject(ai, ih, iplen, th, 20, NULL, 0, 0);
+		if (r == 0 && (md->tcp_flags & MP_TH_ACK)) {
+			/* Toward the sender, as the receiver: at what the sender
+			 * acknowledged, i.e. what it expects from the receiver. */
+			rst_hdr(th, md->dport, md->sport, md->ack, next, MP_TH_RST | MP_TH_ACK);
+			r = inject(ai, rih, iplen, th, 20, NULL, 0, 1);
+		}
 	}
-	if (r < 0) {
-		errno = -r;
-		return -1;
-	}
-	ai->cur_fa->pad_[0] = 1; /* reset: CONN_END now, then nothing (app.c) */
-	return 0;
+	return r;
 }

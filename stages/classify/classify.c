@@ -1,65 +1,94 @@
 /* classify: the stage that parses every packet (parse.c), counts what is
- * malformed or not TCP, verifies TCP checksums, reassembles IP fragments and
- * hands everything on to the tcpsm instance that owns the flow (fan-out by
- * the symmetric hash). It never frees a packet: malformed ones go on flagged
- * MP_MF_UNMON (inline mode forwards them unmonitored), non-TCP ones flagged
+ * malformed or not TCP, verifies IPv4 header and TCP checksums, reassembles
+ * IP fragments (classify_frag.c) and hands everything on to the tcpsm
+ * instance that owns the flow (fan-out by the symmetric hash). Malformed
+ * packets go on flagged MP_MF_UNMON (never monitored), non-TCP ones flagged
  * MP_MF_ORPHAN.
  *
- * IP fragments: a middlebox must forward them unchanged, so the original
- * fragments go on unmonitored and a copy of each is fed to DPDK's
- * rte_ip_frag. When a datagram completes, the rebuilt packet (a multi-segment
- * mbuf flagged MP_MF_REASM, counted as "injected") enters the pipeline right
- * after the fragment that completed it; tx frees it instead of sending it.
- * The reassembly table runs on packet time, so offline results do not depend
- * on replay speed.
+ * What a receiver would not take is not monitored: a wrong IPv4 header
+ * checksum, an IP length longer than the frame on the wire (its length live,
+ * the capture record's original length offline, mp_pkt_ext.wirelen), and
+ * the other malformed classes of classify_counters.def. Inline, such packets
+ * are dropped ([security] unparsable = drop, the default) or forwarded
+ * unmonitored (forward). Why drop by default: every malformed class is
+ * either dropped by a Linux receiver anyway (bad checksums, lengths, header
+ * lengths: ip_rcv_core, tcp_v4_rcv), so dropping changes nothing it sees, or
+ * is a packet the stack cannot inspect (headers past the parser's window, an
+ * IPv6 chain longer than it follows) that some receiver may still take --
+ * forwarding those is a way past the box. `forward` is for a box that must
+ * never be the reason a packet is lost.
+ *
+ * IP fragments are held until their datagram completes, then the rebuilt
+ * datagram (a new packet flagged MP_MF_REASM, counted as "injected")
+ * enters the pipeline carrying the original fragments (mp_pkt_ext.held); tx
+ * forwards them with the rebuilt datagram's verdict and frees the copy.
+ *
+ * [input] filter (a BPF expression, also mospipe's and midstat's trailing
+ * arguments): compiled with libpcap for each input port's link type at init
+ * and run on the raw frame before anything else. A packet that does not
+ * match is not monitored: in monitor mode classify frees it, counted as the
+ * drop reason "filtered"; inline, it is forwarded untouched, flagged
+ * MP_MF_UNMON, parsed only for the flow hash that keeps a flow's packets in
+ * order on their way to tx. IP fragments are the exception: the filter
+ * judges the datagram they make, once it is rebuilt.
  */
+#include <errno.h>
+#include <stdio.h>
+
 #include <rte_errno.h>
-#include <rte_ip_frag.h>
-#include <rte_log.h>
+#include <rte_ip.h>
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
 #include <rte_prefetch.h>
 
+#include "classify-int.h"
 #include "parse.h"
 #include "pipeline.h"
 #include "stage.h"
 
-enum cls_ctr {
-	CLS_CTR_BASE_ = MP_CC_N - 1,
-#define CLS_BAD(id, name, help) CC_##id,
-#define MP_CTR(id, name, help) CC_##id,
-#include "classify_counters.def"
-#undef CLS_BAD
-#undef MP_CTR
-	CC_END_,
-};
-
-#define CLS_N_CTRS (CC_END_ - MP_CC_N)
-
-static const struct mp_ctr_desc cls_ctrs[] = {
-#define CLS_BAD(id, name, help) {name, help, 0},
-#define MP_CTR(id, name, help) {name, help, 0},
-#include "classify_counters.def"
-#undef CLS_BAD
-#undef MP_CTR
-};
+#define MP_CTR_STAGE cls
+#define MP_CTR_DEF "classify_counters.def"
+#define MP_CTR_DESCS_ONLY
+#include "counters-gen.h"
 
 /* Malformed reasons come first in the .def, in reason-code order. */
 _Static_assert((int)CC_L2_TRUNCATED == (int)MP_CC_N, "malformed reasons must open classify_counters.def");
 _Static_assert(CC_HDR_TOO_LONG - CC_L2_TRUNCATED == CLS_HDR_TOO_LONG - 1, "reason codes follow the .def order");
 
-/* Bytes of a multi-segment packet copied out for the parser: any sane header
- * stack (tags, labels, IPv6 extension headers, TCP with options) fits. */
-#define CLS_VIEW 1024
+static void cls_priv_free(struct cls_priv *cp)
+{
+	for (unsigned i = 0; i < cp->n_bpf; i++)
+		mp_bpf_free(cp->bpf[i]);
+	cls_frag_fini(cp);
+	rte_free(cp);
+}
 
-/* Largest l2_len / l3_len an mbuf can describe (7 and 9 bits). */
-#define CLS_MAX_L2 127u
-#define CLS_MAX_L3 511u
-
-struct cls_priv {
-	struct rte_ip_frag_tbl *frag;
-	struct rte_ip_frag_death_row dr;
-};
+/* Compiles [input] filter for the link type of each port (once per link
+ * type). @return 0, or -EINVAL (-ENOMEM) after printing libpcap's reason. */
+static int filter_setup(struct mp_stage_inst *si, struct cls_priv *cp)
+{
+	const struct mp_pipeline *pl = si->pl;
+	const char *expr = pl->conf->filter;
+	for (unsigned p = 0; p < pl->n_ports && p < MP_MAX_PORTS; p++) {
+		const struct mp_bpf *f = NULL;
+		for (unsigned k = 0; k < p && !f; k++)
+			if (pl->port[k].dlt == pl->port[p].dlt)
+				f = cp->filter[k];
+		if (!f) {
+			char err[512];
+			struct mp_bpf *b = mp_bpf_compile_pcap(expr, pl->port[p].dlt, err, sizeof(err));
+			if (!b) {
+				int e = errno == ENOMEM ? ENOMEM : EINVAL;
+				fprintf(stderr, "mospipe: filter '%s': %s\n", expr, err);
+				return -e;
+			}
+			cp->bpf[cp->n_bpf++] = b;
+			f = b;
+		}
+		cp->filter[p] = f;
+	}
+	return 0;
+}
 
 static int classify_init(struct mp_stage_inst *si)
 {
@@ -69,224 +98,150 @@ static int classify_init(struct mp_stage_inst *si)
 		socket = SOCKET_ID_ANY;
 	struct cls_priv *cp = rte_zmalloc_socket("cls_priv", sizeof(*cp), RTE_CACHE_LINE_SIZE, socket);
 	if (!cp) {
-		fprintf(stderr, "mospipe: classify %u: out of memory\n", si->idx);
+		fprintf(stderr,
+		        "mospipe: classify.%u: out of memory for its state (%zu bytes; raise EAL -m in [eal] args)\n",
+		        si->idx, sizeof(*cp));
 		return -ENOMEM;
 	}
-	/* Buckets of 4 entries; the table holds at least frag_flows datagrams.
-	 * The table's "cycles" are our packet-time milliseconds. */
-	uint32_t flows = conf->frag_flows;
-	/* rte_ip_frag logs its allocation at INFO under USER1, on every run:
-	 * keep it out of our output (init runs on the main thread, before any
-	 * lcore, so changing the level for the call is safe). */
-	int lvl = rte_log_get_level(RTE_LOGTYPE_USER1);
-	if (lvl > (int)RTE_LOG_WARNING)
-		rte_log_set_level(RTE_LOGTYPE_USER1, RTE_LOG_WARNING);
-	cp->frag = rte_ip_frag_table_create((flows + 3) / 4, 4, flows, conf->frag_timeout_ms, socket);
-	if (lvl > (int)RTE_LOG_WARNING)
-		rte_log_set_level(RTE_LOGTYPE_USER1, (uint32_t)lvl);
-	if (!cp->frag) {
-		fprintf(stderr,
-		        "mospipe: classify %u: cannot create an IP reassembly table for %u datagrams "
-		        "([tcp] ip_frag_flows): %s\n",
-		        si->idx, flows, rte_strerror(rte_errno));
+	cp->inl = conf->mode == MP_MODE_INLINE;
+	cp->drop_unparse = cp->inl && conf->unparsable == MP_UNPARSABLE_DROP;
+	int r = cls_frag_init(si, cp);
+	if (r < 0) {
 		rte_free(cp);
-		return -ENOMEM;
+		return r;
+	}
+	if (*conf->filter) {
+		r = filter_setup(si, cp);
+		if (r < 0) {
+			cls_priv_free(cp);
+			return r;
+		}
 	}
 	si->priv = cp;
 	return 0;
 }
 
-/* Folded raw sum of [off, off + len) over all segments of m. Our own loop
- * because DPDK 22.11's rte_raw_cksum_mbuf truncates a segment's unfolded sum
- * to 16 bits before byte-swapping it after an odd-length segment, which
- * loses carries (the unit test with 7-byte segments shows it).
- * @return 0, or -1 when the range is outside the packet. */
-static int cksum_mbuf(const struct rte_mbuf *m, uint32_t off, uint32_t len, uint16_t *out)
-{
-	uint32_t sum = 0, done = 0;
-
-	if ((uint64_t)off + len > rte_pktmbuf_pkt_len(m))
-		return -1;
-	for (; m && off >= rte_pktmbuf_data_len(m); m = m->next)
-		off -= rte_pktmbuf_data_len(m);
-	for (; m && done < len; m = m->next, off = 0) {
-		uint32_t n = rte_pktmbuf_data_len(m) - off;
-		if (n > len - done)
-			n = len - done;
-		uint32_t s =
-		    __rte_raw_cksum_reduce(__rte_raw_cksum(rte_pktmbuf_mtod_offset(m, const uint8_t *, off), n, 0));
-		/* After an odd number of bytes this segment's words straddle the
-		 * pairing of the segment start: swap (RFC 1071 sec. 2(B)). */
-		sum += done & 1 ? rte_bswap16((uint16_t)s) : s;
-		done += n;
-	}
-	if (done != len)
-		return -1;
-	*out = __rte_raw_cksum_reduce(sum);
-	return 0;
-}
-
-/* Parses one packet through a contiguous view of its headers and verifies
- * the TCP checksum over all its segments. Counts into cnt[]. */
-static int classify_mbuf(struct rte_mbuf *m, struct mp_meta *md, int dlt, int verify, uint32_t wirelen,
-                         struct cls_info *info, uint32_t *cnt)
+/* Inline mode, a packet the filter did not match: forwarded untouched and
+ * unmonitored, parsed only for its flow hash, so that it keeps its place
+ * among its flow's packets on the way to tx. */
+static void unmatched_inline(struct rte_mbuf *m, struct mp_meta *md, int dlt)
 {
 	uint8_t buf[CLS_VIEW];
-	uint32_t cap = rte_pktmbuf_pkt_len(m);
-	uint32_t want = cap < CLS_VIEW ? cap : CLS_VIEW;
-	const uint8_t *v;
 	uint32_t vlen;
-
-	if (rte_pktmbuf_data_len(m) >= want) {
-		v = rte_pktmbuf_mtod(m, const uint8_t *);
-		vlen = rte_pktmbuf_data_len(m);
-	} else {
-		v = rte_pktmbuf_read(m, 0, want, buf);
-		vlen = want;
-	}
-	info->wirelen = wirelen;
-	int r = v ? cls_parse_view(v, vlen, cap, dlt, md, info) : CLS_HDR_TOO_LONG;
-
-	/* A port with RX checksum offload already verified the TCP checksum of
-	 * a plain (not tunnelled, not reassembled) segment: GOOD needs no
-	 * second pass over the payload, BAD is bad. Without a verdict (pcap
-	 * and af_packet ports, Teredo inner segments, rebuilt datagrams whose
-	 * flags are the first fragment's) we verify. */
-	uint64_t l4f = wirelen == 0 && !(info->notes & CLS_N_TEREDO) ? m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK : 0;
-	if (r == CLS_OK && verify && l4f == RTE_MBUF_F_RX_L4_CKSUM_GOOD) {
-		cnt[CC_CSUM_OFFLOADED - MP_CC_N]++;
-	} else if (r == CLS_OK && verify && l4f == RTE_MBUF_F_RX_L4_CKSUM_BAD) {
-		cnt[CC_CSUM_OFFLOADED - MP_CC_N]++;
-		md->flags |= MP_MF_BADCSUM;
-		md->anomaly = CLS_TCP_CSUM_BAD;
-		r = CLS_TCP_CSUM_BAD;
-	} else if (r == CLS_OK && verify) {
-		uint32_t seg = cls_tcp_seg_len(md);
-		uint16_t sum;
-		if ((uint64_t)md->l4_off + seg > cap)
-			cnt[CC_CSUM_UNVERIFIED - MP_CC_N]++; /* snaplen: not bad, just unknown */
-		else if (cksum_mbuf(m, md->l4_off, seg, &sum) == 0)
-			r = cls_csum_finish(md, sum);
-	}
-	if (info->notes & CLS_N_OPT_IGNORED)
-		cnt[CC_TCP_OPT_IGNORED - MP_CC_N]++;
-	if (info->notes & CLS_N_LEN_ZERO)
-		cnt[CC_IP_LEN_ZERO - MP_CC_N]++;
-	if (info->notes & CLS_N_TEREDO)
-		cnt[CC_TEREDO_DECAP - MP_CC_N]++;
-
-	unsigned c;
-	switch (r) {
-	case CLS_OK: c = CC_TCP; break;
-	case CLS_UDP: c = CC_UDP; break;
-	case CLS_ICMP: c = CC_ICMP; break;
-	case CLS_OTHER_L4: c = CC_OTHER_L4; break;
-	case CLS_NON_IP: c = CC_NON_IP; break;
-	case CLS_LINK_UNSUPPORTED: c = CC_LINK_UNSUPPORTED; break;
-	case CLS_FRAG: c = CC_FRAGMENTS; break;
-	default: c = CC_L2_TRUNCATED + (unsigned)(r - 1); break;
-	}
-	cnt[c - MP_CC_N]++;
-	return r;
+	const uint8_t *v = cls_header_view(m, buf, &vlen);
+	if (v)
+		cls_parse_view(v, vlen, rte_pktmbuf_pkt_len(m), dlt, md, NULL);
+	md->flags = (uint16_t)((md->flags | MP_MF_UNMON) & ~MP_MF_TCP);
 }
 
-/* Feeds a copy of fragment m to the reassembly table.
- * @return the reassembled datagram when m completed one, else NULL. */
-static struct rte_mbuf *frag_feed(struct mp_stage_inst *si, struct rte_mbuf *m, const struct mp_meta *md,
-                                  const struct cls_info *info, uint32_t *cnt)
+/* A packet the [input] filter did not match that is an IP fragment: the
+ * filter cannot judge a piece (a port filter never matches one past the
+ * first), so fragments go to reassembly and the filter judges the datagram
+ * they make. Only these packets pay for this parse. */
+static int unmatched_fragment(struct rte_mbuf *m, struct mp_meta *md, int dlt)
 {
-	struct cls_priv *cp = si->priv;
-	uint32_t l2 = md->l3_off, l3 = (uint32_t)md->l4_off - md->l3_off;
-	int v6 = !!(md->flags & MP_MF_IPV6);
+	uint8_t buf[CLS_VIEW];
+	uint32_t vlen;
+	const uint8_t *v = cls_header_view(m, buf, &vlen);
+	return v && cls_parse_view(v, vlen, rte_pktmbuf_pkt_len(m), dlt, md, NULL) == CLS_FRAG;
+}
 
-	/* What rte_ip_frag can rebuild: the whole fragment captured, header
-	 * lengths an mbuf can describe, and for IPv6 the fragment header right
-	 * after the fixed header (it assumes so). */
-	if (info->ip_end > rte_pktmbuf_pkt_len(m) || l2 > CLS_MAX_L2 || l3 > CLS_MAX_L3 ||
-	    (v6 && info->frag_off != md->l3_off + sizeof(struct rte_ipv6_hdr))) {
-		cnt[CC_FRAG_UNSUPPORTED - MP_CC_N]++;
-		return NULL;
-	}
-	/* Copy the datagram only: trailer padding must not become data. */
-	struct rte_mbuf *c = rte_pktmbuf_copy(m, si->pl->pool, 0, info->ip_end);
-	if (unlikely(!c)) {
-		cnt[CC_FRAG_NO_MBUF - MP_CC_N]++;
-		return NULL;
-	}
-	c->l2_len = l2 & CLS_MAX_L2;
-	c->l3_len = l3 & CLS_MAX_L3;
-	/* The death row takes up to MAX_FRAG + 1 mbufs per call and is not
-	 * bounds-checked by DPDK: empty it before it could overflow. */
-	if (cp->dr.cnt + RTE_LIBRTE_IP_FRAG_MAX_FRAG + 1 > RTE_IP_FRAG_DEATH_ROW_MBUF_LEN)
-		rte_ip_frag_free_death_row(&cp->dr, 0);
-
-	uint64_t tms = md->ts_ns / 1000000u;
-	struct rte_mbuf *r;
-	if (v6) {
-		struct rte_ipv6_hdr *ip = rte_pktmbuf_mtod_offset(c, struct rte_ipv6_hdr *, l2);
-		r = rte_ipv6_frag_reassemble_packet(cp->frag, &cp->dr, c, tms, ip,
-		                                    (struct rte_ipv6_fragment_ext *)(ip + 1));
-	} else {
-		struct rte_ipv4_hdr *ip = rte_pktmbuf_mtod_offset(c, struct rte_ipv4_hdr *, l2);
-		r = rte_ipv4_frag_reassemble_packet(cp->frag, &cp->dr, c, tms, ip);
-	}
-	if (!r)
-		return NULL;
-	/* The rebuilt datagram is a new packet, seen when its last piece was. */
-	struct mp_meta *rmd = mp_meta(r);
-	mp_meta_reset(rmd);
-	rmd->ts_ns = md->ts_ns;
-	rmd->port = md->port;
-	rmd->kind = MP_PKT_DATA;
-	rmd->flags = MP_MF_REASM;
-	return r;
+/* A malformed packet inline under [security] unparsable = drop: freed
+ * (with the fragments it carries when it is a rebuilt datagram). A bad TCP
+ * checksum is not in this class: the segment is parsed, reaches tcpsm
+ * flagged, changes nothing, and the receiver drops it itself. */
+static int drop_unparsable(struct cls_burst *b, const struct cls_priv *cp, struct rte_mbuf *m, int r)
+{
+	if (!cp->drop_unparse || r <= CLS_OK || r >= CLS_N_BAD || r == CLS_TCP_CSUM_BAD)
+		return 0;
+	cls_count(b, CC_UNPARSABLE, mp_pkt_free(m));
+	return 1;
 }
 
 static unsigned classify_poll(struct mp_stage_inst *si)
 {
 	struct mp_pipeline *pl = si->pl;
 	struct cls_priv *cp = si->priv;
-	struct rte_mbuf *b[256];
-	struct rte_mbuf *out[512]; /* a reassembled datagram may follow each packet */
-	uint32_t cnt[CLS_N_CTRS] = {0};
+	struct rte_mbuf *in[256];
+	struct rte_mbuf *out[256]; /* at most one packet out per packet in */
+	struct cls_burst b = {.si = si, .verify = pl->conf->checksum == MP_CSUM_VERIFY};
 	unsigned no = 0;
-	int verify = pl->conf->checksum == MP_CSUM_VERIFY;
+	uint64_t now_ns = 0; /* the burst's latest packet time */
 
-	unsigned n = mp_in_burst(si, b, pl->conf->burst);
+	unsigned n = mp_in_burst(si, in, pl->conf->burst);
 	if (!n)
 		return 0;
 	for (unsigned i = 0; i < n; i++) {
-		struct rte_mbuf *m = b[i];
+		struct rte_mbuf *m = in[i];
 		struct mp_meta *md = mp_meta(m);
 		struct cls_info info;
 
 		if (i + 1 < n)
-			rte_prefetch0(rte_pktmbuf_mtod(b[i + 1], void *));
-		out[no++] = m;
+			rte_prefetch0(rte_pktmbuf_mtod(in[i + 1], void *));
 		if (unlikely(md->kind == MP_PKT_CTRL)) {
-			cnt[CC_CTRL - MP_CC_N]++;
+			out[no++] = m;
+			cls_count(&b, CC_CTRL, 1);
 			continue;
 		}
+		if (md->ts_ns > now_ns)
+			now_ns = md->ts_ns;
 		int dlt = pl->port[md->port].dlt;
-		if (classify_mbuf(m, md, dlt, verify, 0, &info, cnt) != CLS_FRAG || !cp)
+		const struct mp_bpf *flt = cp->filter[md->port];
+		if (flt && !mp_bpf_match(flt, m) && !unmatched_fragment(m, md, dlt)) {
+			if (!cp->inl) {
+				rte_pktmbuf_free(m);
+				cls_count(&b, CC_FILTERED, 1);
+				continue;
+			}
+			unmatched_inline(m, md, dlt);
+			out[no++] = m;
+			cls_count(&b, CC_FILTERED_PASSED, 1);
 			continue;
-		struct rte_mbuf *rm = frag_feed(si, m, md, &info, cnt);
-		if (!rm)
+		}
+		int r = cls_classify_mbuf(&b, m, md, dlt, md->pkt.wirelen, &info);
+		if (r == CLS_FRAG) {
+			m = cls_frag_feed(&b, m, md, &info, dlt);
+			if (!m)
+				continue;
+			if (mp_meta(m)->flags & MP_MF_REASM) {
+				r = mp_meta(m)->anomaly ? mp_meta(m)->anomaly : CLS_OK;
+				if (flt && !mp_bpf_match(flt, m)) {
+					/* The filter judges the datagram, not its pieces:
+					 * not monitored, and (monitor mode) freed with the
+					 * fragments it carries. */
+					if (!cp->inl) {
+						cls_count(&b, CC_FILTERED, mp_pkt_free(m));
+						continue;
+					}
+					mp_meta(m)->flags = (uint16_t)((mp_meta(m)->flags | MP_MF_UNMON) & ~MP_MF_TCP);
+					cls_count(&b, CC_FILTERED_PASSED, 1);
+				}
+			}
+		}
+		if (unlikely(drop_unparsable(&b, cp, m, r)))
 			continue;
-		/* The rebuilt packet is whole: its length is its wire length. */
-		classify_mbuf(rm, mp_meta(rm), dlt, verify, rte_pktmbuf_pkt_len(rm), &info, cnt);
-		cnt[CC_INJECTED - MP_CC_N]++;
-		out[no++] = rm;
+		out[no++] = m;
 	}
-	if (cp && cp->dr.cnt)
-		rte_ip_frag_free_death_row(&cp->dr, 0);
+	b.now_ms = now_ns / 1000000u;
+	cls_frag_expire(&b);
 	for (unsigned k = 0; k < CLS_N_CTRS; k++)
-		if (cnt[k])
-			mp_ctr_add(si, MP_CC_N + k, cnt[k]);
-	/* mp_out_send takes at most 256 at once. */
-	for (unsigned k = 0; k < no; k += 256)
-		mp_out_send(si, 0, out + k, no - k < 256 ? no - k : 256);
+		if (b.cnt[k])
+			mp_ctr_add(si, MP_CC_N + k, b.cnt[k]);
+	mp_out_send(si, 0, out, no);
 	return n;
+}
+
+/* End of input: datagrams still incomplete never will be; their fragments
+ * are freed, counted (frag_end). */
+static int classify_drain(struct mp_stage_inst *si)
+{
+	struct cls_burst b = {.si = si};
+	if (si->priv)
+		cls_frag_flush(&b);
+	for (unsigned k = 0; k < CLS_N_CTRS; k++)
+		if (b.cnt[k])
+			mp_ctr_add(si, MP_CC_N + k, b.cnt[k]);
+	return 0;
 }
 
 static void classify_fini(struct mp_stage_inst *si)
@@ -294,19 +249,16 @@ static void classify_fini(struct mp_stage_inst *si)
 	struct cls_priv *cp = si->priv;
 	if (!cp)
 		return;
-	rte_ip_frag_free_death_row(&cp->dr, 0);
-	/* Frees the copies of datagrams that never completed. */
-	rte_ip_frag_table_destroy(cp->frag);
-	rte_free(cp);
+	cls_priv_free(cp);
 	si->priv = NULL;
 }
 
 const struct mp_stage_type mp_stage_classify = {
-    .name = "classify",
     .id = MP_ST_CLASSIFY,
     .ctrs = cls_ctrs,
     .n_ctrs = RTE_DIM(cls_ctrs),
     .init = classify_init,
     .poll = classify_poll,
+    .drain = classify_drain,
     .fini = classify_fini,
 };

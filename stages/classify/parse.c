@@ -43,6 +43,7 @@ struct pctx {
 	uint32_t view;    /* bytes readable at p */
 	uint32_t cap;     /* bytes captured (>= view; > view only for multi-segment mbufs) */
 	uint32_t wirelen; /* original frame length when known, else 0 */
+	uint32_t in;      /* CLS_IN_* */
 	struct cls_info *info;
 };
 
@@ -208,6 +209,63 @@ static uint32_t ip_len_field(const struct pctx *c, uint32_t off, uint32_t field)
 	return n > 65535 ? 65535 : n;
 }
 
+/* IPv4 options (RFC 791 sec. 3.1) as a host checks them before anything
+ * else sees the datagram (Linux: ip_options_compile, then ip_rcv_options):
+ * an option list a host refuses makes the datagram one no endpoint takes.
+ * Refused: an option that does not fit (length < 2 or past the header), a
+ * source route (loose or strict) -- a host drops it unless configured to
+ * accept source routing, which hosts are not by default
+ * (accept_source_route) -- or two of them, a record-route or timestamp
+ * option with a bad pointer, a second one of either, a timestamp whose
+ * overflow count is full, a router alert shorter than 4 bytes, and CIPSO,
+ * which a host without CIPSO domains configured (the default) refuses
+ * (cipso_v4_validate). Other kinds (security, stream id, unknown ones) a
+ * receiving host takes. @return 1 when a host takes the list. */
+static int ipv4_opts_taken(const uint8_t *o, uint32_t n)
+{
+	int rr = 0, ts = 0;
+	for (uint32_t i = 0; i < n;) {
+		uint8_t kind = o[i];
+		if (kind == 0) /* end of list */
+			break;
+		if (kind == 1) {
+			i++;
+			continue;
+		}
+		if (i + 2 > n || o[i + 1] < 2 || o[i + 1] > n - i)
+			return 0;
+		uint32_t len = o[i + 1];
+		const uint8_t *x = o + i;
+		switch (kind) {
+		case 131: /* LSRR */
+		case 137: /* SSRR */ return 0;
+		case 7: /* record route */
+			if (rr++ || len < 3 || x[2] < 4 || (x[2] <= len && x[2] + 3u > len))
+				return 0;
+			break;
+		case 68: /* timestamp */
+			if (ts++ || len < 4 || x[2] < 5)
+				return 0;
+			if (x[2] <= len) {
+				unsigned flg = x[3] & 15;
+				if (x[2] + 3u > len || ((flg == 1 || flg == 3) && x[2] + 7u > len))
+					return 0;
+			} else if ((x[3] & 15) != 3 && x[3] >> 4 == 15) {
+				return 0; /* overflow count would wrap */
+			}
+			break;
+		case 148: /* router alert */
+			if (len < 4)
+				return 0;
+			break;
+		case 134: /* CIPSO */ return 0;
+		default: break;
+		}
+		i += len;
+	}
+	return 1;
+}
+
 /* IPv4, RFC 791 sec. 3.1. Sets *l4, *ip_end and *proto. */
 static int parse_ipv4(const struct pctx *c, uint32_t off, struct mp_meta *md, uint32_t *l4, uint32_t *ip_end,
                       uint8_t *proto)
@@ -223,33 +281,46 @@ static int parse_ipv4(const struct pctx *c, uint32_t off, struct mp_meta *md, ui
 	memcpy(md->src, p + 12, 4);
 	memcpy(md->dst, p + 16, 4);
 	md->ip_proto = p[9];
+	md->opt.ttl = p[8];
 	uint32_t ihl = (uint32_t)(p[0] & 15) * 4;
 	if (ihl < 20)
 		return CLS_IPV4_IHL_SHORT;
 	if (!have(c, off, ihl))
 		return cut(c, off, ihl, CLS_IP_TRUNCATED);
+	/* A host checks the header checksum before anything else of the
+	 * datagram (Linux: ip_rcv_core, then fragments and TCP see nothing of
+	 * it), so a bad one is a packet no endpoint takes: never monitored. */
+	if ((c->in & CLS_IN_IPCSUM_BAD) ||
+	    ((c->in & CLS_IN_IPCSUM) && __rte_raw_cksum_reduce(__rte_raw_cksum(p, ihl, 0)) != 0xffff))
+		return CLS_IPV4_CSUM_BAD;
 	uint32_t tot = ip_len_field(c, off, rd16(p + 2));
 	if (tot < ihl)
 		return CLS_IP_LEN_BAD;
 	if (c->wirelen && off + tot > c->wirelen)
 		return CLS_IP_LEN_BAD;
+	if (ihl > 20 && !ipv4_opts_taken(p + 20, ihl - 20))
+		return CLS_IPV4_OPT_REFUSED;
 	*ip_end = off + tot;
 	*proto = p[9];
 	*l4 = off + ihl;
 
-	/* Fragments (RFC 791 sec. 3.2): offset in 8-byte units; every piece but
-	 * the last carries a multiple of 8 bytes and nothing may end past 64K. */
+	/* Fragments (RFC 791 sec. 3.2): offset in 8-byte units. Lengths that
+	 * are not a multiple of 8, empty pieces and datagrams ending past 64K
+	 * are not refused here: what a receiver does with them (Linux trims,
+	 * discards the whole datagram, or drops it when rebuilt: ip_frag_queue,
+	 * ip_frag_reasm) is reassembly's to model (ipfrag.c). */
 	uint16_t fo = rd16(p + 6);
 	uint32_t foff = (uint32_t)(fo & 0x1fff) * 8;
 	int mf = !!(fo & 0x2000);
 	if (mf || foff) {
-		uint32_t plen = tot - ihl;
 		md->l4_off = (uint16_t)*l4;
-		if (foff + plen > 65535 || (mf && (plen == 0 || plen % 8)))
-			return CLS_FRAG_BAD;
 		if (c->info) {
 			c->info->frag_off = 0;
 			c->info->frag_first = foff == 0;
+			c->info->frag_mf = (uint8_t)mf;
+			c->info->frag_at = foff;
+			c->info->frag_id = rd16(p + 4);
+			c->info->ecn = p[1] & 3;
 		}
 		return CLS_FRAG;
 	}
@@ -285,6 +356,7 @@ static int parse_ipv6(const struct pctx *c, uint32_t off, struct mp_meta *md, ui
 	md->l3_off = (uint16_t)off;
 	memcpy(md->src, p + off + 8, 16);
 	memcpy(md->dst, p + off + 24, 16);
+	md->opt.ttl = p[off + 7];
 	uint32_t plen = rd16(p + off + 4);
 	if (plen == 0) {
 		uint32_t n = ip_len_field(c, off, 0);
@@ -295,6 +367,7 @@ static int parse_ipv6(const struct pctx *c, uint32_t off, struct mp_meta *md, ui
 		return CLS_IP_LEN_BAD;
 
 	uint8_t nh = p[off + 6];
+	uint32_t nh_at = off + 6; /* where nh was read: rewritten when a fragment header is taken out */
 	uint32_t e = off + 40;
 	for (unsigned n = 0;; n++) {
 		uint32_t len;
@@ -328,11 +401,21 @@ static int parse_ipv6(const struct pctx *c, uint32_t off, struct mp_meta *md, ui
 				uint32_t fl = *ip_end - (e + 8);
 				md->ip_proto = p[e];
 				md->l4_off = (uint16_t)(e + 8);
-				if (foff + fl > 65535 || (m && (fl == 0 || fl % 8)))
+				/* A piece past 64K, or one with more to come whose
+				 * length is not a multiple of 8, is dropped alone
+				 * by a receiver (Linux's ip6_frag_queue answers a
+				 * parameter problem); an empty one reaches
+				 * reassembly, which discards its datagram. */
+				if (foff + fl > 65535 || (m && fl % 8))
 					return CLS_FRAG_BAD;
 				if (c->info) {
 					c->info->frag_off = (uint16_t)e;
+					c->info->frag_nh_off = (uint16_t)nh_at;
 					c->info->frag_first = foff == 0;
+					c->info->frag_mf = (uint8_t)m;
+					c->info->frag_at = foff;
+					c->info->frag_id = rd32(p + e + 4);
+					c->info->ecn = (uint8_t)(rd16(p + off) >> 4 & 3);
 				}
 				return CLS_FRAG;
 			}
@@ -350,15 +433,19 @@ static int parse_ipv6(const struct pctx *c, uint32_t off, struct mp_meta *md, ui
 		if (!have(c, e, len))
 			return cut(c, e, len, CLS_IP_TRUNCATED);
 		nh = p[e];
+		nh_at = e;
 		e += len;
 	}
 }
 
 /* TCP options, RFC 9293 sec. 3.2: EOL ends the list, NOP is one byte, every
  * other option has a length byte covering kind and length. An option that
- * does not fit the header is malformed; a known option with the wrong length
- * is ignored, as Linux's tcp_parse_options does. */
-static int parse_tcp_opts(const struct pctx *c, uint32_t o, uint32_t end, struct mp_tcp_opts *opt)
+ * does not fit the header (or claims a length below 2) ends the list: the
+ * options before it stand and the segment is taken, as Linux's
+ * tcp_parse_options does ("don't parse partial options", "silly
+ * options"), so its payload is monitored (noted CLS_N_OPT_OVERRUN). A known
+ * option with the wrong length is ignored, as Linux does too. */
+static void parse_tcp_opts(const struct pctx *c, uint32_t o, uint32_t end, struct mp_tcp_opts *opt)
 {
 	const uint8_t *p = c->p;
 
@@ -370,11 +457,12 @@ static int parse_tcp_opts(const struct pctx *c, uint32_t o, uint32_t end, struct
 			o++;
 			continue;
 		}
-		if (o + 2 > end)
-			return CLS_TCP_OPT_OVERRUN;
-		uint32_t len = p[o + 1];
-		if (len < 2 || o + len > end)
-			return CLS_TCP_OPT_OVERRUN;
+		uint32_t len = o + 2 <= end ? p[o + 1] : 0;
+		if (len < 2 || o + len > end) {
+			if (c->info)
+				c->info->notes |= CLS_N_OPT_OVERRUN;
+			return;
+		}
 		int ok = 1;
 		switch (kind) {
 		case 2: /* MSS, RFC 9293 sec. 3.7.1 */
@@ -419,7 +507,6 @@ static int parse_tcp_opts(const struct pctx *c, uint32_t o, uint32_t end, struct
 			c->info->notes |= CLS_N_OPT_IGNORED;
 		o += len;
 	}
-	return 0;
 }
 
 /* TCP header, RFC 9293 sec. 3.1. l4len is the segment length by the IP
@@ -442,13 +529,12 @@ static int parse_tcp(const struct pctx *c, uint32_t l4, uint32_t ip_end, struct 
 		return CLS_TCP_DOFF_LONG;
 	if (!have(c, l4, doff))
 		return cut(c, l4, doff, CLS_TCP_TRUNCATED);
-	int r = parse_tcp_opts(c, l4 + 20, l4 + doff, &md->opt);
-	if (r)
-		return r;
+	parse_tcp_opts(c, l4 + 20, l4 + doff, &md->opt);
 	md->seq = rd32(p + 4);
 	md->ack = rd32(p + 8);
 	md->tcp_flags = p[13];
 	md->win = rd16(p + 14);
+	md->opt.urp = rd16(p + 18);
 	md->pay_off = (uint16_t)(l4 + doff);
 	md->pay_len = (uint16_t)(l4len - doff);
 	uint32_t have_pay = c->cap - (l4 + doff);
@@ -515,31 +601,23 @@ static int parse_teredo(const struct pctx *c, uint32_t l4, uint32_t ip_end, stru
 	return CLS_OK;
 }
 
-/* Clears what the parser owns; keeps what rx (ts_ns, port, kind) and the
- * stage (REASM, INJECTED) put there. */
-static void meta_clear(struct mp_meta *md)
-{
-	md->hash = 0;
-	md->anomaly = 0;
-	md->flags &= (uint16_t)(MP_MF_REASM | MP_MF_INJECTED);
-	memset(&md->l3_off, 0, offsetof(struct mp_meta, flow) - offsetof(struct mp_meta, l3_off));
-}
-
 int cls_parse_view(const uint8_t *pkt, uint32_t view_len, uint32_t caplen, int dlt, struct mp_meta *md,
                    struct cls_info *info)
 {
-	struct pctx c = {pkt, view_len < caplen ? view_len : caplen, caplen, 0, info};
+	struct pctx c = {pkt, view_len < caplen ? view_len : caplen, caplen, 0, 0, info};
 	uint32_t l3 = 0, l4 = 0, ip_end = 0;
 	uint16_t et = 0;
 	uint8_t proto = 0;
 	int r;
 
-	meta_clear(md);
-	md->flags |= MP_MF_PARSED;
+	/* No clear here: the stage that allocated the mbuf zeroed its metadata
+	 * (meta-types.h), and the parser only sets fields. */
 	if (info) {
 		c.wirelen = info->wirelen;
+		c.in = info->in;
 		memset(info, 0, sizeof(*info));
 		info->wirelen = c.wirelen;
+		info->in = c.in;
 	}
 	r = parse_link(&c, dlt, &l3, &et);
 	if (r)
@@ -581,12 +659,15 @@ done:
 		md->flags |= MP_MF_ORPHAN;
 	}
 	/* Fragments hash by addresses only (their ports are in one piece at
-	 * most); everything else by addresses and ports. */
+	 * most); everything else by addresses and ports. The hash is the
+	 * parser's to write on every path: rx may have left its fan-out hash
+	 * there, and a packet without addresses hashes to 0. */
+	md->hash = 0;
 	if (md->flags & (MP_MF_IPV4 | MP_MF_IPV6)) {
 		unsigned alen = md->flags & MP_MF_IPV4 ? 4 : 16;
 		uint16_t sp = r == CLS_FRAG ? 0 : md->sport, dp = r == CLS_FRAG ? 0 : md->dport;
-		/* rte_hash_crc reads 8-byte words: give it aligned copies
-		 * (mp_meta.src is not 8-byte aligned). */
+		/* Keyed (runtime/hash.h): collisions cannot be computed
+		 * offline. Zero-padded copies of the addresses. */
 		uint64_t a[2] = {0, 0}, b[2] = {0, 0};
 		memcpy(a, md->src, alen);
 		memcpy(b, md->dst, alen);
@@ -634,7 +715,8 @@ int cls_csum_finish(struct mp_meta *md, uint16_t seg_sum)
 
 int cls_parse(const uint8_t *pkt, uint32_t caplen, int dlt, int verify_csum, struct mp_meta *md)
 {
-	int r = cls_parse_view(pkt, caplen, caplen, dlt, md, NULL);
+	struct cls_info info = {.in = verify_csum ? CLS_IN_IPCSUM : 0};
+	int r = cls_parse_view(pkt, caplen, caplen, dlt, md, &info);
 	if (r != CLS_OK || !verify_csum)
 		return r;
 	uint32_t seg = cls_tcp_seg_len(md);
@@ -647,10 +729,12 @@ const char *cls_result_name(int r)
 {
 	static const char *const bad[] = {
 	    "ok",
-#define CLS_BAD(id, name, help) name,
-#define MP_CTR(id, name, help)
+#define CLS_NAME_MALFORMED(name) name,
+#define CLS_NAME_PLAIN(name)
+#define CLS_NAME_DROP(name)
+#define CLS_NAME_INJECTED(name)
+#define MP_CTR(id, name, kind, help) CLS_NAME_##kind(name)
 #include "classify_counters.def"
-#undef CLS_BAD
 #undef MP_CTR
 	};
 	if (r >= 0 && r < CLS_N_BAD)

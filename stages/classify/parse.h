@@ -15,12 +15,16 @@
 
 #include "meta-types.h"
 
+/* The .def's MALFORMED counters, in order, are the reason codes from 1. */
+#define CLS_REASON_MALFORMED(id) CLS_##id,
+#define CLS_REASON_PLAIN(id)
+#define CLS_REASON_DROP(id)
+#define CLS_REASON_INJECTED(id)
+
 enum cls_result {
 	CLS_OK = 0,
-#define CLS_BAD(id, name, help) CLS_##id,
-#define MP_CTR(id, name, help)
+#define MP_CTR(id, name, kind, help) CLS_REASON_##kind(id)
 #include "classify_counters.def"
-#undef CLS_BAD
 #undef MP_CTR
 	CLS_N_BAD, /* malformed reasons are 1 .. CLS_N_BAD - 1 */
 
@@ -41,26 +45,42 @@ enum cls_result {
 #define CLS_N_OPT_IGNORED 0x02u     /* a known TCP option had a wrong length */
 #define CLS_N_LEN_ZERO 0x04u        /* IP length 0 (TSO artefact): frame length used */
 #define CLS_N_TEREDO 0x08u          /* TCP over IPv6 decapsulated from Teredo (UDP port 3544) */
+#define CLS_N_OPT_OVERRUN 0x10u     /* the TCP option list ended inside an option: parsing stopped there */
+
+/* What the caller asks of the parser (cls_info.in). */
+#define CLS_IN_IPCSUM 0x01u     /* verify the IPv4 header checksum */
+#define CLS_IN_IPCSUM_BAD 0x02u /* the port already found the IPv4 header checksum wrong */
 
 struct cls_info {
-	uint32_t wirelen;    /* in: original frame length when known (whole
-	                      * captures, reassembled packets), else 0; an IP
-	                      * length beyond it is ip_len_bad */
-	uint32_t notes;      /* CLS_N_* */
-	uint16_t frag_off;   /* CLS_FRAG: offset of the IPv6 fragment header (0 for IPv4) */
-	uint16_t frag_first; /* CLS_FRAG: fragment offset is 0 */
-	uint32_t ip_end;     /* out: end of the IP datagram by its length field */
+	uint32_t wirelen;     /* in: the frame's length on the wire when known
+	                      * (live frames: their length; offline: the
+	                      * capture record's original length; rebuilt
+	                      * datagrams: their length), else 0; an IP length
+	                      * beyond it is ip_len_bad (a host drops it),
+	                      * between the captured length and it a snaplen cut */
+	uint32_t in;          /* in: CLS_IN_* */
+	uint32_t notes;       /* CLS_N_* */
+	uint16_t frag_off;    /* CLS_FRAG: offset of the IPv6 fragment header (0 for IPv4) */
+	uint16_t frag_nh_off; /* CLS_FRAG, IPv6: the next-header byte that names the fragment header */
+	uint16_t frag_first;  /* CLS_FRAG: fragment offset is 0 */
+	uint8_t frag_mf;      /* CLS_FRAG: more fragments follow */
+	uint8_t ecn;          /* CLS_FRAG: the IP header's ECN bits */
+	uint32_t frag_at;     /* CLS_FRAG: fragment offset in bytes */
+	uint32_t frag_id;     /* CLS_FRAG: identification (16 bits IPv4, 32 bits IPv6) */
+	uint32_t ip_end;      /* out: end of the IP datagram by its length field */
 };
 
 /**
  * Parses a packet that is contiguous in memory and, when verify_csum is set,
- * verifies its TCP checksum.
+ * verifies its IPv4 header and TCP checksums.
  * @param pkt     first byte of the frame
  * @param caplen  bytes captured (readable) at pkt
  * @param dlt     pcap link type of the input port (DLT_*)
- * @param verify_csum  non-zero: verify the TCP checksum (IPv4 and IPv6)
- * @param md      metadata to fill; ts_ns, port, kind and the REASM/INJECTED
- *                flags are kept
+ * @param verify_csum  non-zero: verify the IPv4 header checksum and the TCP
+ *                checksum (IPv4 and IPv6)
+ * @param md      metadata to fill: zeroed by the mbuf's allocator apart from
+ *                what it set (ts_ns, port, kind, the REASM flag), which is
+ *                kept; the parser only sets fields, it clears none
  * @return CLS_OK for a valid TCP segment (also when its checksum could not
  *         be verified for want of captured bytes), CLS_TCP_CSUM_BAD for a
  *         fully parsed segment with a wrong checksum, another reason code
@@ -72,7 +92,8 @@ int cls_parse(const uint8_t *pkt, uint32_t caplen, int dlt, int verify_csum, str
  * The parser proper, for packets not contiguous in memory: the caller gives
  * a contiguous view of the first view_len bytes of a caplen-byte packet.
  * Headers that reach past the view in a longer packet give CLS_HDR_TOO_LONG.
- * Does not verify the checksum (see cls_csum_finish).
+ * Verifies the IPv4 header checksum when info->in asks for it, not the TCP
+ * checksum (see cls_csum_finish).
  * @param info  side information in and out (see struct cls_info), may be NULL
  * @return as cls_parse, never CLS_TCP_CSUM_BAD.
  */

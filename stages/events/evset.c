@@ -516,6 +516,9 @@ unsigned evs_run(const struct evs_set *s, unsigned h, unsigned side, uint64_t bi
 {
 	unsigned calls = 0;
 	uint32_t todo = (uint32_t)bits & s->mask[h][side];
+	/* At MOS_NULL (raw sockets, orphans) no endpoint is concerned: mOS
+	 * passes MOS_SIDE_BOTH (its ip_in.c and tcp.c). */
+	int cb_side = h == EVS_HK_NULL ? MOS_SIDE_BOTH : (int)side;
 	d->raised = 0;
 	while (todo) {
 		unsigned b = (unsigned)__builtin_ctz(todo);
@@ -531,7 +534,7 @@ unsigned evs_run(const struct evs_set *s, unsigned h, unsigned side, uint64_t bi
 			int take = 1;
 			if (n->kind == EVS_K_UDE) {
 				d->n_filters++;
-				take = n->filter(d->mctx, d->sock, (int)side, n->ev, argp);
+				take = n->filter(d->mctx, d->sock, cb_side, n->ev, argp);
 			} else if (n->kind == EVS_K_CHILD) {
 				take = (d->raised & n->ev) != 0;
 			}
@@ -541,7 +544,7 @@ unsigned evs_run(const struct evs_set *s, unsigned h, unsigned side, uint64_t bi
 			}
 			if (n->cb) {
 				arg = n->arg;
-				n->cb(d->mctx, d->sock, (int)side, n->ev, argp);
+				n->cb(d->mctx, d->sock, cb_side, n->ev, argp);
 				calls++;
 			}
 			i++;

@@ -12,9 +12,18 @@
  * at the end of the file.
  *
  * A generator port (MP_PORT_GEN, `[input] source = gen:...`) has no ethdev:
- * rx fills freshly allocated mbufs with bench/gen.h's frames and their packet
+ * rx fills freshly allocated mbufs with runtime/gen.h's frames and their packet
  * times, and the port is finished when the generator is done.
+ *
+ * Once every port of the instance is finished, or the pipeline is stopped,
+ * rx tells the runtime (mp_stage_input_ended) and sends nothing more.
+ *
+ * Its own state that others may ask about (rx.h: the offline gate, the
+ * input's packet time) lives in struct rx_priv, one per instance; the
+ * accessors at the end of this file are the only way in.
  */
+#include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <rte_cycles.h>
@@ -23,29 +32,26 @@
 #include <rte_ring.h>
 
 #include "gen.h"
-#include "hash.h"
+#include "input.h"
 #include "pcapin.h"
 #include "pipeline.h"
+#include "rx.h"
+#include "rx_hash.h"
 #include "stage.h"
 
-enum rx_ctr {
-	RX_CTR_BASE_ = MP_CC_N - 1,
-#define MP_CTR(id, name, help) RX_##id,
-#include "rx_counters.def"
-#undef MP_CTR
-};
-
-static const struct mp_ctr_desc rx_ctrs[] = {
-#define MP_CTR(id, name, help) {name, help, 0},
-#include "rx_counters.def"
-#undef MP_CTR
-};
+#define MP_CTR_STAGE rx
+#define MP_CTR_PREFIX RX_
+#define MP_CTR_DEF "rx_counters.def"
+#include "counters-gen.h"
 
 struct rx_port {
 	struct mp_port *p;
 	uint64_t got;      /* packets received */
 	uint64_t last_tsc; /* last time it delivered or was checked */
 	int finished;
+	uint16_t next_q;   /* the receive queue polled next (round robin) */
+	uint64_t k_tsc;    /* MP_PORT_IFACE: when kernel_missed() last ran */
+	uint64_t k_missed; /* ... and what it had added to port_missed */
 };
 
 struct rx_priv {
@@ -57,14 +63,28 @@ struct rx_priv {
 	/* Packets held back by the offline gate (mospipe_gate), in order. */
 	unsigned n_stash, stash_pos;
 	struct rte_mbuf *stash[256];
+	int ended; /* mp_stage_input_ended called: nothing more to send */
+	/* What rx.h's accessors read from other threads: written by this
+	 * instance's lcore only (gate_ns: by rx_gate_set), each an atomic
+	 * store; the orders are those rx.h states. */
+	uint64_t gate_ns;   /* deliver no capture packet later than this (0 = open) */
+	uint64_t gate_next; /* time of the first packet held at the gate, 0 = none */
+	uint32_t gate_held; /* packets held at the gate */
+	uint8_t gate_eof;   /* holds the end of its input until the gate opens */
+	uint8_t done_input; /* ended, as the accessors see it */
+	uint64_t last_ts;   /* packet time last passed on */
 };
 
 static int rx_init(struct mp_stage_inst *si)
 {
 	struct mp_pipeline *pl = si->pl;
 	struct rx_priv *rp = rte_zmalloc("rx_priv", sizeof(*rp), RTE_CACHE_LINE_SIZE);
-	if (!rp)
+	if (!rp) {
+		fprintf(stderr,
+		        "mospipe: rx.%u: out of memory for its port list (%zu bytes; raise EAL -m in [eal] args)\n",
+		        si->idx, sizeof(*rp));
 		return -ENOMEM;
+	}
 	for (unsigned i = si->idx; i < pl->n_ports; i += pl->n_inst[MP_ST_RX])
 		rp->port[rp->n++].p = &pl->port[i];
 	rp->idle_tsc = pl->conf->pcap_eof_idle_ms * (pl->tsc_hz / 1000);
@@ -74,6 +94,19 @@ static int rx_init(struct mp_stage_inst *si)
 		rp->port[i].last_tsc = now;
 	si->priv = rp;
 	return 0;
+}
+
+/* The record number of the next frame net_pcap delivers on a port whose
+ * capture has cut records (else 0, unused). net_pcap loses a record only at
+ * the end of a burst (no mbuf, or a frame it cannot chain) and counts it
+ * (rx_nombuf, ierrors), so the records before this burst are those
+ * delivered plus those lost. */
+static uint64_t cut_index(const struct rx_port *rpp)
+{
+	struct rte_eth_stats st;
+	if (likely(rpp->p->cuts == NULL) || rte_eth_stats_get(rpp->p->id, &st) != 0)
+		return rpp->got;
+	return rpp->got + st.ierrors + st.rx_nombuf + st.imissed;
 }
 
 /* Decides whether a silent pcap port has delivered all it will. */
@@ -191,12 +224,53 @@ static uint16_t file_rx(struct mp_stage_inst *si, struct rx_port *rpp, struct rt
 			off += c;
 		}
 		mp_meta(m)->ts_ns = ts;
+		mp_meta(m)->pkt.wirelen = pf->wirelen;
 		n++;
 	}
 out:
 	if (n < burst)
 		rte_pktmbuf_free_bulk(b + n, burst - n);
 	return (uint16_t)n;
+}
+
+/* From an ethdev port: its receive queues in turn, until one gives frames
+ * (all of them are polled before rx reports nothing). */
+static uint16_t port_rx(struct rx_port *rpp, struct rte_mbuf **b, unsigned burst)
+{
+	unsigned nq = rpp->p->n_rxq ? rpp->p->n_rxq : 1;
+	for (unsigned k = 0; k < nq; k++) {
+		uint16_t q = rpp->next_q;
+		rpp->next_q = (uint16_t)(q + 1u == nq ? 0 : q + 1u);
+		uint16_t n = rte_eth_rx_burst(rpp->p->id, q, b, (uint16_t)burst);
+		if (n)
+			return n;
+	}
+	return 0;
+}
+
+/* A live interface's frames that rx never saw (AF_PACKET's ring overflowed,
+ * or the kernel's backlog dropped them; the PMD reports neither): the
+ * kernel's count of frames the interface received since the port started,
+ * less the PMD's. While rx runs, frames may wait in the rings, so only what
+ * exceeds their capacity is sure to be lost; at the end (final), the rings
+ * are never read again and the difference is the count. Added to
+ * port_missed as it grows. The kernel's count is read first, so a frame
+ * arriving in between can only make it lower. */
+static void kernel_missed(struct mp_stage_inst *si, struct rx_port *rpp, int final)
+{
+	const struct mp_port *p = rpp->p;
+	uint64_t k;
+	struct rte_eth_stats st;
+	if (p->kind != MP_PORT_IFACE || p->k_base == UINT64_MAX || mp_port_kernel_rx(p, &k) < 0 ||
+	    rte_eth_stats_get(p->id, &st) != 0)
+		return;
+	uint64_t seen = k - p->k_base, missed = seen > st.ipackets ? seen - st.ipackets : 0;
+	uint64_t waiting = final ? 0 : (uint64_t)p->ring_cap * (p->n_rxq ? p->n_rxq : 1);
+	missed = missed > waiting ? missed - waiting : 0;
+	if (missed > rpp->k_missed) {
+		mp_ctr_add(si, RX_PORT_MISSED, missed - rpp->k_missed);
+		rpp->k_missed = missed;
+	}
 }
 
 static void account_port_stats(struct mp_stage_inst *si)
@@ -211,15 +285,27 @@ static void account_port_stats(struct mp_stage_inst *si)
 			mp_ctr_add(si, RX_PORT_ERRORS, st.ierrors);
 			mp_ctr_add(si, RX_NO_MBUF, st.rx_nombuf);
 		}
+		kernel_missed(si, &rp->port[i], 1);
 	}
 }
 
-/* How many of b[0..n) the offline gate lets through (all when it is open). */
-static unsigned gate_cut(struct mp_pipeline *pl, struct rte_mbuf **b, unsigned n)
+/* The input ended (or rx was told to stop): no more packets from here. */
+static void end_input(struct mp_stage_inst *si)
 {
-	/* Acquire: pairs with the release in mospipe_gate so that a reader
+	struct rx_priv *rp = si->priv;
+	account_port_stats(si);
+	rp->ended = 1;
+	/* Release: after the last packet was passed on (rx_gate_waiting). */
+	__atomic_store_n(&rp->done_input, 1, __ATOMIC_RELEASE);
+	mp_stage_input_ended(si);
+}
+
+/* How many of b[0..n) the offline gate lets through (all when it is open). */
+static unsigned gate_cut(struct rx_priv *rp, struct rte_mbuf **b, unsigned n)
+{
+	/* Acquire: pairs with the release in rx_gate_set so that a reader
 	 * moving the gate has finished reading before packets move on. */
-	uint64_t g = __atomic_load_n(&pl->gate_ns, __ATOMIC_ACQUIRE);
+	uint64_t g = __atomic_load_n(&rp->gate_ns, __ATOMIC_ACQUIRE);
 	unsigned i = 0;
 	if (!g)
 		return n;
@@ -232,8 +318,8 @@ static void gate_publish(struct mp_stage_inst *si)
 {
 	struct rx_priv *rp = si->priv;
 	uint64_t next = rp->n_stash ? mp_meta(rp->stash[rp->stash_pos])->ts_ns : 0;
-	__atomic_store_n(&si->pl->gate_held[si->idx], rp->n_stash, __ATOMIC_RELAXED);
-	__atomic_store_n(&si->pl->gate_next[si->idx], next, __ATOMIC_RELEASE);
+	__atomic_store_n(&rp->gate_held, rp->n_stash, __ATOMIC_RELAXED);
+	__atomic_store_n(&rp->gate_next, next, __ATOMIC_RELEASE);
 }
 
 /* Delivers what the gate now lets through of the held packets.
@@ -241,11 +327,11 @@ static void gate_publish(struct mp_stage_inst *si)
 static unsigned gate_release(struct mp_stage_inst *si, unsigned burst, int all, int *held)
 {
 	struct rx_priv *rp = si->priv;
-	unsigned k = all ? rp->n_stash : gate_cut(si->pl, rp->stash + rp->stash_pos, rp->n_stash);
+	unsigned k = all ? rp->n_stash : gate_cut(rp, rp->stash + rp->stash_pos, rp->n_stash);
 	if (k > burst && !all)
 		k = burst;
 	if (k) {
-		__atomic_store_n(&si->pl->last_ts, mp_meta(rp->stash[rp->stash_pos + k - 1])->ts_ns, __ATOMIC_RELAXED);
+		__atomic_store_n(&rp->last_ts, mp_meta(rp->stash[rp->stash_pos + k - 1])->ts_ns, __ATOMIC_RELAXED);
 		mp_out_send(si, 0, rp->stash + rp->stash_pos, k);
 		rp->stash_pos += k;
 		rp->n_stash -= k;
@@ -264,14 +350,13 @@ static unsigned rx_poll(struct mp_stage_inst *si)
 	struct rte_mbuf *b[256];
 	unsigned burst = pl->conf->burst;
 
-	if (si->draining)
+	if (rp->ended)
 		return 0;
 	if (unlikely(__atomic_load_n(&pl->stop, __ATOMIC_RELAXED))) {
 		int held;
 		if (rp->n_stash)
 			return gate_release(si, burst, 1, &held);
-		account_port_stats(si);
-		si->draining = 1;
+		end_input(si);
 		return 0;
 	}
 	/* Back-pressure: take from the ports only what classify can accept; a
@@ -293,10 +378,15 @@ static unsigned rx_poll(struct mp_stage_inst *si)
 		if (rpp->finished)
 			continue;
 		int is_gen = rpp->p->kind == MP_PORT_GEN, is_file = rpp->p->pf != NULL;
+		uint64_t rec = cut_index(rpp);
 		uint16_t n = is_gen    ? gen_rx(si, rpp, b, burst)
 		             : is_file ? file_rx(si, rpp, b, burst)
-		                       : rte_eth_rx_burst(rpp->p->id, 0, b, (uint16_t)burst);
+		                       : port_rx(rpp, b, burst);
 		uint64_t now = rte_rdtsc();
+		if (rpp->p->kind == MP_PORT_IFACE && now - rpp->k_tsc > rte_get_tsc_hz()) {
+			rpp->k_tsc = now; /* once a second: telemetry shows it live */
+			kernel_missed(si, rpp, 0);
+		}
 		if (n == 0) {
 			if (rpp->p->kind == MP_PORT_PCAP && !is_file)
 				check_eof(si, rpp, now);
@@ -310,10 +400,21 @@ static unsigned rx_poll(struct mp_stage_inst *si)
 			struct rte_mbuf *m = b[i];
 			struct mp_meta *md = mp_meta(m);
 			uint64_t gen_ts = md->ts_ns;
+			uint32_t wl = md->pkt.wirelen;
 			mp_meta_reset(md);
 			md->kind = MP_PKT_DATA;
 			md->port = (uint16_t)(rpp->p - pl->port);
 			bytes += rte_pktmbuf_pkt_len(m);
+			/* The frame's length on the wire (classify holds the IP
+			 * length against it): a live frame is whole; a capture
+			 * record says its original length (net_pcap drops it:
+			 * the pre-scan kept those of the records it cut). */
+			if (is_file)
+				md->pkt.wirelen = wl;
+			else if (unlikely(rpp->p->cuts != NULL))
+				md->pkt.wirelen = mp_pcap_cuts_len(rpp->p->cuts, rec + i, rte_pktmbuf_pkt_len(m));
+			else
+				md->pkt.wirelen = rte_pktmbuf_pkt_len(m);
 			if (is_gen || is_file)
 				md->ts_ns = gen_ts;
 			else if (pl->ts_off >= 0 && (m->ol_flags & pl->ts_flag))
@@ -324,12 +425,13 @@ static unsigned rx_poll(struct mp_stage_inst *si)
 		}
 		if (si->out[0].n > 1)
 			for (uint16_t i = 0; i < n; i++)
-				mp_meta(b[i])->hash = mp_rx_addr_hash(b[i], rpp->p->dlt);
+				mp_meta(b[i])->hash = rx_addr_hash(b[i], rpp->p->dlt);
 		mp_ctr_add(si, MP_CC_IN, n);
 		mp_ctr_add(si, RX_BYTES, bytes);
 		unsigned pass = n;
-		if (unlikely(pl->gate_ns) && rpp->p->kind != MP_PORT_IFACE && rpp->p->kind != MP_PORT_ETHDEV) {
-			pass = gate_cut(pl, b, n);
+		if (unlikely(__atomic_load_n(&rp->gate_ns, __ATOMIC_RELAXED)) && rpp->p->kind != MP_PORT_IFACE &&
+		    rpp->p->kind != MP_PORT_ETHDEV) {
+			pass = gate_cut(rp, b, n);
 			if (pass < n) {
 				memcpy(rp->stash, b + pass, (n - pass) * sizeof(b[0]));
 				rp->n_stash = n - pass;
@@ -338,7 +440,7 @@ static unsigned rx_poll(struct mp_stage_inst *si)
 			}
 		}
 		if (pass) {
-			__atomic_store_n(&pl->last_ts, mp_meta(b[pass - 1])->ts_ns, __ATOMIC_RELAXED);
+			__atomic_store_n(&rp->last_ts, mp_meta(b[pass - 1])->ts_ns, __ATOMIC_RELAXED);
 			mp_out_send(si, 0, b, pass);
 		}
 		return n;
@@ -350,12 +452,11 @@ static unsigned rx_poll(struct mp_stage_inst *si)
 	if (rp->n == 0 || all) {
 		/* A gated offline input also holds its end until the gate opens, so
 		 * a reader can see the last state before flows are ended. */
-		if (__atomic_load_n(&pl->gate_ns, __ATOMIC_ACQUIRE)) {
-			__atomic_store_n(&pl->gate_eof[si->idx], 1, __ATOMIC_RELEASE);
+		if (__atomic_load_n(&rp->gate_ns, __ATOMIC_ACQUIRE)) {
+			__atomic_store_n(&rp->gate_eof, 1, __ATOMIC_RELEASE);
 			return 0;
 		}
-		account_port_stats(si);
-		si->draining = 1;
+		end_input(si);
 	}
 	return 0;
 }
@@ -366,8 +467,73 @@ static void rx_fini(struct mp_stage_inst *si)
 	si->priv = NULL;
 }
 
+/* ---- rx.h: the accessors --------------------------------------------------- */
+
+/* Instance i's state, NULL before its init and after its fini. */
+static struct rx_priv *rx_of(const struct mp_pipeline *pl, unsigned i)
+{
+	return pl->inst[MP_ST_RX][i] ? pl->inst[MP_ST_RX][i]->priv : NULL;
+}
+
+void rx_gate_set(struct mp_pipeline *pl, uint64_t ns)
+{
+	for (unsigned i = 0; i < pl->n_inst[MP_ST_RX]; i++) {
+		struct rx_priv *rp = rx_of(pl, i);
+		if (rp)
+			__atomic_store_n(&rp->gate_ns, ns, __ATOMIC_RELEASE);
+	}
+}
+
+uint64_t rx_gate_next(const struct mp_pipeline *pl)
+{
+	uint64_t next = 0;
+	for (unsigned i = 0; i < pl->n_inst[MP_ST_RX]; i++) {
+		const struct rx_priv *rp = rx_of(pl, i);
+		uint64_t t = rp ? __atomic_load_n(&rp->gate_next, __ATOMIC_ACQUIRE) : 0;
+		if (t && (!next || t < next))
+			next = t;
+	}
+	return next;
+}
+
+int rx_gate_waiting(const struct mp_pipeline *pl)
+{
+	for (unsigned i = 0; i < pl->n_inst[MP_ST_RX]; i++) {
+		const struct rx_priv *rp = rx_of(pl, i);
+		if (rp && !__atomic_load_n(&rp->done_input, __ATOMIC_ACQUIRE) &&
+		    !__atomic_load_n(&rp->gate_next, __ATOMIC_ACQUIRE) &&
+		    !__atomic_load_n(&rp->gate_eof, __ATOMIC_ACQUIRE))
+			return 0;
+	}
+	return 1;
+}
+
+uint64_t rx_gate_held(const struct mp_pipeline *pl)
+{
+	uint64_t held = 0;
+	for (unsigned i = 0; i < pl->n_inst[MP_ST_RX]; i++) {
+		const struct rx_priv *rp = rx_of(pl, i);
+		if (rp)
+			held += __atomic_load_n(&rp->gate_held, __ATOMIC_ACQUIRE);
+	}
+	return held;
+}
+
+uint64_t rx_time(const struct mp_pipeline *pl)
+{
+	/* The newest over the instances: with several, each passes on its own
+	 * ports' packets, and the input's time is the furthest any got. */
+	uint64_t t = 0;
+	for (unsigned i = 0; i < pl->n_inst[MP_ST_RX]; i++) {
+		const struct rx_priv *rp = rx_of(pl, i);
+		uint64_t v = rp ? __atomic_load_n(&rp->last_ts, __ATOMIC_RELAXED) : 0;
+		if (v > t)
+			t = v;
+	}
+	return t;
+}
+
 const struct mp_stage_type mp_stage_rx = {
-    .name = "rx",
     .id = MP_ST_RX,
     .ctrs = rx_ctrs,
     .n_ctrs = RTE_DIM(rx_ctrs),

@@ -5,9 +5,10 @@
  * chunk) at slot n % nslots. A slot word is (low 32 bits of n) << 32 | chunk
  * id, so a slot still holding an older chunk number reads as "no data". Each
  * chunk has D data bytes followed by a D-bit bitmap: bit set = byte present.
- * With nslots = ceil(size / D) + 1, the window [consumed, consumed + size)
- * never needs two chunk numbers in one slot, so retagging a slot only ever
- * drops bytes the reader has consumed.
+ * The writer stores only chunk numbers in [base / D, base / D + nslots),
+ * base being the oldest byte a reader may still read (w_base()), so a slot
+ * is retagged (or its chunk given back: free_behind()) only when its chunk
+ * lies wholly behind every reader.
  *
  * Below `delivered` a bit never changes until its slot is retagged, which is
  * what lets the reader scan the bitmap while the writer sets other bits of the
@@ -29,7 +30,9 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
+#include "asan.h"
 #include "reasm.h"
 
 #define NONE_ID UINT32_MAX
@@ -38,6 +41,7 @@
 
 struct reasm_pool {
 	uint8_t *mem;
+	size_t mem_len;  /* of the mapping */
 	uint32_t *stack; /* free chunk ids; writer-only, so no atomics */
 	uint32_t n, nfree;
 	uint32_t d;    /* data bytes per chunk */
@@ -64,8 +68,15 @@ struct reasm_pool *reasm_pool_create(uint64_t cap_bytes, uint32_t chunk)
 	struct reasm_pool *p = calloc(1, sizeof(*p));
 	if (!p)
 		goto nomem;
-	/* aligned_alloc wants a multiple of the alignment (C11 7.22.3.1). */
-	p->mem = aligned_alloc(64, ((size_t)n * elem + 63) & ~(size_t)63);
+	/* The cap is address space, not memory: pages are touched as chunks
+	 * are first used, and with MAP_NORESERVE a cap sized for a full flow
+	 * table (tcpsm_reasm.c) is not refused by the kernel's overcommit
+	 * heuristics for memory that may never be used. Page-aligned, so
+	 * chunks are 64-byte aligned as before. */
+	p->mem_len = (size_t)n * elem;
+	p->mem = mmap(NULL, p->mem_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p->mem == MAP_FAILED)
+		p->mem = NULL;
 	p->stack = malloc(n * sizeof(*p->stack));
 	if (!p->mem || !p->stack)
 		goto nomem;
@@ -75,10 +86,12 @@ struct reasm_pool *reasm_pool_create(uint64_t cap_bytes, uint32_t chunk)
 	/* Pop order is ascending ids: neighbouring flows get neighbouring memory. */
 	for (uint32_t i = 0; i < n; i++)
 		p->stack[i] = (uint32_t)n - 1 - i;
+	MP_ASAN_POISON(p->mem, (size_t)n * elem);
 	return p;
 nomem:
 	if (p) {
-		free(p->mem);
+		if (p->mem)
+			munmap(p->mem, p->mem_len);
 		free(p->stack);
 	}
 	free(p);
@@ -90,11 +103,45 @@ void reasm_pool_destroy(struct reasm_pool *p)
 {
 	if (!p)
 		return;
-	free(p->mem);
+	MP_ASAN_UNPOISON(p->mem, (size_t)p->n * p->elem);
+	munmap(p->mem, p->mem_len);
 	free(p->stack);
 	free(p);
 }
 
+/* Slots one map chunk holds: the most a side can have. */
+static uint32_t pool_slots(const struct reasm_pool *p)
+{
+	return (p->d + p->d / 8) / (uint32_t)sizeof(uint64_t);
+}
+
+/* Slots of a side with a window of size bytes: they reach (nslots - 1)
+ * chunks beyond the oldest byte a reader may still read: the window plus
+ * the slack for readers that lag (reasm.h, "Readers that lag"), at most a
+ * map chunk's worth. Chunks are taken as bytes land and given back as
+ * readers pass them (free_behind()), so the slack costs memory only while
+ * readers lag, and the slot words (8 bytes a chunk) once per side. */
+static uint32_t slots_for(const struct reasm_pool *p, uint64_t size)
+{
+	uint64_t n = (size + reasm_slack(size) + p->d - 1) / p->d + 1, max = pool_slots(p);
+	return (uint32_t)(n < max ? n : max);
+}
+
+/* No chunk is held (slot words all empty, no map chunk). */
+static int buf_empty(const struct reasm *r)
+{
+	_Atomic uint64_t *s = atomic_load_explicit(&r->slots, memory_order_relaxed);
+	if (r->map_id != NONE_ID)
+		return 0;
+	for (uint32_t i = 0; s && i < r->nslots; i++)
+		if ((uint32_t)atomic_load_explicit(&s[i], memory_order_relaxed) != NONE_ID)
+			return 0;
+	return 1;
+}
+
+/* The largest window: the slots' reach; what it leaves is the slack for
+ * readers that lag (tcpsm asks for a chunk size whose reach is twice its
+ * window: reasm_chunk_for()). */
 static uint64_t max_size_for(uint32_t d)
 {
 	uint64_t slots = (uint64_t)(d + d / 8) / sizeof(uint64_t);
@@ -114,6 +161,24 @@ uint32_t reasm_chunk_for(uint64_t size)
 	return d;
 }
 
+uint32_t reasm_chunk_bytes(uint32_t chunk)
+{
+	if (chunk == 0)
+		chunk = DEFAULT_CHUNK;
+	return chunk + chunk / 8;
+}
+
+uint32_t reasm_side_min_chunks(uint64_t size, uint32_t chunk)
+{
+	if (size == 0)
+		return 0;
+	if (chunk == 0)
+		chunk = DEFAULT_CHUNK;
+	/* As slots_for(): the window, the slack for lagging readers, one more. */
+	uint64_t nslots = (size + reasm_slack(size) + chunk - 1) / chunk + 1;
+	return nslots > REASM_INLINE_SLOTS ? 2 : 1;
+}
+
 void reasm_pool_stats(const struct reasm_pool *p, uint32_t *free_chunks, uint32_t *total_chunks, uint64_t *alloc_fail)
 {
 	if (free_chunks)
@@ -124,17 +189,27 @@ void reasm_pool_stats(const struct reasm_pool *p, uint32_t *free_chunks, uint32_
 		*alloc_fail = p ? p->fail : 0;
 }
 
+const void *reasm_pool_chunk(const struct reasm_pool *p, uint32_t id)
+{
+	return p && id < p->n ? p->mem + (size_t)id * p->elem : NULL;
+}
+
 static uint32_t pool_get(struct reasm_pool *p)
 {
 	if (p->nfree == 0) {
 		p->fail++;
 		return NONE_ID;
 	}
-	return p->stack[--p->nfree];
+	uint32_t id = p->stack[--p->nfree];
+	MP_ASAN_UNPOISON(p->mem + (size_t)id * p->elem, p->elem);
+	return id;
 }
 
+/* A free chunk is poisoned in ASan builds (runtime/asan.h): a read or write
+ * of it before pool_get hands it out again is reported. */
 static void pool_put(struct reasm_pool *p, uint32_t id)
 {
+	MP_ASAN_POISON(p->mem + (size_t)id * p->elem, p->elem);
 	p->stack[p->nfree++] = id;
 }
 
@@ -214,10 +289,12 @@ static uint32_t slot_take(struct reasm *r, uint64_t n, struct reasm_result *res,
 		uint32_t m = pool_get(p);
 		if (m == NONE_ID)
 			goto nomem;
+		r->nchunks++;
 		r->map_id = m;
 		s = (_Atomic uint64_t *)(void *)chunk_data(p, m);
-		for (uint32_t i = 0; i < r->nslots; i++)
-			atomic_store_explicit(&s[i], slot_word(0, NONE_ID, 0), memory_order_relaxed);
+		/* All ones is an empty slot (its chunk id is NONE_ID). A plain
+		 * fill: no reader can see this map before the release below. */
+		memset((void *)s, 0xff, (size_t)r->nslots * sizeof(*s));
 		/* Release: the reader must see the initialised entries. */
 		atomic_store_explicit(&r->slots, s, memory_order_release);
 	}
@@ -236,6 +313,7 @@ static uint32_t slot_take(struct reasm *r, uint64_t n, struct reasm_result *res,
 		id = pool_get(p);
 		if (id == NONE_ID)
 			goto nomem;
+		r->nchunks++;
 	}
 	*valid = !(lazy & LAZY_NEW);
 	if (lazy & LAZY_NEW) {
@@ -318,10 +396,14 @@ static void reset_buffer(struct reasm *r, uint32_t size)
 		if (r->map_id != NONE_ID)
 			pool_put(r->pool, r->map_id);
 	}
+	r->nchunks = 0;
 	r->map_id = NONE_ID;
 	r->size = size;
-	r->nslots = size ? (uint32_t)((size + (uint64_t)r->pool->d - 1) / r->pool->d + 1) : 0;
+	r->nslots = size ? slots_for(r->pool, size) : 0;
 	r->held = 0;
+	r->nrun = 0;
+	r->hi_held = 0;
+	r->fb = w_delivered(r) / r->pool->d;
 	s = NULL;
 	if (r->nslots && r->nslots <= REASM_INLINE_SLOTS) {
 		s = r->inl;
@@ -411,14 +493,86 @@ static inline uint64_t w_delivered(const struct reasm *r)
 	return atomic_load_explicit(&r->delivered, memory_order_relaxed);
 }
 
-/* The writer's view of the reader. Acquire pairs with the reader's release in
- * reasm_peek(): once the writer sees an offset consumed, the reader's copy of
- * those bytes is complete, so their slots may be retagged and refilled. */
-static inline uint64_t w_consumed(const struct reasm *r)
+/* The oldest byte a reader may still read: what the readers released
+ * (reasm_release(), `consumed`), never above the logical window start;
+ * without a reader, the edge. Acquire pairs with the reader's release:
+ * once the writer sees an offset released, every copy of the bytes below it
+ * is complete, so their chunks may go back to the pool or be refilled. */
+static inline uint64_t w_base(const struct reasm *r)
 {
 	if (!r->reader)
 		return w_delivered(r);
-	return atomic_load_explicit(&r->consumed, memory_order_acquire);
+	uint64_t rel = atomic_load_explicit(&r->consumed, memory_order_acquire);
+	return rel < r->lh ? rel : r->lh;
+}
+
+/* End of what the slots hold without refilling a chunk a reader may read:
+ * chunk numbers [base / D, base / D + nslots). */
+static inline uint64_t w_phys_end(const struct reasm *r)
+{
+	uint64_t d = r->pool->d;
+	return (w_base(r) / d + r->nslots) * d;
+}
+
+/* End of the window: the logical one (the edge plus the size, the same at
+ * any reader lag), cut by the physical one when readers lag more than the
+ * slack. */
+static inline uint64_t w_end(const struct reasm *r)
+{
+	uint64_t l = w_delivered(r) + r->size, p = w_phys_end(r);
+	return l < p ? l : p;
+}
+
+/* Gives back the chunks wholly below the oldest byte a reader may read. */
+static void free_behind(struct reasm *r)
+{
+	_Atomic uint64_t *s = atomic_load_explicit(&r->slots, memory_order_relaxed);
+	if (!s || !r->nslots)
+		return;
+	uint64_t n0 = w_base(r) / r->pool->d;
+	if (n0 <= r->fb)
+		return;
+	uint64_t from = n0 - r->fb > r->nslots ? n0 - r->nslots : r->fb;
+	for (uint64_t n = from; n < n0; n++) {
+		_Atomic uint64_t *e = &s[n % r->nslots];
+		uint64_t w = atomic_load_explicit(e, memory_order_relaxed);
+		uint32_t id = (uint32_t)w;
+		if (id == NONE_ID)
+			continue;
+		/* The slot's chunk number, as in materialize_all(): behind every
+		 * reader when below n0. */
+		uint32_t delta = ((uint32_t)(w >> 32 & TAG_MASK) - (uint32_t)n0) & TAG_MASK;
+		if (!(delta & 0x40000000u))
+			continue; /* holds n0 or later */
+		pool_put(r->pool, id);
+		r->nchunks--;
+		/* Relaxed: readers never look a chunk number below n0 up. */
+		atomic_store_explicit(e, slot_word(0, NONE_ID, 0), memory_order_relaxed);
+	}
+	r->fb = n0;
+}
+
+/* Moves the logical window start: never more than `size` below the edge,
+ * and up to the edge to make room for bytes up to x (mOS pushes its window
+ * head over delivered bytes the same way). */
+static void update_lh(struct reasm *r, uint64_t x)
+{
+	uint64_t d = w_delivered(r), t = d > r->size ? d - r->size : 0;
+	if (x > r->size && x - r->size > t)
+		t = x - r->size < d ? x - r->size : d;
+	if (t > r->lh)
+		r->lh = t;
+}
+
+/* Logs a store into [a, b) above the edge (reasm_edge_types, "serial"). */
+static void log_store(struct reasm *r, uint64_t a, uint64_t b)
+{
+	uint32_t sn = atomic_load_explicit(&r->serial, memory_order_relaxed);
+	unsigned i = sn % REASM_LOG_N;
+	atomic_store_explicit(&r->log_off[i], a, memory_order_relaxed);
+	atomic_store_explicit(&r->log_end[i], b, memory_order_relaxed);
+	/* Release: a reader that sees serial sn + 1 sees the entry. */
+	atomic_store_explicit(&r->serial, sn + 1, memory_order_release);
 }
 
 static void publish(struct reasm *r, uint64_t d)
@@ -464,9 +618,8 @@ static void advance_to(struct reasm *r, uint64_t to, struct reasm_result *res)
 		publish(r, to);
 		return;
 	}
-	uint64_t c = w_consumed(r);
-	uint64_t w = c + r->size;
-	int full = c < d; /* the reader is behind, not just a far segment */
+	uint64_t w = w_end(r);
+	int full = r->reader && w < d + r->size; /* readers lag beyond the slack */
 	uint64_t lim = to < w ? to : w;
 	uint64_t have = lim > d ? count_present(r, d, lim) : 0;
 	if (lim > d) {
@@ -479,16 +632,17 @@ static void advance_to(struct reasm *r, uint64_t to, struct reasm_result *res)
 		d = lim;
 	}
 	if (to > d) {
-		if (r->reader) {
+		if (full) {
+			/* The slots cannot take bytes here before the readers move
+			 * on: a gap until they passed it (sync_writer()). */
 			publish(r, d);
 			enter_jump(r, d, to, full, res);
 			return;
 		}
-		/* No reader: the window slides, nothing beyond it was stored. */
+		/* The window slides; nothing beyond it was stored, and the chunks
+		 * readers have passed go back (free_behind()). */
 		res->missed += to - d;
 		res->flags |= REASM_F_MISSED;
-		if (to - d > r->size)
-			reset_buffer(r, r->size); /* drop stale chunks */
 		d = to;
 	}
 	publish(r, d);
@@ -498,7 +652,7 @@ static void advance_to(struct reasm *r, uint64_t to, struct reasm_result *res)
 static void advance_contig(struct reasm *r, struct reasm_result *res)
 {
 	uint64_t d = w_delivered(r);
-	uint64_t w = w_consumed(r) + r->size;
+	uint64_t w = w_end(r);
 	uint64_t start = d;
 	while (d < w) {
 		int have;
@@ -544,12 +698,59 @@ static uint32_t compare_stored(const struct reasm *r, uint64_t a, uint64_t b, co
 	return diff;
 }
 
+/* Runs of bytes a store changes (filled holes, replaced bytes), merged
+ * when adjacent; past the last entry the rest joins it (log entries are
+ * few: REASM_LOG_N in all). */
+#define STORE_RUNS 4
+struct store_runs {
+	unsigned n;
+	uint64_t s[STORE_RUNS], e[STORE_RUNS];
+};
+
+static void chg_add(struct store_runs *c, uint64_t s, uint64_t e)
+{
+	if (c->n && c->e[c->n - 1] == s)
+		c->e[c->n - 1] = e;
+	else if (c->n == STORE_RUNS)
+		c->e[c->n - 1] = e; /* wider than the change: readers see less, never more */
+	else {
+		c->s[c->n] = s;
+		c->e[c->n++] = e;
+	}
+}
+
+/* Adds the runs of word mask chg (bit k: byte base + k) to c. */
+static void chg_add_mask(struct store_runs *c, uint64_t base, uint64_t chg)
+{
+	while (chg) {
+		unsigned lo = (unsigned)__builtin_ctzll(chg);
+		uint64_t rest = ~(chg >> lo);
+		unsigned len = rest ? (unsigned)__builtin_ctzll(rest) : 64 - lo;
+		chg_add(c, base + lo, base + lo + len);
+		chg = len + lo >= 64 ? 0 : chg & ~(((1ull << len) - 1) << lo);
+	}
+}
+
 /* Stores [a, b) (a >= delivered, b <= window end) from src. Counts new bytes
- * as held and already-present ones as old (comparing them). */
-static void store_range(struct reasm *r, uint64_t a, uint64_t b, const uint8_t *src, struct reasm_result *res)
+ * as held and already-present ones as old (comparing them); a present byte
+ * that differs is replaced when its offset is at or above win_from (the
+ * overlap policy's verdict, runs_win_from()).
+ *
+ * Above the edge the store is logged (log_store(), for readers of earlier
+ * packets: reasm_frags_at(), reasm_ppeek_at()), but only the bytes it
+ * changes: a retransmission of bytes already held changes nothing a reader
+ * of an earlier packet could see, and logging it would hide them from that
+ * reader, by how far tcpsm has run ahead of it (the burst and the mapping:
+ * DESIGN.md §3). So: first the new bytes are copied under clear bits
+ * (invisible) and what changes is noted; then it is logged; then the bits
+ * are set and the replaced bytes written, which readers may see. */
+static void store_range(struct reasm *r, uint64_t a, uint64_t b, const uint8_t *src, struct reasm_result *res,
+                        uint64_t win_from)
 {
 	struct reasm_pool *p = r->pool;
 	uint64_t o = a;
+	int logged = a > w_delivered(r) || r->held;
+	struct store_runs chg = {0};
 	while (o < b) {
 		uint64_t n = o / p->d;
 		uint64_t cend = (n + 1) * p->d;
@@ -568,7 +769,7 @@ static void store_range(struct reasm *r, uint64_t a, uint64_t b, const uint8_t *
 			uint64_t span = 64 - lo < e - o ? 64 - lo : e - o;
 			uint64_t mask = (span == 64 ? ~0ull : ((1ull << span) - 1)) << lo;
 			uint64_t w = atomic_load_explicit(&bits[i / 64], memory_order_relaxed);
-			uint64_t old = w & mask;
+			uint64_t old = w & mask, rep = 0;
 			const uint8_t *s = src + (o - a);
 			if (old == 0) {
 				memcpy(dst + i, s, span);
@@ -578,16 +779,57 @@ static void store_range(struct reasm *r, uint64_t a, uint64_t b, const uint8_t *
 						dst[i + j] = s[j];
 					} else if (dst[i + j] != s[j]) {
 						res->diff++;
-						/* Held bytes are not readable yet, so LAST may replace them. */
-						if (r->policy == REASM_OVERLAP_LAST)
-							dst[i + j] = s[j];
+						/* Held bytes are not readable yet, so the
+						 * policy may replace them (below, once
+						 * logged). */
+						if (o + j >= win_from)
+							rep |= 1ull << (lo + j);
 					}
 				}
 			}
+			if (logged)
+				chg_add_mask(&chg, o - lo, (mask & ~old) | rep);
 			uint32_t nold = (uint32_t)__builtin_popcountll(old);
 			res->old += nold;
 			res->held += (uint32_t)span - nold;
 			r->held += span - nold;
+			o += span;
+		}
+	}
+	if (logged) {
+		/* Fills space above the edge: readers of earlier packets must not
+		 * see it (reasm_frags_at()). */
+		for (unsigned k = 0; k < chg.n; k++)
+			log_store(r, chg.s[k], chg.e[k]);
+		if (!r->held || b > r->hi_held)
+			r->hi_held = b;
+	}
+	for (o = a; o < b;) {
+		uint64_t n = o / p->d;
+		uint64_t cend = (n + 1) * p->d;
+		uint64_t e = cend < b ? cend : b;
+		uint32_t id = slot_get(r, n);
+		if (id == NONE_ID) {
+			o = e;
+			continue;
+		}
+		uint8_t *dst = chunk_data(p, id);
+		_Atomic uint64_t *bits = chunk_bits(p, id);
+		while (o < e) {
+			uint32_t i = (uint32_t)(o % p->d);
+			uint32_t lo = i % 64;
+			uint64_t span = 64 - lo < e - o ? 64 - lo : e - o;
+			uint64_t mask = (span == 64 ? ~0ull : ((1ull << span) - 1)) << lo;
+			uint64_t w = atomic_load_explicit(&bits[i / 64], memory_order_relaxed);
+			const uint8_t *s = src + (o - a);
+			/* The replacements the policy decided (present bytes that
+			 * differ, at or above win_from). */
+			for (uint64_t old = w & mask; old;) {
+				unsigned j = (unsigned)__builtin_ctzll(old) - lo;
+				old &= old - 1;
+				if (o + j >= win_from && dst[i + j] != s[j])
+					dst[i + j] = s[j];
+			}
 			/* Relaxed: single writer; the reader only looks at bits below
 			 * delivered, ordered by the release on delivered. */
 			atomic_store_explicit(&bits[i / 64], w | mask, memory_order_relaxed);
@@ -639,36 +881,77 @@ static uint64_t store_inorder(struct reasm *r, uint64_t a, uint64_t b, const uin
 /* Applies a pending jump end or resize once the reader has caught up. */
 static void sync_writer(struct reasm *r)
 {
-	if (!r->jumping && !r->want_pending)
+	if (r->nslots)
+		free_behind(r);
+	if (!r->jumping)
 		return;
-	if (w_consumed(r) != w_delivered(r))
+	/* Nothing was stored from jump_from on (readers find those bytes
+	 * missing): once the readers moved on enough for the slots to reach
+	 * past the edge, bytes are stored again. */
+	if (w_phys_end(r) <= w_delivered(r))
 		return;
-	if (r->jumping) {
-		r->jumping = 0;
-		atomic_store_explicit(&r->jump_from, NO_JUMP, memory_order_release);
-		reset_buffer(r, r->size);
-	}
-	if (r->want_pending) {
-		r->want_pending = 0;
-		reset_buffer(r, r->want_size);
-	}
+	r->jumping = 0;
+	atomic_store_explicit(&r->jump_from, NO_JUMP, memory_order_release);
+	free_behind(r);
 }
 
-int reasm_reclaim(struct reasm *r)
+int reasm_reclaim(struct reasm *r, int reader_done)
 {
 	if (!r->pool)
 		return 0;
-	if (r->jumping || r->want_pending || r->held)
-		return -1;
-	if (w_consumed(r) != w_delivered(r))
-		return -1; /* the reader still has bytes to read */
-	uint32_t n = r->map_id != NONE_ID;
-	_Atomic uint64_t *s = atomic_load_explicit(&r->slots, memory_order_relaxed);
-	for (uint32_t i = 0; s && i < r->nslots; i++)
-		n += (uint32_t)atomic_load_explicit(&s[i], memory_order_relaxed) != NONE_ID;
-	if (n)
-		reset_buffer(r, r->size); /* same window, no chunk */
+	if (r->held || (r->reader && !reader_done))
+		return -1; /* a callback may still read the window */
+	if (r->jumping) {
+		/* A gap the reader has not reached yet: it never will once the
+		 * side is closed and its reader done (nothing is delivered after
+		 * CONN_END); an open side waits for it. */
+		if (!(r->closed && reader_done))
+			return -1;
+		r->jumping = 0;
+		atomic_store_explicit(&r->jump_from, NO_JUMP, memory_order_release);
+	}
+	uint32_t n = r->nchunks;
+	if (n) {
+		/* The window's bytes go with the chunks: it starts at the edge
+		 * from the next packet on (a reader still behind it learns of a
+		 * gap). Idle by then: nothing reads as of an earlier packet. */
+		if (r->reader && !r->closed)
+			r->lh = w_delivered(r);
+		reset_buffer(r, r->size); /* same window size, no chunk */
+	}
 	return (int)n;
+}
+
+int reasm_reclaim_held(struct reasm *r, int reader_done, uint64_t *dropped)
+{
+	*dropped = 0;
+	if (!r->pool)
+		return 0;
+	if (r->jumping || !r->held)
+		return -1;
+	/* A reader may lag: a callback for an earlier packet may read held bytes
+	 * as of its edge (ppeek, FRAGINFO), or hold spans into them. Only a side
+	 * nobody reads, or whose reader is done with every packet so far,
+	 * gives them up (tcpsm_reasm.c, reclaim_open()). */
+	if (r->reader && !reader_done)
+		return -1;
+	uint32_t n = r->nchunks;
+	*dropped = r->held;
+	if (n) {
+		/* As a resize does: held bytes become holes again (missed when
+		 * the stream passes them, or stored again if re-sent). */
+		if (r->reader)
+			r->lh = w_delivered(r); /* as reasm_reclaim() */
+		reset_buffer(r, r->size);
+		r->tot.flags |= REASM_F_NOMEM;
+		atomic_store_explicit(&r->held_pub, 0, memory_order_relaxed);
+	}
+	return (int)n;
+}
+
+uint32_t reasm_chunks(const struct reasm *r)
+{
+	return r->nchunks;
 }
 
 static void finish(struct reasm *r, struct reasm_result *res)
@@ -678,8 +961,10 @@ static void finish(struct reasm *r, struct reasm_result *res)
 	r->tot.overlap_bytes += res->old;
 	r->tot.diff_bytes += res->diff;
 	r->tot.flags |= res->flags;
+	update_lh(r, 0);
 	atomic_store_explicit(&r->missed_pub, r->tot.missed, memory_order_relaxed);
 	atomic_store_explicit(&r->held_pub, r->held, memory_order_relaxed);
+	atomic_store_explicit(&r->hi_pub, r->held ? r->hi_held : 0, memory_order_relaxed);
 }
 
 /* Stream offset of seq, placed within +/- 2^31 of the edge; may be negative. */
@@ -692,7 +977,7 @@ static int64_t seq_off(const struct reasm *r, uint32_t seq)
 
 int reasm_init(struct reasm *r, struct reasm_pool *pool, uint32_t seq0, uint32_t size, unsigned policy)
 {
-	if (policy > REASM_OVERLAP_LAST || (size && !pool))
+	if (policy > REASM_OVERLAP_BSD || (size && !pool))
 		return -EINVAL;
 	if (size && size > reasm_pool_max_size(pool))
 		return -E2BIG;
@@ -728,7 +1013,7 @@ void reasm_set_reader(struct reasm *r, int on)
 
 int reasm_set_policy(struct reasm *r, unsigned policy)
 {
-	if (policy > REASM_OVERLAP_LAST)
+	if (policy > REASM_OVERLAP_BSD)
 		return -EINVAL;
 	r->policy = (uint8_t)policy;
 	return 0;
@@ -740,10 +1025,99 @@ int reasm_resize(struct reasm *r, uint32_t size)
 		return -EINVAL;
 	if (size > reasm_pool_max_size(r->pool))
 		return -E2BIG;
-	r->want_size = size;
-	r->want_pending = 1;
-	sync_writer(r);
-	return r->want_pending ? -EAGAIN : 0;
+	if (size == r->size)
+		return 0;
+	if (size == 0 || r->size == 0) {
+		/* Buffering off (or back on): readers do not read a side whose
+		 * buffer the control word turned off (tcpsm.h), so the chunks
+		 * may go at once. */
+		r->jumping = 0;
+		atomic_store_explicit(&r->jump_from, NO_JUMP, memory_order_release);
+		reset_buffer(r, size);
+		r->lh = w_delivered(r);
+		return 0;
+	}
+	if (slots_for(r->pool, size) != r->nslots && buf_empty(r)) {
+		/* Nothing stored (a resize before the side's first bytes, the
+		 * usual one): lay the slots out for the new size. */
+		reset_buffer(r, size);
+		update_lh(r, 0);
+		return 0;
+	}
+	/* Bytes are stored: the slots stay (readers may be reading them);
+	 * only the window changes, a smaller one moving its start up at once.
+	 * A larger one than the slots were laid out for eats into the slack. */
+	r->size = size;
+	atomic_store_explicit(&r->size_pub, size, memory_order_relaxed);
+	update_lh(r, 0);
+	return 0;
+}
+
+/* ---- held runs (policies LINUX and BSD) ------------------------------------
+ *
+ * The target's out-of-order queue keeps segments, not bytes: which copy of
+ * an overlapped byte the reader gets depends on where each segment started.
+ * run[] remembers the held segments (coalesced as Linux coalesces them) by
+ * start; the bytes themselves are in the chunks as always. With the runs
+ * before a new segment N in the target's order (they start before N, or at
+ * its start and win the tie), N's copy is the reader's from the end of the
+ * furthest of them on: a byte there is replaced, a byte before it kept. */
+
+/* Drops the runs now below the edge. @return the first offset of [s, e)
+ * whose byte is N's under the policy (e or beyond: none). */
+static uint64_t runs_win_from(struct reasm *r, uint64_t s, uint64_t e)
+{
+	if (r->policy == REASM_OVERLAP_FIRST)
+		return UINT64_MAX;
+	if (r->policy == REASM_OVERLAP_LAST)
+		return 0;
+	uint64_t d = w_delivered(r), m = s;
+	unsigned k = 0;
+	for (unsigned i = 0; i < r->nrun; i++) {
+		struct reasm_run x = r->run[i];
+		if (x.e <= d)
+			continue;
+		r->run[k++] = x;
+		/* At the same start Linux replaces a shorter run by a longer one
+		 * (tcp_data_queue_ofo: "skb covers skb1"); BSD keeps the first. */
+		int before = x.s < s || (x.s == s && (r->policy == REASM_OVERLAP_BSD || x.e >= e));
+		if (before && x.e > m)
+			m = x.e;
+	}
+	r->nrun = (uint8_t)k;
+	return m;
+}
+
+/* Records held segment [s, e) whose bytes are its own from m on. */
+static void runs_add(struct reasm *r, uint64_t s, uint64_t e, uint64_t m, struct reasm_result *res)
+{
+	if (m >= e)
+		return; /* all of it was already there: Linux drops such a segment */
+	unsigned k = 0, at;
+	/* Runs it covers are gone from the target's queue (its "merge_right"). */
+	for (unsigned i = 0; i < r->nrun; i++)
+		if (!(r->run[i].s >= s && r->run[i].e <= e))
+			r->run[k++] = r->run[i];
+	r->nrun = (uint8_t)k;
+	if (r->policy == REASM_OVERLAP_LINUX)
+		for (unsigned i = 0; i < k; i++)
+			if (r->run[i].e == s && r->run[i].s < s) {
+				/* tcp_ooo_try_coalesce(): it joins the run it continues. */
+				r->run[i].e = e;
+				return;
+			}
+	if (k == REASM_RUNS) {
+		/* Full: the two runs furthest from the edge become one. */
+		struct reasm_run *a = &r->run[k - 2], *b = &r->run[k - 1];
+		if (b->e > a->e)
+			a->e = b->e;
+		r->nrun = (uint8_t)--k;
+		res->flags |= REASM_F_RUNS;
+	}
+	for (at = k; at > 0 && r->run[at - 1].s > s; at--)
+		r->run[at] = r->run[at - 1];
+	r->run[at] = (struct reasm_run){.s = s, .e = e};
+	r->nrun = (uint8_t)(k + 1);
 }
 
 /* Buffering off: state only, one tracked out-of-order range. */
@@ -804,7 +1178,10 @@ int reasm_insert(struct reasm *r, uint32_t seq, const void *data, uint32_t len, 
 		return 0;
 	sync_writer(r);
 
-	const uint8_t *src = data;
+	/* data may be NULL when nothing was captured; src is moved by captured
+	 * amounts only (0 then), and moving NULL even by 0 is undefined. */
+	static const uint8_t none[1];
+	const uint8_t *src = data ? data : none;
 	int64_t s = seq_off(r, seq), e = s + len;
 	int64_t ce = s + captured_len;
 	if (s < 0) {
@@ -816,7 +1193,7 @@ int reasm_insert(struct reasm *r, uint32_t seq, const void *data, uint32_t len, 
 		if (ce < 0)
 			ce = 0;
 	}
-	uint64_t held0 = r->held;
+	uint64_t held0 = r->held, hi0 = r->hi;
 	if (e > 0 && (uint64_t)e > r->hi)
 		r->hi = (uint64_t)e;
 
@@ -827,14 +1204,18 @@ int reasm_insert(struct reasm *r, uint32_t seq, const void *data, uint32_t len, 
 
 	uint64_t d = w_delivered(r);
 	uint64_t us = (uint64_t)s, ue = (uint64_t)(e > 0 ? e : 0), uce = (uint64_t)ce;
+	uint64_t run_s = us; /* where the segment starts, for the overlap policy */
 	/* Bytes below the edge: old; compare those whose copy is still stored. */
 	if (us < d && ue > us) {
 		uint64_t oe = ue < d ? ue : d;
 		uint64_t cmp_end = uce < oe ? uce : oe;
 		uint64_t cmp = 0;
 		res->old += (uint32_t)(oe - us);
-		if (cmp_end > us && !r->jumping)
-			res->diff += compare_stored(r, us, cmp_end, src, &cmp);
+		/* Only bytes still in the window are compared: whether older ones
+		 * are still stored depends on how far readers lag. */
+		uint64_t cmp_start = us > r->lh ? us : r->lh;
+		if (cmp_end > cmp_start && !r->jumping)
+			res->diff += compare_stored(r, cmp_start, cmp_end, src + (cmp_start - us), &cmp);
 		src += (oe - us < uce - us ? oe - us : (uce > us ? uce - us : 0));
 		us = oe;
 		if (uce < us)
@@ -852,7 +1233,10 @@ int reasm_insert(struct reasm *r, uint32_t seq, const void *data, uint32_t len, 
 			advance_to(r, ue, res);
 		goto out;
 	}
-	if (us == d && r->held == 0 && uce > us && uce <= w_consumed(r) + r->size) {
+	/* Not one byte next to anything seen: a segment far ahead. */
+	int far = us > hi0;
+	uint64_t win_from = r->held || us > d ? runs_win_from(r, run_s, ue) : run_s;
+	if (us == d && r->held == 0 && uce > us && uce <= w_end(r)) {
 		/* The common case: in order, nothing held, fits the window. */
 		uint64_t k = store_inorder(r, us, uce, src, res);
 		src += k - us;
@@ -861,27 +1245,45 @@ int reasm_insert(struct reasm *r, uint32_t seq, const void *data, uint32_t len, 
 			goto tail;
 	}
 	for (;;) {
-		uint64_t w = w_consumed(r) + r->size;
+		uint64_t w = w_end(r);
 		uint64_t top = uce < w ? uce : w;
 		if (top > us) {
-			store_range(r, us, top, src, res);
+			update_lh(r, top);
+			store_range(r, us, top, src, res, win_from);
 			src += top - us;
 			us = top;
 		}
 		advance_contig(r, res);
 		if (us >= uce)
 			break;
-		if (us < w_consumed(r) + r->size)
+		if (us < w_end(r))
 			continue; /* the window moved: room for more */
 		/* Captured bytes beyond the window. */
-		if (r->reader) {
-			/* Window full with unconsumed bytes (or a hole at its
-			 * front): the edge moves to the window end (holes missed)
-			 * and the rest becomes a gap the reader will be told of. */
-			advance_to(r, ue, res);
+		if (far) {
+			/* Far ahead of the stream, maybe where the receiver's window
+			 * (larger than this buffer) lets a segment be queued: the
+			 * edge stays, so that the bytes before it, still to come,
+			 * are monitored; these are not stored (a hole when the stream
+			 * gets there). Moving the edge would let one segment blind
+			 * the box to everything up to it. */
+			res->flags |= REASM_F_BEYOND;
+			r->hi = hi0 > us ? hi0 : us;
+			goto runs;
+		}
+		if (us < w_delivered(r) + r->size) {
+			/* The window has room, the slots not: readers lag more than
+			 * the slack (reasm.h). Counted; in order, the edge moves over
+			 * the bytes as a gap the readers are told of; held, they are
+			 * not stored. */
+			r->tot.lag_overflows++;
+			if (us == w_delivered(r))
+				advance_to(r, ue, res);
+			else
+				res->flags |= REASM_F_FULL;
 			goto out;
 		}
-		/* No reader: slide just enough, never past our own next byte. */
+		/* Captured bytes beyond the window (a hole at its front): slide
+		 * just enough, never past our own next byte; the hole is missed. */
 		uint64_t need = uce - r->size;
 		advance_to(r, need < us ? need : us, res);
 	}
@@ -889,6 +1291,9 @@ tail:
 	/* Uncaptured tail of a segment that is now in order: a known hole. */
 	if (ue > uce && w_delivered(r) >= uce)
 		advance_to(r, ue, res);
+runs:
+	if (r->policy >= REASM_OVERLAP_LINUX && !r->jumping && ue > w_delivered(r))
+		runs_add(r, run_s, ue, win_from, res);
 out:
 	if (r->size && r->held > held0)
 		res->held = (uint32_t)(r->held - held0);
@@ -959,95 +1364,6 @@ const struct reasm_totals *reasm_totals(const struct reasm *r)
 	return &r->tot;
 }
 
-/* ---- reader -------------------------------------------------------------- */
-
-/* Copies the present run at o (len bytes at most) or measures the gap there.
- * @return bytes copied, or -gap. lim is the end of what may be read. */
-static int64_t read_at(const struct reasm *r, uint64_t o, uint64_t lim, uint64_t d, uint8_t *buf, size_t len)
-{
-	int have = 0;
-	uint64_t k = r->nslots ? run_len(r, o, lim, d, &have) : lim - o;
-	if (!have)
-		return -(int64_t)k;
-	if (k > len)
-		k = len;
-	const struct reasm_pool *p = r->pool;
-	for (uint64_t x = o; x < o + k;) {
-		uint64_t n = x / p->d;
-		uint64_t cend = (n + 1) * p->d;
-		uint64_t e = cend < o + k ? cend : o + k;
-		/* Plain copy: these bytes were written before the release of
-		 * delivered we acquired, and are never written again while we
-		 * have not consumed them. */
-		memcpy(buf + (x - o), chunk_data(p, slot_get(r, n)) + x % p->d, e - x);
-		x = e;
-	}
-	return (int64_t)k;
-}
-
-ssize_t reasm_peek(struct reasm *r, void *buf, size_t len)
-{
-	if (!buf || len == 0) {
-		errno = EINVAL;
-		return -1;
-	}
-	/* Relaxed: the reader is the only writer of consumed. */
-	uint64_t c = atomic_load_explicit(&r->consumed, memory_order_relaxed);
-	/* Acquire: pairs with the writer's release, so every byte, bitmap bit
-	 * and slot below d is visible. */
-	uint64_t d = atomic_load_explicit(&r->delivered, memory_order_acquire);
-	if (c >= d)
-		return 0;
-	uint64_t j = atomic_load_explicit(&r->jump_from, memory_order_acquire);
-	uint64_t lim = j < d ? (j > c ? j : c) : d;
-	int64_t got = lim > c ? read_at(r, c, lim, d, buf, len) : -(int64_t)(d - c);
-	uint64_t adv = got < 0 ? (uint64_t)-got : (uint64_t)got;
-	/* Release: our copy is finished before the writer may reuse the space. */
-	atomic_store_explicit(&r->consumed, c + adv, memory_order_release);
-	if (got < 0) {
-		errno = ENODATA;
-		return got < -(int64_t)SSIZE_MAX ? -(ssize_t)SSIZE_MAX : (ssize_t)got;
-	}
-	return (ssize_t)got;
-}
-
-ssize_t reasm_ppeek(const struct reasm *r, void *buf, size_t len, uint64_t off)
-{
-	if (!buf || len == 0) {
-		errno = EINVAL;
-		return -1;
-	}
-	uint64_t c = atomic_load_explicit(&r->consumed, memory_order_relaxed);
-	uint64_t d = atomic_load_explicit(&r->delivered, memory_order_acquire); /* as in peek */
-	if (off < c) {
-		errno = ERANGE;
-		return -1;
-	}
-	if (off >= d)
-		return 0;
-	uint64_t j = atomic_load_explicit(&r->jump_from, memory_order_acquire);
-	int64_t got;
-	if (j < d && off >= j)
-		got = -(int64_t)(d - off);
-	else
-		got = read_at(r, off, j < d ? j : d, d, buf, len);
-	if (got < 0)
-		errno = ENODATA;
-	return (ssize_t)got;
-}
-
-void reasm_info(const struct reasm *r, struct reasm_info *out)
-{
-	/* Relaxed throughout: a display snapshot, fields may be from slightly
-	 * different moments. */
-	out->delivered = atomic_load_explicit(&r->delivered, memory_order_relaxed);
-	out->consumed = atomic_load_explicit(&r->consumed, memory_order_relaxed);
-	out->missed = atomic_load_explicit(&r->missed_pub, memory_order_relaxed);
-	out->held = atomic_load_explicit(&r->held_pub, memory_order_relaxed);
-	out->size = atomic_load_explicit(&r->size_pub, memory_order_relaxed);
-	out->pad_ = 0;
-}
-
 /* ---- fragments ----------------------------------------------------------- */
 
 struct frag_acc {
@@ -1082,14 +1398,18 @@ static void frag_present(struct frag_acc *a, uint64_t o, uint64_t k)
  * each slot word is read again after its bits (acquire fence, paired with
  * the release fence in slot_take()): a retag seen there aborts the scan.
  * @return 0, or -1 when the view was inconsistent (retry). */
-static int frag_scan(const struct reasm *r, uint32_t size, uint64_t from, uint64_t lim, uint64_t d, struct frag_acc *a,
-                     int check)
+/* Not checked by ASan: by design it may read a chunk the writer is giving
+ * back to the pool (then poisoned) and throws the result away (see above). */
+static MP_NO_ASAN int frag_scan(const struct reasm *r, uint64_t from, uint64_t lim, uint64_t d, struct frag_acc *a,
+                                int check)
 {
 	const struct reasm_pool *p = r->pool;
 	_Atomic uint64_t *sl = atomic_load_explicit(&((struct reasm *)r)->slots, memory_order_acquire);
-	uint32_t ns = (uint32_t)(((uint64_t)size + p->d - 1) / p->d + 1);
+	uint32_t ns = r->nslots; /* changes only while nothing is stored (reasm_resize()) */
 	uint32_t cap = sl == r->inl ? REASM_INLINE_SLOTS : p->elem / (uint32_t)sizeof(uint64_t);
-	if (!sl || ns > cap)
+	if (!sl)
+		return 0; /* nothing stored */
+	if (ns > cap)
 		return -1;
 	uint64_t o = from;
 	while (o < lim && !a->stop) {
@@ -1137,44 +1457,325 @@ static int frag_scan(const struct reasm *r, uint32_t size, uint64_t from, uint64
 	return 0;
 }
 
-unsigned reasm_frags(const struct reasm *r, struct reasm_frag *out, unsigned max)
+/* ---- reader -------------------------------------------------------------- */
+
+void reasm_edge(struct reasm *r, struct reasm_edge *e)
 {
-	if (!out || max == 0 || !r->pool)
+	uint64_t d = w_delivered(r);
+	e->end = d;
+	e->back = (uint32_t)(d > r->lh ? d - r->lh : 0);
+	e->ahead = (uint32_t)(r->held && r->hi_held > d ? r->hi_held - d : 0);
+	e->serial = atomic_load_explicit(&r->serial, memory_order_relaxed);
+	e->flags = REASM_EDGE_VALID | (r->lh != r->lh_pub ? REASM_EDGE_SLID : 0);
+	r->lh_pub = r->lh;
+}
+
+void reasm_release(struct reasm *r, uint64_t off)
+{
+	/* Relaxed load: one reader lcore at a time stores it (reasm.h). */
+	if (off > atomic_load_explicit(&r->consumed, memory_order_relaxed))
+		/* Release: every copy below off is complete before the writer,
+		 * acquiring it, gives the chunks back or refills them. */
+		atomic_store_explicit(&r->consumed, off, memory_order_release);
+}
+
+/* Copies k bytes at o that are known present (bitmap or edge). @return the
+ * bytes copied: fewer when a chunk is gone (a concurrent reset). */
+static uint64_t copy_out(const struct reasm *r, uint64_t o, uint64_t k, uint8_t *buf)
+{
+	const struct reasm_pool *p = r->pool;
+	uint64_t x = o;
+	while (x < o + k) {
+		uint64_t n = x / p->d;
+		uint64_t cend = (n + 1) * p->d;
+		uint64_t e = cend < o + k ? cend : o + k;
+		uint32_t id = slot_get(r, n);
+		if (id == NONE_ID || id >= p->n)
+			break;
+		/* Plain copy: these bytes were written before the packet whose
+		 * edge bounds this read left tcpsm (the ring hand-off orders
+		 * them), and are not written again while readers may read them
+		 * (reasm.h, "Concurrency"). */
+		memcpy(buf + (x - o), chunk_data(p, id) + x % p->d, e - x);
+		x = e;
+	}
+	return x - o;
+}
+
+/* Copies the present run at o (len bytes at most) or measures the gap there.
+ * @return bytes copied, or -gap. lim is the end of what may be read; d the
+ * reader's edge (lazy chunks hold their bytes below it). */
+static int64_t read_at(const struct reasm *r, uint64_t o, uint64_t lim, uint64_t d, uint8_t *buf, size_t len)
+{
+	int have = 0;
+	uint64_t k = r->nslots && r->pool ? run_len(r, o, lim, d, &have) : lim - o;
+	if (!have)
+		return -(int64_t)k;
+	if (k > len)
+		k = len;
+	return (int64_t)copy_out(r, o, k, buf);
+}
+
+static ssize_t clip_gap(int64_t got)
+{
+	errno = ENODATA;
+	return got < -(int64_t)SSIZE_MAX ? -(ssize_t)SSIZE_MAX : (ssize_t)got;
+}
+
+ssize_t reasm_span_at(const struct reasm *r, const struct reasm_edge *e, uint64_t *cur, const uint8_t *sp[2],
+                      size_t sl[2], size_t len)
+{
+	if (!sp || !sl || len == 0 || !cur || !e) {
+		errno = EINVAL;
+		return -1;
+	}
+	sl[0] = sl[1] = 0;
+	uint64_t end = e->end, h = end - e->back, c = *cur;
+	if (c < h) {
+		*cur = h;
+		return clip_gap(-(int64_t)(h - c));
+	}
+	if (c >= end || !(e->flags & REASM_EDGE_VALID))
 		return 0;
-	uint64_t c = atomic_load_explicit(&r->consumed, memory_order_relaxed);
-	/* Acquire, as in peek: everything below d is visible and stable. */
-	uint64_t d = atomic_load_explicit(&r->delivered, memory_order_acquire);
-	uint64_t j = atomic_load_explicit(&r->jump_from, memory_order_acquire);
-	/* End of what can be read in order; with a gap pending nothing is held. */
-	uint64_t rend = j < d ? (j > c ? j : c) : d;
+	int have = 0;
+	uint64_t k = r->nslots && r->pool ? run_len(r, c, end, end, &have) : end - c;
+	if (!have) {
+		*cur = c + k;
+		return clip_gap(-(int64_t)k);
+	}
+	if (k > len)
+		k = len;
+	/* At most two chunks' worth: the caller loops for more. */
+	const struct reasm_pool *p = r->pool;
+	uint64_t x = c, got = 0;
+	for (int i = 0; i < 2 && x < c + k; i++) {
+		uint64_t n = x / p->d, cend = (n + 1) * p->d;
+		uint64_t e2 = cend < c + k ? cend : c + k;
+		uint32_t id = slot_get(r, n);
+		if (id == NONE_ID || id >= p->n)
+			break;
+		/* The chunk stays with this reader until its release (after the
+		 * callback), so the pointer is good until then (reasm.h). */
+		sp[i] = chunk_data(p, id) + x % p->d;
+		sl[i] = e2 - x;
+		got += e2 - x;
+		x = e2;
+	}
+	*cur = c + got;
+	return (ssize_t)got;
+}
+
+ssize_t reasm_peek_at(const struct reasm *r, const struct reasm_edge *e, uint64_t *cur, void *buf, size_t len)
+{
+	if (!buf || len == 0 || !cur || !e) {
+		errno = EINVAL;
+		return -1;
+	}
+	uint64_t end = e->end, h = end - e->back, c = *cur;
+	if (c < h) {
+		/* Out of the window as of this packet: the reader lagged. */
+		*cur = h;
+		return clip_gap(-(int64_t)(h - c));
+	}
+	if (c >= end || !(e->flags & REASM_EDGE_VALID))
+		return 0;
+	int64_t got = read_at(r, c, end, end, buf, len);
+	*cur = c + (got < 0 ? (uint64_t)-got : (uint64_t)got);
+	if (got < 0)
+		return clip_gap(got);
+	return (ssize_t)got;
+}
+
+/* The held runs (above the edge) as of e, into out (at most max): the
+ * bitmap's runs in [end, end + ahead) without what the stores logged after
+ * e's serial added. @return the runs, or -1 when the log no longer reaches
+ * back to e (the reader lags more than REASM_LOG_N hole-filling stores:
+ * inexact, reported as nothing held). */
+static int held_at(const struct reasm *r, const struct reasm_edge *e, struct reasm_frag *out, unsigned max)
+{
+	struct reasm_frag tmp[2 * 64];
 	struct frag_acc a;
+	if (!e->ahead || !r->pool || !r->nslots)
+		return 0;
 	for (int tries = 0; tries < 4; tries++) {
+		memset(&a, 0, sizeof(a));
+		a.out = tmp;
+		a.max = 64;
+		uint32_t g1 = atomic_load_explicit(&r->gen, memory_order_acquire);
+		if (g1 & 1)
+			continue;
+		if (frag_scan(r, e->end, e->end + e->ahead, e->end, &a, 1) < 0)
+			continue;
+		if (a.open)
+			tmp[a.n++] = (struct reasm_frag){.off = a.s, .len = (uint32_t)(a.e - a.s)};
+		atomic_thread_fence(memory_order_acquire);
+		if (atomic_load_explicit(&r->gen, memory_order_relaxed) != g1)
+			continue;
+		unsigned n = a.n;
+		/* Leave out what was stored after e (the log, newest REASM_LOG_N). */
+		uint32_t now = atomic_load_explicit(&r->serial, memory_order_acquire);
+		if (now - e->serial > REASM_LOG_N)
+			return -1;
+		for (uint32_t sn = e->serial; sn != now; sn++) {
+			unsigned li = sn % REASM_LOG_N;
+			uint64_t la = atomic_load_explicit(&r->log_off[li], memory_order_relaxed);
+			uint64_t lb = atomic_load_explicit(&r->log_end[li], memory_order_relaxed);
+			for (unsigned i = 0; i < n; i++) {
+				uint64_t s = tmp[i].off, t = s + tmp[i].len;
+				if (lb <= s || la >= t)
+					continue;
+				if (la > s && lb < t && n < sizeof(tmp) / sizeof(tmp[0]) - 1) {
+					memmove(&tmp[i + 2], &tmp[i + 1], (n - i - 1) * sizeof(tmp[0]));
+					tmp[i + 1] = (struct reasm_frag){.off = lb, .len = (uint32_t)(t - lb)};
+					tmp[i].len = (uint32_t)(la - s);
+					n++;
+					i++;
+				} else if (la > s) {
+					tmp[i].len = (uint32_t)(la - s);
+				} else if (lb < t) {
+					tmp[i].off = lb;
+					tmp[i].len = (uint32_t)(t - lb);
+				} else {
+					memmove(&tmp[i], &tmp[i + 1], (n - i - 1) * sizeof(tmp[0]));
+					n--;
+					i--;
+				}
+			}
+		}
+		/* The entries read were whole if the writer has not lapped them. */
+		atomic_thread_fence(memory_order_acquire);
+		if (atomic_load_explicit(&r->serial, memory_order_relaxed) - e->serial > REASM_LOG_N)
+			return -1;
+		if (n > max)
+			n = max;
+		memcpy(out, tmp, n * sizeof(tmp[0]));
+		return (int)n;
+	}
+	return -1;
+}
+
+ssize_t reasm_ppeek_at(const struct reasm *r, const struct reasm_edge *e, void *buf, size_t len, uint64_t off)
+{
+	if (!buf || len == 0 || !e) {
+		errno = EINVAL;
+		return -1;
+	}
+	uint64_t end = e->end, h = end - e->back;
+	if (!(e->flags & REASM_EDGE_VALID) || off < h) {
+		errno = ERANGE; /* out of the window as of this packet */
+		return -1;
+	}
+	if (off < end) {
+		int64_t got = read_at(r, off, end, end, buf, len);
+		return got < 0 ? clip_gap(got) : (ssize_t)got;
+	}
+	if (off >= end + e->ahead)
+		return 0;
+	struct reasm_frag fr[64];
+	int n = held_at(r, e, fr, 64);
+	for (int i = 0; i < n; i++) {
+		if (off >= fr[i].off + fr[i].len)
+			continue;
+		if (off < fr[i].off)
+			return clip_gap(-(int64_t)(fr[i].off - off));
+		uint64_t k = fr[i].off + fr[i].len - off;
+		if (k > len)
+			k = len;
+		uint64_t got = copy_out(r, off, k, buf);
+		return got ? (ssize_t)got : clip_gap(-(int64_t)k);
+	}
+	return clip_gap(-(int64_t)(end + e->ahead - off));
+}
+
+unsigned reasm_frags_at(const struct reasm *r, const struct reasm_edge *e, struct reasm_frag *out, unsigned max)
+{
+	if (!out || max == 0 || !r->pool || !e || !(e->flags & REASM_EDGE_VALID))
+		return 0;
+	uint64_t end = e->end, h = end - e->back;
+	struct frag_acc a;
+	int ok = 0;
+	for (int tries = 0; tries < 4 && !ok; tries++) {
 		memset(&a, 0, sizeof(a));
 		a.out = out;
 		a.max = max;
 		uint32_t g1 = atomic_load_explicit(&r->gen, memory_order_acquire);
 		if (g1 & 1)
 			continue;
-		uint32_t size = atomic_load_explicit(&r->size_pub, memory_order_relaxed);
-		if (size == 0)
-			return 0;
-		uint64_t lim = j < d ? rend : c + size;
-		if (frag_scan(r, size, c, lim, d, &a, 1) < 0)
+		if (r->nslots && frag_scan(r, h, end, end, &a, 1) < 0)
 			continue;
 		atomic_thread_fence(memory_order_acquire);
-		if (atomic_load_explicit(&r->gen, memory_order_relaxed) != g1)
-			continue;
-		goto done;
+		ok = atomic_load_explicit(&r->gen, memory_order_relaxed) == g1;
 	}
-	/* The buffer kept changing under us: only what ppeek guarantees, the
-	 * delivered bytes not yet consumed (stable while we do not consume). */
-	memset(&a, 0, sizeof(a));
-	a.out = out;
-	a.max = max;
-	if (rend <= c || frag_scan(r, atomic_load_explicit(&r->size_pub, memory_order_relaxed), c, rend, d, &a, 0) < 0)
+	if (!ok)
 		return 0;
-done:
-	if (a.open)
+	if (a.open && !a.stop) {
+		/* The in-order run may continue into the held ones only across a
+		 * missing byte: close it here. */
 		out[a.n++] = (struct reasm_frag){.off = a.s, .len = (uint32_t)(a.e - a.s)};
-	return a.n;
+	}
+	unsigned n = a.n;
+	if (n < max) {
+		int k = held_at(r, e, out + n, max - n);
+		/* A held run that touches the last in-order one (only seen by a
+		 * reader racing the writer with a live edge) is one run. */
+		if (k > 0 && n && out[n - 1].off + out[n - 1].len == out[n].off) {
+			out[n - 1].len += out[n].len;
+			memmove(&out[n], &out[n + 1], (size_t)(k - 1) * sizeof(out[0]));
+			k--;
+		}
+		if (k > 0)
+			n += (unsigned)k;
+	}
+	return n;
+}
+
+/* ---- the single-cursor reader (unit tests, tools without an event) ------ */
+
+/* The writer's state now as an edge, the cursor at `consumed`. */
+static void live_edge(const struct reasm *r, struct reasm_edge *e)
+{
+	uint64_t c = atomic_load_explicit(&r->consumed, memory_order_relaxed);
+	uint64_t d = atomic_load_explicit(&r->delivered, memory_order_acquire);
+	e->end = d;
+	e->back = (uint32_t)(d > c ? d - c : 0);
+	uint64_t hi = atomic_load_explicit(&r->hi_pub, memory_order_relaxed);
+	e->ahead = (uint32_t)(hi > d ? hi - d : 0);
+	e->serial = atomic_load_explicit(&r->serial, memory_order_acquire);
+	e->flags = REASM_EDGE_VALID;
+}
+
+ssize_t reasm_peek(struct reasm *r, void *buf, size_t len)
+{
+	struct reasm_edge e;
+	live_edge(r, &e);
+	uint64_t c = atomic_load_explicit(&r->consumed, memory_order_relaxed);
+	ssize_t n = reasm_peek_at(r, &e, &c, buf, len);
+	reasm_release(r, c);
+	return n;
+}
+
+ssize_t reasm_ppeek(const struct reasm *r, void *buf, size_t len, uint64_t off)
+{
+	struct reasm_edge e;
+	live_edge(r, &e);
+	return reasm_ppeek_at(r, &e, buf, len, off);
+}
+
+unsigned reasm_frags(const struct reasm *r, struct reasm_frag *out, unsigned max)
+{
+	struct reasm_edge e;
+	live_edge(r, &e);
+	return reasm_frags_at(r, &e, out, max);
+}
+
+void reasm_info(const struct reasm *r, struct reasm_info *out)
+{
+	/* Relaxed throughout: a display snapshot, fields may be from slightly
+	 * different moments. */
+	out->delivered = atomic_load_explicit(&r->delivered, memory_order_relaxed);
+	out->consumed = atomic_load_explicit(&r->consumed, memory_order_relaxed);
+	out->missed = atomic_load_explicit(&r->missed_pub, memory_order_relaxed);
+	out->held = atomic_load_explicit(&r->held_pub, memory_order_relaxed);
+	out->size = atomic_load_explicit(&r->size_pub, memory_order_relaxed);
+	out->seq0 = r->seq0; /* written at reasm_init, before the buffer was published */
 }

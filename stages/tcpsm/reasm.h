@@ -9,21 +9,31 @@
  * layer; a sequence number is placed relative to the in-order edge
  * (delivered), i.e. within +/- 2^31 of it.
  *
- * The buffer is a window of `size` bytes starting at the reader's offset
- * (consumed). Bytes arriving in order advance `delivered`; bytes beyond it
- * are held (out of order) if they fit in the window. Bytes the stream moves
- * past without data are "missed" and the reader learns them as a gap: a
- * negative return with errno ENODATA from reasm_peek(). The stream moves past
- * a hole when the window is full with the hole at its front, when
- * reasm_skip_to() or reasm_close() is called, or when a segment is cut by the
- * capture's snaplen (captured_len < len: the uncaptured bytes are a known hole).
+ * The window: `size` bytes of stream kept from its start H, which the writer
+ * moves by itself, whatever readers do (mOS's buffer head): never more than
+ * `size` below the in-order edge (delivered), and up to the edge to make
+ * room for held bytes. Bytes arriving in order advance `delivered`; bytes
+ * beyond it are held (out of order) if they fit below delivered + size.
+ * Bytes the stream moves past without data are "missed" and readers learn
+ * them as a gap (a negative return with errno ENODATA). The stream moves
+ * past a hole when a segment lands beyond the window with the hole at its
+ * front, when reasm_skip_to() or reasm_close() is called, or when a segment
+ * is cut by the capture's snaplen (captured_len < len: the uncaptured bytes
+ * are a known hole). None of this depends on readers, so the stream's state
+ * after a packet is the same at any reader lag.
  *
- * Reader or no reader: with a reader attached (reasm_set_reader(r, 1)) bytes
- * the reader has not consumed are never overwritten nor freed; when the window
- * is full of them, new in-order bytes are missed, REASM_F_FULL is returned
- * (tcpsm raises MOS_ON_ERROR) and the reader's next peek reports the gap.
- * Without a reader (the default) delivered bytes count as consumed at once
- * and the window just slides.
+ * Readers that lag: readers read as of a packet (struct reasm_edge, which
+ * tcpsm carries in the packet's metadata), possibly packets behind the
+ * writer. With a reader attached (reasm_set_reader(r, 1)) the writer keeps
+ * every chunk from the oldest offset readers may still read: the start of
+ * the window as of the last packet they released (reasm_release(), in
+ * `consumed`); the chunks below go back to the pool (free-behind). The slots
+ * reach (nslots - 1) chunks past that offset (the window plus
+ * reasm_slack(); at most a map chunk's worth): bytes beyond it
+ * cannot be stored while readers lag that far; they are counted
+ * (lag_overflows, REASM_F_FULL: tcpsm raises MOS_ON_ERROR) and read as a
+ * gap: the one case where what readers see depends on their lag. Without a
+ * reader the edge is the oldest offset and nothing is kept below it.
  *
  * Overlaps: a byte is "old" when it falls below the in-order edge or on a byte
  * already held. A segment made only of old bytes is a retransmission
@@ -45,7 +55,8 @@
  * once; that of an out-of-order segment is not remembered, so it is missed
  * when the stream moves past it (window full, skip, close).
  *
- * Memory: a pool of fixed chunks per tcpsm instance, preallocated and capped.
+ * Memory: a pool of fixed chunks per tcpsm instance, capped (address space
+ * reserved at creation, pages touched as chunks are first used).
  * A side takes chunks lazily, as bytes land in them, up to
  * ceil(size / chunk) + 1 data chunks, plus one map chunk when that is more
  * than REASM_INLINE_SLOTS. When the pool is empty the bytes are not stored,
@@ -54,20 +65,26 @@
  *
  * Concurrency
  * -----------
- * One writer (the tcpsm lcore owning the flow) calls everything except
- * reasm_peek(), reasm_ppeek() and reasm_info(), which belong to one reader
- * (the app-stage lcore owning the flow), possibly on another core. The pool
+ * One writer (the tcpsm lcore owning the flow) calls everything except the
+ * reader functions (reasm_*_at(), reasm_release(), and the single-cursor
+ * reasm_peek()/ppeek()/frags()/info()), which the lcore holding the flow's
+ * packets calls (the app stage; the events stage releases at a bypass),
+ * possibly on another core. The pool
  * is used by its writer only (chunks are allocated and freed by the writer;
  * the reader never frees anything), so its free list needs no atomics.
  * The writer publishes `delivered` with release after writing the bytes and
- * their bitmap; the reader publishes `consumed` with release after copying
- * them. Neither blocks the other.
+ * their bitmap (and the ring hand-off of the packet orders what its edge
+ * covers); readers publish `consumed` (the release offset) with release
+ * after their last copy below it. Neither blocks the other.
+ * Readers never write the buffer: their offsets are their own (mtcp_peek
+ * keeps one per socket); what they publish is the release offset.
  * Settings (overlap policy, reader attach, resize) are writer-side calls.
  * When the app asks for them from a callback (MOS_CLIBUF, overlap option),
  * the request travels in the flow's control word and tcpsm applies it at the
- * next packet it processes for that flow. A resize or disable waits further
- * until the reader has consumed everything delivered (it then applies at the
- * next writer call, automatically).
+ * next packet it processes for that flow. A resize changes the window at
+ * once (the slots reach the same at any size); turning buffering off gives
+ * every chunk back at once (readers do not read a side whose buffer the
+ * control word turned off).
  */
 #ifndef MP_REASM_H
 #define MP_REASM_H
@@ -91,13 +108,38 @@ void reasm_pool_destroy(struct reasm_pool *p);
  * slots one map chunk holds), or 0 for NULL. */
 uint64_t reasm_pool_max_size(const struct reasm_pool *p);
 
+/* The slack for readers that lag behind the writer, per side with a window
+ * of size bytes: the window again, at least 1 MiB (some 700 full-size
+ * segments of one flow between tcpsm and the app stage: bursts of 256 and
+ * a wave of retire mbufs stay within it on the corpus; 256 KiB did not). It
+ * costs a slot word (8 bytes) per chunk it spans, once per side (one memset),
+ * and chunks only while readers lag. */
+static inline uint64_t reasm_slack(uint64_t size)
+{
+	return size > (1u << 20) ? size : (1u << 20);
+}
+
 /* @return the smallest chunk size (>= 4096) whose pool supports a per-side
  * buffer of size bytes: what tcpsm passes to reasm_pool_create() for
  * conf tcp.buf_size. */
 uint32_t reasm_chunk_for(uint64_t size);
 
+/* @return the bytes of memory one chunk takes: chunk (0 = 4096) data bytes
+ * plus its bitmap. */
+uint32_t reasm_chunk_bytes(uint32_t chunk);
+
+/* @return the chunks a side with a window of size bytes (pool chunk size
+ * chunk, 0 = 4096) needs to store its first byte: one data chunk, plus a
+ * slot map chunk when the window has more slots than the descriptor holds
+ * (REASM_INLINE_SLOTS); 0 for size 0. What tcpsm checks [tcp] buf_pool
+ * against: every side of a full flow table must be able to buffer. */
+uint32_t reasm_side_min_chunks(uint64_t size, uint32_t chunk);
+
 /* Chunks free / total, and allocation failures so far (pool counters). */
 void reasm_pool_stats(const struct reasm_pool *p, uint32_t *free_chunks, uint32_t *total_chunks, uint64_t *alloc_fail);
+/* First byte of chunk id (for tests and debuggers: a free chunk is poisoned
+ * in ASan builds). @return NULL when id is not a chunk of p. */
+const void *reasm_pool_chunk(const struct reasm_pool *p, uint32_t id);
 
 /* Starts one side. No memory is taken until the first payload byte.
  * @pool: may be NULL only when size is 0.
@@ -154,18 +196,88 @@ int reasm_skip_to(struct reasm *r, uint32_t seq, struct reasm_result *res);
  * @return 0. */
 int reasm_close(struct reasm *r, struct reasm_result *res);
 
-/* Gives every chunk of this side back to the pool when the reader has read
- * everything delivered and nothing is held out of order (the state of a
- * closed side whose data was consumed); later inserts take chunks again.
- * Writer only. @return the chunks given back (0: none held), or -1 when the
- * side is not idle (unread or held bytes, a pending gap or resize). */
-int reasm_reclaim(struct reasm *r);
+/* Gives every chunk of this side back to the pool when nothing is held out
+ * of order and no read can follow as of an earlier packet: no reader, or
+ * reader_done (the caller knows every callback for the packets given out so
+ * far has returned: a closed flow's CONN_END seen by tx, or an open flow's
+ * newest packet released). With a reader on an open side, the window's
+ * bytes go too: the window starts at the edge from the next packet on, and
+ * a reader whose cursor is behind it reads a gap. Later inserts take chunks
+ * again. Writer only. @return the chunks given back (0: none held), or -1
+ * when the side is not idle (held bytes, a pending gap or resize, a reader
+ * not done). */
+int reasm_reclaim(struct reasm *r, int reader_done);
+
+/* Writer: the side's stream as it is now, for the metadata of the packet
+ * just processed (or a control mbuf): what reader calls made for that
+ * packet are bounded by. Marks REASM_EDGE_SLID when the window start moved
+ * since the last call. */
+void reasm_edge(struct reasm *r, struct reasm_edge *e);
+
+/* As reasm_reclaim(), but also when bytes are held out of order: they are
+ * dropped (become holes again, missed when the stream passes them unless
+ * they are sent again), as a resize drops them. For a pool that runs dry:
+ * the bytes a side holds beyond its in-order edge are the only ones that can
+ * be taken back from a flow whose reader has read everything. Writer only.
+ * @return the chunks given back, or -1 when the reader has unread bytes or
+ *   a gap or resize is pending; *dropped gets the held bytes dropped. */
+int reasm_reclaim_held(struct reasm *r, int reader_done, uint64_t *dropped);
+
+/* @return the pool chunks this side holds now (data and slot map). Writer. */
+uint32_t reasm_chunks(const struct reasm *r);
 
 /* @return the sequence number of the in-order edge (next expected byte). */
 uint32_t reasm_next_seq(const struct reasm *r);
 
 /* @return the writer's totals for this side (writer's core). */
 const struct reasm_totals *reasm_totals(const struct reasm *r);
+
+/* ---- readers as of a packet (the app stage) ---------------------------------
+ * e: the edge tcpsm wrote for the packet whose callback runs. Nothing at or
+ * above e->end is read in order, nothing below e->end - e->back (the
+ * window start H as of that packet) at all; held bytes are those held as of
+ * e (the log of later hole-filling stores is left out; exact while the
+ * reader is fewer than REASM_LOG_N such stores behind, else no held run is
+ * reported). Any number of readers may call these concurrently with the
+ * writer; none writes the buffer. */
+
+/* Copies up to len bytes at *cur (a reader's own cursor) and moves it.
+ * @return bytes copied (> 0); 0 when nothing new; -n with errno ENODATA
+ *   when n bytes at *cur are gone (out of the window: the reader lagged, or
+ *   a hole the stream passed) and *cur moved past them; -1 with errno
+ *   EINVAL for bad arguments. */
+ssize_t reasm_peek_at(const struct reasm *r, const struct reasm_edge *e, uint64_t *cur, void *buf, size_t len);
+
+/* As reasm_peek_at(), without copying: the next bytes (len at most) as one
+ * or two spans of the buffer's own memory (a run crosses chunks: two
+ * chunks' worth per call), consumed. The spans stay valid until the reader
+ * releases this packet (reasm_release()): the writer gives a chunk back
+ * only once every reader is past it. @return bytes in the spans, 0, -n
+ * (ENODATA gap) or -1 (EINVAL) as reasm_peek_at(). */
+ssize_t reasm_span_at(const struct reasm *r, const struct reasm_edge *e, uint64_t *cur, const uint8_t *sp[2],
+                      size_t sl[2], size_t len);
+
+/* Copies up to len bytes at stream offset off: in the window below the
+ * edge, or held above it. @return bytes copied (> 0, stopping at a gap, the
+ * edge or the end of a held run); 0 when off is beyond everything stored;
+ * -n with errno ENODATA when off is in a gap of n bytes; -1 with errno
+ * ERANGE when off is below the window start (gone), EINVAL for bad
+ * arguments. */
+ssize_t reasm_ppeek_at(const struct reasm *r, const struct reasm_edge *e, void *buf, size_t len, uint64_t off);
+
+/* The stored runs as of e: the window's in-order runs from its start
+ * (several when the stream passed holes), then the held runs. @return the
+ * runs written (at most max). */
+unsigned reasm_frags_at(const struct reasm *r, const struct reasm_edge *e, struct reasm_frag *out, unsigned max);
+
+/* The readers will not read below off again (every reader of the flow, as
+ * of the packet it has finished): the writer may give the chunks below it
+ * back. Monotonic; called by one lcore at a time (tcpsm.h). */
+void reasm_release(struct reasm *r, uint64_t off);
+
+/* ---- the single-cursor reader (tests) -----------------------------------
+ * As above with the writer's state now as the edge and `consumed` as the
+ * one cursor, released as it moves. */
 
 /* Reader: copies up to len bytes from the reader's offset and consumes them.
  * Stops at the first gap, so one call returns either data or a gap.

@@ -1,17 +1,35 @@
 /* tcpsm stage: the EAL glue around the per-packet logic (tcpsm_sm.c).
  *
- * Per burst: take back flows tx has retired, run each packet through
- * tcpsm_process, then expire timers with the burst's newest packet time.
- * Every flow that ends (FIN/RST close after TIME_WAIT, timeout, eviction,
- * tuple reuse, end of input) gets one control mbuf (MP_CTRL_RETIRE, hash of
- * its packets) placed after its last packet; tx hands it back through
- * pl->flow_retire, tcpsm gives back its reassembly buffers on its own lcore
- * and frees the flow after an RCU grace period (call_rcu), so midstat readers
- * walking the connection table never see freed memory.
+ * Per burst: take back what tx handed back (the feedback input), run each
+ * packet through tcpsm_process, then expire timers with the burst's newest
+ * packet time.
  *
- * Shared by all instances (pl->stage_shared[MP_ST_TCPSM], created by instance
- * 0's init, freed by the last instance's fini): the RCU connection table and
- * the flow log writer.
+ * The flow's control mbufs, and the feedback edge tx -> tcpsm that brings
+ * them back (runtime/pipeline.c, feedback[]):
+ *  - MP_CTRL_ENDED, right behind the packet that raised CONN_END for a flow
+ *    holding reassembly buffers a reader may peek (flow_ended below): once
+ *    it is back, every CONN_END callback has returned (it followed that
+ *    packet through the app stage), so the buffers may go back (end_seen):
+ *    at once with [tcp] buf_free_at_end (tcpsm_reasm_reclaim_ended), else
+ *    when the chunk pool runs dry (reclaim_closed, tcpsm_reasm.c);
+ *  - MP_CTRL_RETIRE, every flow's last mbuf (FIN/RST close after TIME_WAIT,
+ *    timeout, eviction, tuple reuse, end of input; hash of its packets):
+ *    once it is back nothing in the pipeline refers to the flow; tcpsm gives
+ *    back its reassembly buffers on its own lcore and frees it after an RCU
+ *    grace period (call_rcu), so connection-table readers never see freed
+ *    memory.
+ * Both come back to this instance (the flow's owner: tx picks it by the rule
+ * that brought the flow's packets here) on rings that cannot refuse them;
+ * tcpsm takes them first in each poll, in drain and, for what came back
+ * after it finished (the feedback edge is not part of the shutdown order),
+ * in fini.
+ *
+ * Pipeline services it uses (declared in mp_stage_tcpsm.svc, made by the
+ * runtime): the RCU connection table its instances publish flows in and the
+ * record log its flow-log records go to.
+ *
+ * The top layer of the stage (README.md, "Layers"): calls the state machine,
+ * timers, reassembly glue, flow table and flow log; nothing calls up here.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -24,34 +42,31 @@
 #include <rte_ring.h>
 #include <urcu-qsbr.h>
 
+#include "asan.h"
 #include "conntable.h"
 #include "pipeline.h"
+#include "reclog.h"
+#include "rx.h"
 #include "stage.h"
-#include "tcpsm.h"
+#include "tcpsm-int.h"
 #include "tsan.h"
 
-static const struct mp_ctr_desc tcpsm_ctrs[] = {
-#define MP_CTR(id, name, help) {name, help, 0},
-#include "tcpsm_counters.def"
-#undef MP_CTR
-};
-
-struct tcpsm_shared {
-	struct mp_conntable *ct;
-	struct tcpsm_flowlog *log;
-	unsigned refs;
-};
+/* The descriptors; the ids are in tcpsm-types.h. */
+#define MP_CTR_STAGE tcpsm
+#define MP_CTR_DEF "tcpsm_counters.def"
+#define MP_CTR_DESCS_ONLY
+#include "counters-gen.h"
 
 #define TCPSM_OUT 512
 #define TCPSM_PEND 1024
+#define TCPSM_TAKE 256 /* feedback mbufs taken back per call */
 
 struct tcpsm_priv {
 	struct tcpsm_inst *ti;
 	struct mp_stage_inst *si;
-	struct tcpsm_shared *sh;
+	struct mp_reclog *log; /* the pipeline's flow log, NULL when off */
 	struct rte_mempool *fpool;
-	struct rte_ring *retired; /* MP enqueue by tx lcores, SC dequeue here */
-	int live;                 /* some port is live: time also passes without packets */
+	int live; /* some port is live: time also passes without packets */
 	uint64_t next_live_tsc;
 	unsigned n_out;
 	struct rte_mbuf *out[TCPSM_OUT];
@@ -88,23 +103,79 @@ static int emit_ctrl(struct tcpsm_priv *tp, struct tcpsm_flow *f, uint32_t ev)
 	md->ts_ns = tp->ti->now_ns > f->last_ts ? tp->ti->now_ns : f->last_ts;
 	md->hash = f->pkt_hash;
 	md->flow = f;
+	md->flow_idx = f->slot;
 	md->ctrl.type = MP_CTRL_RETIRE;
 	md->ev[MP_HOOK_SND] = md->ev[MP_HOOK_RCV] = ev;
 	for (int h = 0; h < MP_HOOK_N; h++) {
 		md->st[h][0] = f->s[0].state;
 		md->st[h][1] = f->s[1].state;
 	}
+	tcpsm_reasm_edges(f, md); /* the streams as the flow ends */
 	emit(tp, m);
 	return 0;
+}
+
+/* For right behind the packet pmd that raised CONN_END for a flow holding
+ * buffers: MP_CTRL_ENDED, routed like the flow's retire mbuf (same hash,
+ * flow and slot), so tx hands it back once the app stage has passed the
+ * packet. Made before the packet is emitted (which may hand it on at once).
+ * Without an mbuf the buffers simply wait for the flow's retirement (or for
+ * reclaim_closed when the chunk pool runs dry). @return the mbuf or NULL. */
+static struct rte_mbuf *make_ended(struct tcpsm_priv *tp, const struct mp_meta *pmd)
+{
+	struct tcpsm_flow *f = pmd->flow;
+	struct rte_mbuf *m = rte_pktmbuf_alloc(tp->si->pl->pool);
+	if (unlikely(!m)) {
+		tcpsm_ctr(tp->ti, TCPSM_C_ENDED_NOMBUF, 1);
+		return NULL;
+	}
+	struct mp_meta *md = mp_meta(m);
+	mp_meta_reset(md);
+	md->kind = MP_PKT_CTRL;
+	md->ctrl.type = MP_CTRL_ENDED;
+	md->ts_ns = pmd->ts_ns;
+	md->hash = f->pkt_hash;
+	md->flow = pmd->flow;
+	md->flow_idx = pmd->flow_idx;
+	md->side = pmd->side;
+	memcpy(md->st, pmd->st, sizeof(md->st)); /* no event bits: nothing to deliver */
+	/* Its own number (every mbuf of a flow has one: the reader's release
+	 * of it says every callback before it returned) and the streams. */
+	tcpsm_reasm_edges(f, md);
+	return m;
+}
+
+/* The packet md closed a flow holding buffers (TCPSM_P_ENDED). Its buffers
+ * may go back once nothing can read them any more. With a reader on some
+ * side (the control word's READER bits: a stream socket may peek; the bits
+ * stay set until events has seen that no socket follows the flow), that is
+ * once every CONN_END callback has returned: MP_CTRL_ENDED goes behind the
+ * packet. Without one, no callback can read them and they may go back now:
+ * no extra mbuf (one per connection through stages that take a burst per
+ * poll keeps their rings full, and every packet then waits there until it
+ * is cold: classify at 2.5x, tx at 5x their cycles per packet on 1 lcore).
+ * @return the ENDED mbuf to send behind the packet, or NULL. */
+static struct rte_mbuf *flow_ended(struct tcpsm_priv *tp, const struct mp_meta *md)
+{
+	struct tcpsm_flow *f = md->flow;
+	if (!(tcpsm_flow_ctl(f) & (TCPSM_CTL_READER(0) | TCPSM_CTL_READER(1)))) {
+		f->end_seen = 1;
+		return NULL;
+	}
+	return make_ended(tp, md);
 }
 
 static void on_end(struct tcpsm_inst *ti, struct tcpsm_flow *f, uint32_t ev, void *arg)
 {
 	struct tcpsm_priv *tp = arg;
-	if (tp->sh->log) {
+	if (tp->log) {
 		struct tcpsm_flowrec rec;
 		tcpsm_flowrec_fill(&rec, f);
-		if (tcpsm_flowlog_push(tp->sh->log, &rec) < 0)
+		/* Under a flood the writer falls behind: the flood's records
+		 * (evicted, empty) go first, so that real ones find room. */
+		if (tcpsm_flowrec_sheddable(&rec) && mp_reclog_behind(tp->log))
+			tcpsm_ctr(ti, TCPSM_C_FLOWLOG_SHED, 1);
+		else if (mp_reclog_push(tp->log, &rec) < 0)
 			tcpsm_ctr(ti, TCPSM_C_FLOWLOG_LOST, 1);
 	}
 	if (emit_ctrl(tp, f, ev) == 0)
@@ -146,40 +217,49 @@ static void defer_free(struct tcpsm_flow *f)
 	call_rcu(&f->rcu, free_rcu);
 }
 
-/* pl->flow_retire: tx (any lcore) is done with the flow. */
-static void tcpsm_flow_retire(struct mp_pipeline *pl, void *flow)
+/* What tx handed back (the feedback input), at most TCPSM_TAKE mbufs.
+ * in_fini: after every lcore stopped and rcu_barrier(): flows go straight
+ * back to the pool (no reader can hold them any more).
+ * @return the number taken. */
+static unsigned take_back(struct tcpsm_priv *tp, int in_fini)
 {
-	struct tcpsm_flow *f = flow;
-	struct tcpsm_priv *tp = f->ti->end_arg;
-	(void)pl;
-	/* The ring is as large as the pool, so it cannot be full; if it ever
-	 * were, free without giving the buffers back (they return with the
-	 * buffer pool at exit). */
-	MP_TSAN_RELEASE(f);
-	if (unlikely(rte_ring_mp_enqueue(tp->retired, f) != 0))
-		defer_free(f);
-}
-
-/* pl->flow_ended: tx (any lcore) passed the packet that raised the flow's
- * CONN_END, so the app's callbacks for it have returned. */
-static void tcpsm_flow_ended(struct mp_pipeline *pl, void *flow)
-{
-	struct tcpsm_flow *f = flow;
-	(void)pl;
-	__atomic_store_n(&f->end_seen, 1, __ATOMIC_RELEASE);
-}
-
-static void take_back_retired(struct tcpsm_priv *tp)
-{
-	void *fs[64];
-	unsigned n = rte_ring_sc_dequeue_burst(tp->retired, fs, RTE_DIM(fs), NULL);
+	struct mp_stage_inst *si = tp->si;
+	struct rte_mbuf *b[TCPSM_TAKE];
+	unsigned n = mp_fb_take(si, b, TCPSM_TAKE), retired = 0, ended = 0;
 	for (unsigned i = 0; i < n; i++) {
-		struct tcpsm_flow *f = fs[i];
-		MP_TSAN_ACQUIRE(f); /* from tx's lcore */
-		tcpsm_reasm_release(tp->ti, f);
-		/* Readers of the connection table may still hold it. */
-		defer_free(f);
+		const struct mp_meta *md = mp_meta(b[i]);
+		struct tcpsm_flow *f = md->flow;
+		if (unlikely(md->kind != MP_PKT_CTRL || !f || f->ti != tp->ti)) {
+			/* Not a control mbuf of a flow of this instance: a routing
+			 * bug (the rule of mp_fb_send). Leave the flow alone. */
+			tcpsm_ctr(tp->ti, TCPSM_C_FB_FOREIGN, 1);
+			continue;
+		}
+		if (md->ctrl.type == MP_CTRL_ENDED) {
+			/* Read on this lcore by tcpsm_reasm_reclaim_ended(). */
+			f->end_seen = 1;
+			ended++;
+		} else if (md->ctrl.type == MP_CTRL_RETIRE) {
+			tcpsm_reasm_release(tp->ti, f);
+			/* Readers of the connection table may still hold it; a
+			 * flow never published (a flood's, tcpsm_pool_watch) has
+			 * none, nor has any flow once every lcore stopped. */
+			if (in_fini || !f->published)
+				rte_mempool_put(tp->fpool, f);
+			else
+				defer_free(f);
+			retired++;
+		} else {
+			tcpsm_ctr(tp->ti, TCPSM_C_FB_FOREIGN, 1);
+		}
 	}
+	if (n)
+		rte_pktmbuf_free_bulk(b, n);
+	if (retired)
+		tcpsm_ctr(tp->ti, TCPSM_C_TOOK_RETIRE, retired);
+	if (ended)
+		tcpsm_ctr(tp->ti, TCPSM_C_TOOK_ENDED, ended);
+	return n;
 }
 
 static const uint8_t *payload_of(struct tcpsm_priv *tp, struct rte_mbuf *m, const struct mp_meta *md)
@@ -197,15 +277,17 @@ static unsigned tcpsm_poll(struct mp_stage_inst *si)
 	struct rte_mbuf *b[256];
 	unsigned n;
 
-	take_back_retired(tp);
+	take_back(tp, 0);
+	tcpsm_pool_watch(tp->ti);
 	tcpsm_reasm_reclaim_ended(tp->ti);
 	if (unlikely(tp->n_pend)) {
 		retry_pending(tp);
 		flush_out(tp);
 	}
-	/* A packet may leave with up to two retire mbufs (its own flow had
-	 * expired, and an older one was evicted for the new flow): take at most
-	 * a third of the room downstream and give timers only what is left, so
+	/* A packet may leave with two more mbufs: two retire mbufs when it
+	 * opens a flow (its own flow had expired, and an older one was evicted
+	 * for the new flow), or one ENDED when it closes one. Take at most a
+	 * third of the room downstream and give timers only what is left, so
 	 * back-pressure never has to drop. */
 	unsigned room = mp_out_room(si);
 	n = mp_in_burst(si, b, RTE_MIN(si->pl->conf->burst, room / 3));
@@ -223,14 +305,24 @@ static unsigned tcpsm_poll(struct mp_stage_inst *si)
 			tcpsm_prefetch_slot(tp->ti, mp_meta(b[i + 4]));
 		if (i + 2 < n)
 			tcpsm_prefetch_flow(tp->ti, mp_meta(b[i + 2]));
-		if (likely(md->kind == MP_PKT_DATA))
-			tcpsm_process(tp->ti, md, payload_of(tp, b[i], md));
+		struct rte_mbuf *ended = NULL;
+		if (likely(md->kind == MP_PKT_DATA) &&
+		    unlikely(tcpsm_process(tp->ti, md, payload_of(tp, b[i], md)) == TCPSM_P_ENDED))
+			ended = flow_ended(tp, md);
 		emit(tp, b[i]);
+		if (unlikely(ended != NULL))
+			emit(tp, ended);
 	}
 	unsigned left = room > 3 * n ? room - 3 * n : 0;
-	if (n && left)
-		tcpsm_expire(tp->ti, tp->ti->now_ns, RTE_MIN((unsigned)TCPSM_OUT / 2, left));
-	else if (tp->live) {
+	if (n) {
+		if (left)
+			tcpsm_expire(tp->ti, tp->ti->now_ns, RTE_MIN((unsigned)TCPSM_OUT / 2, left));
+	} else if (tp->live && room >= 3) {
+		/* Idle (no input although there is room downstream): time passes
+		 * without packets. Not when held back by a full ring: packets are
+		 * waiting and their own times move the clock; the live clock may
+		 * be far from a generator's packet time, and expiring on it then
+		 * ended flows (TIME_WAIT) early whenever a ring filled up. */
 		uint64_t now = rte_rdtsc();
 		if (now >= tp->next_live_tsc) {
 			tp->next_live_tsc = now + si->pl->tsc_hz / 100;
@@ -244,13 +336,15 @@ static unsigned tcpsm_poll(struct mp_stage_inst *si)
 static int tcpsm_drain(struct mp_stage_inst *si)
 {
 	struct tcpsm_priv *tp = si->priv;
-	take_back_retired(tp);
+	take_back(tp, 0);
 	if (tp->n_pend)
 		retry_pending(tp);
 	/* End of input (every packet is through): flows whose deadline passed
 	 * by the input's last packet time time out first, as on one instance;
-	 * an instance's own clock stops at its own last packet. */
-	unsigned k = tcpsm_expire(tp->ti, __atomic_load_n(&si->pl->last_ts, __ATOMIC_RELAXED), si->pl->conf->burst);
+	 * an instance's own clock stops at its own last packet. rx is done
+	 * (drain runs once classify is done, read with acquire, and classify
+	 * finished after rx), so its time is final. */
+	unsigned k = tcpsm_expire(tp->ti, rx_time(si->pl), si->pl->conf->burst);
 	k += tcpsm_end_all(tp->ti, si->pl->conf->burst - k);
 	flush_out(tp);
 	return k > 0 || tp->n_pend > 0;
@@ -262,58 +356,38 @@ static int tcpsm_init(struct mp_stage_inst *si)
 	struct mp_conf *c = pl->conf;
 	struct tcpsm_params p;
 	char name[RTE_MEMPOOL_NAMESIZE];
-	struct tcpsm_shared *sh = pl->stage_shared[MP_ST_TCPSM];
 	struct tcpsm_priv *tp;
 
-	if (!sh) {
-		sh = rte_zmalloc("tcpsm_shared", sizeof(*sh), 0);
-		if (!sh)
-			return -ENOMEM;
-		/* Size the RCU table for the configured capacity (one bucket per
-		 * 4 flows at the cap): cds_lfht's lazy auto-resize only grows when
-		 * its split count crosses a power of two at 8 nodes per bucket,
-		 * so a table started small spent 80% of tcpsm's cycles walking
-		 * chains of cache-cold flows under connection churn (200K short
-		 * connections: 2.9 s from 1024 buckets, 0.72 s from 65536). */
-		unsigned long buckets = (unsigned long)c->flows * pl->n_inst[MP_ST_TCPSM] / 4;
-		sh->ct = mp_conntable_create(buckets < 1024 ? 1024 : buckets, tcpsm_conn_snap, tcpsm_conn_match);
-		if (!sh->ct) {
-			fprintf(stderr, "mospipe: tcpsm: cannot create the connection table\n");
-			rte_free(sh);
-			return -ENOMEM;
-		}
-		if (*c->flow_log && !(sh->log = tcpsm_flowlog_start(c->flow_log, 65536))) {
-			mp_conntable_destroy(sh->ct);
-			rte_free(sh);
-			return -EIO;
-		}
-		pl->stage_shared[MP_ST_TCPSM] = sh;
-		pl->flow_retire = tcpsm_flow_retire;
-		pl->flow_ended = tcpsm_flow_ended;
-	}
-	sh->refs++;
-
 	tp = rte_zmalloc("tcpsm_priv", sizeof(*tp), RTE_CACHE_LINE_SIZE);
-	if (!tp)
+	if (!tp) {
+		fprintf(stderr, "mospipe: tcpsm.%u: no memory for its state (%zu bytes): raise EAL -m\n", si->idx,
+		        sizeof(*tp));
 		return -ENOMEM;
+	}
 	si->priv = tp;
 	tp->si = si;
-	tp->sh = sh;
+	tp->log = pl->flowlog;
 	for (unsigned i = 0; i < pl->n_ports; i++)
 		if (pl->port[i].kind != MP_PORT_PCAP)
 			tp->live = 1;
 
 	tcpsm_params_from_conf(&p, c);
-	/* Room for the table's flows plus those ended but not yet retired. */
-	unsigned nflows = p.flows + p.flows / 16 + 256;
+	uint64_t buf_bytes;
+	char why[512];
+	if (tcpsm_buf_check(&p, &buf_bytes, why, sizeof(why)) < 0) {
+		fprintf(stderr, "mospipe: %s\n", why);
+		return -EINVAL;
+	}
+	unsigned nflows = tcpsm_pool_size(&p); /* also the instance's flow slots */
 	snprintf(name, sizeof(name), "tcpsm_fl%u", si->idx);
-	if (!mp_tsan_pool_ops()) {
+	if (!mp_san_pool_ops()) {
 		tp->fpool = rte_mempool_create(name, nflows, sizeof(struct tcpsm_flow), 0, 0, NULL, NULL, NULL, NULL,
 		                               (int)rte_socket_id(), 0);
 	} else if ((tp->fpool = rte_mempool_create_empty(name, nflows, sizeof(struct tcpsm_flow), 0, 0,
 	                                                 (int)rte_socket_id(), 0))) {
-		/* TSan build: the annotating driver (runtime/tsan.h). */
-		if (rte_mempool_set_ops_byname(tp->fpool, mp_tsan_pool_ops(), NULL) != 0 ||
+		/* Sanitizer builds: TSan's annotating or ASan's poisoning driver
+		 * (runtime/tsan.h, runtime/asan.h). */
+		if (rte_mempool_set_ops_byname(tp->fpool, mp_san_pool_ops(), NULL) != 0 ||
 		    rte_mempool_populate_default(tp->fpool) < 0) {
 			rte_mempool_free(tp->fpool);
 			tp->fpool = NULL;
@@ -326,14 +400,7 @@ static int tcpsm_init(struct mp_stage_inst *si)
 		        si->idx, nflows, sizeof(struct tcpsm_flow), rte_strerror(rte_errno));
 		return -ENOMEM;
 	}
-	snprintf(name, sizeof(name), "tcpsm_ret%u", si->idx);
-	tp->retired = rte_ring_create(name, rte_align32pow2(nflows + 1), (int)rte_socket_id(), RING_F_SC_DEQ);
-	if (!tp->retired) {
-		fprintf(stderr, "mospipe: tcpsm.%u: cannot create its retire ring: %s\n", si->idx,
-		        rte_strerror(rte_errno));
-		return -ENOMEM;
-	}
-	tp->ti = tcpsm_inst_create(&p, si->idx, tp->fpool, si->ctr + MP_CC_N, sh->ct, on_end, tp);
+	tp->ti = tcpsm_inst_create(&p, si->idx, tp->fpool, si->ctr + MP_CC_N, pl->conntable, on_end, tp);
 	if (!tp->ti) {
 		fprintf(stderr,
 		        "mospipe: tcpsm.%u: cannot create the flow table or reassembly pool (%s): check [tcp] "
@@ -347,51 +414,51 @@ static int tcpsm_init(struct mp_stage_inst *si)
 static void tcpsm_fini(struct mp_stage_inst *si)
 {
 	struct tcpsm_priv *tp = si->priv;
-	struct mp_pipeline *pl = si->pl;
-	struct tcpsm_shared *sh = pl->stage_shared[MP_ST_TCPSM];
 
-	if (tp) {
-		/* Frees queued with call_rcu put flows back into fpool. */
-		rcu_barrier();
-		MP_TSAN_BARRIER_DONE();
-		rcu_register_thread();
-		if (tp->retired) {
-			void *f;
-			while (rte_ring_sc_dequeue(tp->retired, &f) == 0) {
-				MP_TSAN_ACQUIRE(f);
-				tcpsm_reasm_release(tp->ti, f);
-				rte_mempool_put(tp->fpool, f);
-			}
-		}
-		/* Flows still open (never drained): out of the tables, no record. */
-		tcpsm_inst_destroy(tp->ti);
-		rcu_unregister_thread();
-		rte_ring_free(tp->retired);
-		rte_mempool_free(tp->fpool);
-		rte_free(tp);
-		si->priv = NULL;
-	}
-	if (sh && --sh->refs == 0) {
-		tcpsm_flowlog_stop(sh->log);
-		mp_conntable_destroy(sh->ct);
-		rte_free(sh);
-		pl->stage_shared[MP_ST_TCPSM] = NULL;
-		pl->flow_retire = NULL;
-		pl->flow_ended = NULL;
-	}
+	if (!tp)
+		return;
+	/* Frees queued with call_rcu put flows back into fpool. */
+	rcu_barrier();
+	MP_TSAN_BARRIER_DONE();
+	rcu_register_thread();
+	/* What tx handed back after this instance finished. */
+	if (tp->ti)
+		while (take_back(tp, 1))
+			;
+	/* Flows still open (never drained): out of the tables, no record. */
+	tcpsm_inst_destroy(tp->ti);
+	rcu_unregister_thread();
+	rte_mempool_free(tp->fpool);
+	rte_free(tp);
+	si->priv = NULL;
 }
 
-struct mp_conntable *tcpsm_conntable(struct mp_pipeline *pl)
+int tcpsm_set_new_flow_ctl(struct mp_pipeline *pl, uint32_t bits)
 {
-	struct tcpsm_shared *sh = pl->stage_shared[MP_ST_TCPSM];
-	return sh ? sh->ct : NULL;
+	if (!pl->n_inst[MP_ST_TCPSM])
+		return -ENODEV;
+	/* Main thread, before the lcores start (their launch orders it). */
+	for (unsigned i = 0; i < pl->n_inst[MP_ST_TCPSM]; i++) {
+		struct tcpsm_priv *tp = pl->inst[MP_ST_TCPSM][i]->priv;
+		if (tp && tp->ti)
+			tp->ti->new_ctl = bits;
+	}
+	return 0;
 }
+
+/* The pipeline services tcpsm uses (runtime/pipeline-types.h). */
+static const struct mp_stage_svc tcpsm_svc = {
+    .conn_snap = tcpsm_conn_snap,
+    .conn_match = tcpsm_conn_match,
+    .log_rec_size = sizeof(struct tcpsm_flowrec),
+    .log_format = tcpsm_flowrec_line,
+};
 
 const struct mp_stage_type mp_stage_tcpsm = {
-    .name = "tcpsm",
     .id = MP_ST_TCPSM,
     .ctrs = tcpsm_ctrs,
     .n_ctrs = RTE_DIM(tcpsm_ctrs),
+    .svc = &tcpsm_svc,
     .init = tcpsm_init,
     .poll = tcpsm_poll,
     .drain = tcpsm_drain,

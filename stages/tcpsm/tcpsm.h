@@ -1,165 +1,135 @@
-/* tcpsm: the TCP flow-management stage. This header is the stage's internal
- * API; the per-packet logic (tcpsm_process) runs on plain memory so that it
- * can be tested without EAL.
+/* tcpsm's external face: what the other stages and the mOS API may use of
+ * the TCP flow-management stage. A flow is opaque outside stages/tcpsm
+ * (mp_meta.flow is a struct tcpsm_flow *): these accessors are the only way
+ * to read it, and the control word below is the only thing another stage
+ * writes (tcpsm-types.h and tcpsm-int.h are tcpsm's own; see README.md).
  *
- * Threading: an instance is used by one thread (its lcore); only
- * tcpsm_flow_free may run elsewhere, and only for an instance created with an
- * rte_mempool (multi-producer safe puts).
+ * Threading: every accessor is for the lcore that holds a packet of the
+ * flow (events, app) while the flow is not retired; tcpsm writes the flow
+ * concurrently, so what may change is read with relaxed atomics and is a
+ * value tcpsm had at some point at or after the packet. Addresses, ports,
+ * slot and the base sequence number of a side whose first packet was seen
+ * do not change while the flow lives.
  */
 #ifndef TCPSM_H
 #define TCPSM_H
 
-#include <rte_hash_crc.h>
-#include <rte_prefetch.h>
-
-#include "meta-types.h"
-
-#include <stddef.h>
 #include <stdint.h>
 
-#include "tcpsm-types.h"
+#include "tcpsm_events.h"
 
+struct tcpsm_flow;
+struct reasm;
 struct mp_conf;
 struct mp_pipeline;
-
-/* Fills p from a parsed pipeline.conf. */
-void tcpsm_params_from_conf(struct tcpsm_params *p, const struct mp_conf *c);
-
-/* Creates an instance. mp: pool of struct tcpsm_flow elements (at least
- * p->flows plus what may be in retirement), or NULL for a private array of
- * p->flows + p->flows / 4 flows (no EAL needed; frees must then happen on
- * the owning thread). ctr: TCPSM_C_N counters, or NULL for private ones.
- * ct: RCU table to publish flows in, or NULL.
- * @return the instance, or NULL with errno set (ENOMEM, EINVAL). */
-struct tcpsm_inst *tcpsm_inst_create(const struct tcpsm_params *p, unsigned idx, struct rte_mempool *mp, uint64_t *ctr,
-                                     struct mp_conntable *ct, tcpsm_end_fn on_end, void *end_arg);
-
-/* Frees the instance. Every flow must have ended and been freed (or the pool
- * is about to be freed by the caller); flows still in the table are ended
- * without calling on_end. */
-void tcpsm_inst_destroy(struct tcpsm_inst *ti);
-
-/* Runs one packet through the two emulated stacks: sender first (SND hook),
- * then receiver (RCV hook). Fills md->flow, md->side, md->ev[], md->st[];
- * may end other flows (tuple reuse, eviction) through on_end before
- * returning. payload: the pay_cap captured payload bytes (may be NULL when
- * pay_cap is 0). Control mbufs and packets that are not monitored TCP are
- * left untouched. @return 0, or -ENOSPC when a new flow was refused (the
- * packet passes as an orphan). */
-int tcpsm_process(struct tcpsm_inst *ti, struct mp_meta *md, const uint8_t *payload);
-
-/* Ends flows whose timer expired at packet time now_ns (idle, SYN and
- * TIME_WAIT timeouts), at most max of them. @return how many ended. */
-unsigned tcpsm_expire(struct tcpsm_inst *ti, uint64_t now_ns, unsigned max);
-
-/* End of input: ends at most max flows still in the table (end "open",
- * or their close reason when already closed). @return how many ended. */
-unsigned tcpsm_end_all(struct tcpsm_inst *ti, unsigned max);
-
-/* @return the flow with md's tuple, or NULL. */
-struct tcpsm_flow *tcpsm_lookup(struct tcpsm_inst *ti, const struct mp_meta *md);
-
-/* Gives an ended flow back to its pool (and its reassembly buffers). */
-void tcpsm_flow_free(struct tcpsm_flow *f);
-
-/* Snapshot and key comparison for the RCU connection table. */
 struct mp_conn_snap;
-void tcpsm_conn_snap(const struct cds_lfht_node *node, struct mp_conn_snap *out);
-int tcpsm_conn_match(const struct cds_lfht_node *node, const void *key);
 
-/* @return "CLOSED", "SYN_SENT", ... ("?" when out of range). */
-const char *tcpsm_state_name(unsigned st);
+/* ---- the control word ------------------------------------------------------
+ *
+ * Per-flow requests from the events and app stages to tcpsm: reader mode of
+ * each side's reassembly buffer, MOS_STOP_MON, overlap policy, buffer off and
+ * resize (DESIGN.md §3: they apply from the next packet tcpsm processes for
+ * the flow). Who writes: events at the flow's first packet it sees (what the
+ * sockets following it asked for), the app stage from callbacks
+ * (mtcp_setsockopt, MOS_STOP_MON), tcpsm itself (defaults on the first
+ * packet, clearing one-shot requests). Writers use atomic fetch-or/fetch-and
+ * through these functions; tcpsm reads the word with acquire at the start of
+ * each packet of the flow and when a side's buffer is created. Each bit is an
+ * independent request, so no order between bits is needed; the acquire only
+ * pairs with the release of tcpsm_flow_ctl_set(), so that the size stored by
+ * tcpsm_flow_want_size() before a RESIZE bit is seen with it.
+ *
+ * Sides: the buffer of side x holds the bytes side x *receives* (mOS's
+ * per-side receive buffer, what mtcp_peek(side = x) reads).
+ */
+#define TCPSM_CTL_INIT 0x1u                    /* defaults applied (first packet) */
+#define TCPSM_CTL_READER(s) (0x2u << (s))      /* a reader peeks this side's buffer */
+#define TCPSM_CTL_STOP(s) (0x8u << (s))        /* MOS_STOP_MON: side no longer tracked */
+#define TCPSM_CTL_POLSET(s) (0x20u << (s))     /* overlap policy given ... */
+#define TCPSM_CTL_POLLAST(s) (0x80u << (s))    /* ... and it is LAST (else FIRST) */
+#define TCPSM_CTL_BUFOFF(s) (0x200u << (s))    /* MOS_CLIBUF/SVRBUF = 0 */
+#define TCPSM_CTL_RESIZE(s) (0x800u << (s))    /* resize pending (tcpsm_flow_want_size) */
+#define TCPSM_CTL_TPOLSET(s) (0x4000u << (s))  /* receiver's stack given (MOS_CLIPOLICY) ... */
+#define TCPSM_CTL_TPOLWIN(s) (0x10000u << (s)) /* ... and it is Windows (else Linux) */
+
+/* @return the flow's control word (acquire, see above). */
+uint32_t tcpsm_flow_ctl(const struct tcpsm_flow *f);
+/* Sets (with release) / clears bits of the control word (atomic, any stage
+ * lcore). */
+void tcpsm_flow_ctl_set(struct tcpsm_flow *f, uint32_t bits);
+void tcpsm_flow_ctl_clear(struct tcpsm_flow *f, uint32_t bits);
+/* The size a RESIZE(side) request asks for (MOS_CLIBUF/SVRBUF > 0): store it
+ * first, then set TCPSM_CTL_RESIZE(side) with tcpsm_flow_ctl_set(), whose
+ * release makes tcpsm see this size with the bit. */
+void tcpsm_flow_want_size(struct tcpsm_flow *f, unsigned side, uint32_t size);
+
+/* The control bits every flow of pl starts with (tcpsm applies them at the
+ * flow's first packet, before the events stage sees it): the API turns on
+ * reader mode when some stream socket may peek, so that the first bytes are
+ * kept for a reader events has not attached yet. Main thread, before packets
+ * flow. @return 0, or -ENODEV when pl has no tcpsm instance. */
+int tcpsm_set_new_flow_ctl(struct mp_pipeline *pl, uint32_t bits);
+
+/* The stack (enum mp_policy) side is modelled on as a receiver
+ * (tcpsm_accept.c): what tcp.policy and [policy] gave it at the flow's
+ * start, or what the app set since. Set: through the control word (sticky
+ * TPOLSET/TPOLWIN bits), applied from the next packet tcpsm processes. */
+unsigned tcpsm_flow_policy(const struct tcpsm_flow *f, unsigned side);
+void tcpsm_flow_set_policy(struct tcpsm_flow *f, unsigned side, unsigned policy);
+
+/* ---- reading a flow ------------------------------------------------------- */
+
+/* The flow's slot (the index of per-flow tables of events and app); also in
+ * mp_meta.flow_idx of every packet and control mbuf of the flow. */
+uint32_t tcpsm_flow_slot(const struct tcpsm_flow *f);
+
+/* Number of flow slots each tcpsm instance has for conf c: slots run from 0
+ * to c->n_inst[tcpsm] * tcpsm_flow_slots(c) - 1. */
+unsigned tcpsm_flow_slots(const struct mp_conf *c);
+
+/* The smallest reassembly pool ([tcp] buf_pool, bytes) that gives both sides
+ * of flows flows the chunks they need to buffer with buf_size bytes per side
+ * (a data chunk, and the slot map when the window and the readers' slack
+ * reach past the inline slots); tcpsm refuses a smaller pool. 0 when
+ * buf_size is 0 (reassembly off). For front ends that count buffers the
+ * way mOS does (mos.conf's no_ring_buffers, mtcp_setconf). */
+uint64_t tcpsm_buf_pool_need(unsigned flows, uint64_t buf_size);
+
+/* Reader side of side's reassembly buffer (the bytes side receives), or NULL
+ * when it has none (yet). Read it with the reader functions of reasm.h
+ * (reasm_peek, reasm_ppeek, reasm_info, reasm_frags) on the app lcore owning
+ * the flow, and only while the flow is not retired. */
+struct reasm *tcpsm_flow_buf(const struct tcpsm_flow *f, unsigned side);
+
+/* Every callback of f up to packet (or control mbuf) md has returned, or md
+ * leaves without one (bypass): no reader of f reads below the window
+ * starts of md's edges again, and tcpsm may give those chunks back
+ * (reasm_release). Called by the lcore that holds the flow's packets in
+ * order: the app stage after a packet, the events stage for a packet it
+ * lets bypass the app while none of the flow is there. */
+struct mp_meta;
+void tcpsm_flow_release(struct tcpsm_flow *f, const struct mp_meta *md);
+
+/* Address of side (0 client, 1 server): 16 bytes (IPv4 in the first 4),
+ * port in host order. @return 1 for IPv6 flows, 0 for IPv4. */
+int tcpsm_flow_addr(const struct tcpsm_flow *f, unsigned side, uint8_t addr[16], uint16_t *port);
+
+/* Sequence number of side's first payload byte (0 while unknown). */
+uint32_t tcpsm_flow_base_seq(const struct tcpsm_flow *f, unsigned side);
+
+/* What the connection table shows of the flow (runtime/conntable.h). */
+void tcpsm_flow_snap(const struct tcpsm_flow *f, struct mp_conn_snap *out);
+
+/* enum tcpsm_end: TCPSM_END_NONE while the flow is open. */
+unsigned tcpsm_flow_end_reason(const struct tcpsm_flow *f);
 /* @return "fin", "rst", "timeout", "evicted", "open" ("?" otherwise). */
 const char *tcpsm_end_name(unsigned end);
+/* @return "CLOSED", "SYN_SENT", ... ("?" when out of range). */
+const char *tcpsm_state_name(unsigned st);
 
-/* Payload bytes of side's range (first to highest byte, each once) and the
- * ones never captured. */
-static inline uint64_t tcpsm_side_bytes(const struct tcpsm_side *s)
-{
-	return s->sent.high;
-}
-static inline uint64_t tcpsm_side_missed(const struct tcpsm_side *s)
-{
-	uint64_t miss = s->sent.high - s->sent.seen + s->uncap;
-	return s->sent.high >= s->sent.seen ? miss : 0;
-}
-
-void tcpsm_flowrec_fill(struct tcpsm_flowrec *r, const struct tcpsm_flow *f);
-/* Formats r as one JSON line with '\n'. @return its length (truncated to
- * len - 1 like snprintf). */
-int tcpsm_flowrec_format(const struct tcpsm_flowrec *r, char *buf, size_t len);
-
-/* The RCU connection table of a running pipeline (NULL before tcpsm's init):
- * for midstat and other readers; see runtime/conntable.h for how to read it. */
-struct mp_conntable *tcpsm_conntable(struct mp_pipeline *pl);
-
-/* ---- flow log writer (EAL: rte_ring) -------------------------------------- */
-struct tcpsm_flowlog;
-/* Opens path ("-" = stdout) and starts the writer thread.
- * @return the log, or NULL after printing why. */
-struct tcpsm_flowlog *tcpsm_flowlog_start(const char *path, unsigned ring_slots);
-/* Queues a record (any thread, lock-free). @return 0, or -ENOBUFS when full. */
-int tcpsm_flowlog_push(struct tcpsm_flowlog *fl, const struct tcpsm_flowrec *r);
-/* Writes what is queued, flushes, stops the thread and frees the log. */
-void tcpsm_flowlog_stop(struct tcpsm_flowlog *fl);
-
-/* ---- internal, shared by tcpsm_*.c ---------------------------------------- */
-static inline void tcpsm_ctr(struct tcpsm_inst *ti, unsigned id, uint64_t n)
-{
-	/* Single writer; readers want untorn values only (see mp_ctr_add). */
-	uint64_t *p = &ti->ctr[id];
-	__atomic_store_n(p, __atomic_load_n(p, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
-}
-
-struct tcpsm_flow *tcpsm_flow_new(struct tcpsm_inst *ti, const struct tcpsm_key *k, uint32_t hash, uint64_t ts);
-/* Links a new flow into the RCU connection table, once its roles are set:
- * readers must never see a flow whose client/server are not known yet. */
-void tcpsm_flow_publish(struct tcpsm_inst *ti, struct tcpsm_flow *f);
-/* A field the connection table's readers load (relaxed) while tcpsm runs:
- * stored with a relaxed atomic store (a plain mov on x86), so that the
- * concurrent read is not a data race in C11 terms (nor for TSan). */
-#define TCPSM_WR(lv, v) __atomic_store_n(&(lv), (v), __ATOMIC_RELAXED)
-void tcpsm_flow_end(struct tcpsm_inst *ti, struct tcpsm_flow *f, unsigned reason);
-struct tcpsm_flow *tcpsm_table_find(struct tcpsm_inst *ti, const struct tcpsm_key *k, uint32_t hash);
-uint32_t tcpsm_key_hash(const struct tcpsm_key *k);
-
-/* The private table's hash of a packet's flow: classify's symmetric hash of
- * the same 5-tuple (md->hash), re-mixed by one CRC step so that its low bits
- * do not repeat the bits that chose this tcpsm instance (hash % n). Cheaper
- * than hashing the key again, and known before the key is built, which lets
- * the poll loop prefetch a burst's table slots and flows ahead of use. */
-static inline uint32_t tcpsm_md_hash(const struct mp_meta *md)
-{
-	return rte_hash_crc_4byte(md->hash, 0x5bd1e995u);
-}
-
-/* Prefetch steps for a packet a few places ahead in the burst: its table
- * slot first, then (once that line has arrived) the flow it points to. */
-static inline void tcpsm_prefetch_slot(const struct tcpsm_inst *ti, const struct mp_meta *md)
-{
-	rte_prefetch0(&ti->tab[tcpsm_md_hash(md) & ti->mask]);
-}
-
-static inline void tcpsm_prefetch_flow(const struct tcpsm_inst *ti, const struct mp_meta *md)
-{
-	const struct tcpsm_slot *s = &ti->tab[tcpsm_md_hash(md) & ti->mask];
-	if (s->f) {
-		rte_prefetch0(s->f);
-		rte_prefetch0((const char *)s->f + RTE_CACHE_LINE_SIZE);
-	}
-}
-void tcpsm_list_set(struct tcpsm_inst *ti, struct tcpsm_flow *f, unsigned list, uint64_t ts);
-/* tcpsm_timer.c: 1 when f's timer (half-open, idle or TIME_WAIT/after-RST)
- * has run out at packet time ts; tcpsm_flow_expire ends it as expiry would. */
-int tcpsm_flow_expired(const struct tcpsm_inst *ti, const struct tcpsm_flow *f, uint64_t ts);
-void tcpsm_flow_expire(struct tcpsm_inst *ti, struct tcpsm_flow *f);
-/* tcpsm_reasm.c */
-int tcpsm_reasm_setup(struct tcpsm_inst *ti);
-void tcpsm_reasm_teardown(struct tcpsm_inst *ti);
-void tcpsm_reasm_data(struct tcpsm_inst *ti, struct tcpsm_flow *f, unsigned rside, uint32_t seq, const uint8_t *p,
-                      unsigned len, unsigned cap, uint32_t *ev);
-/* Gives a flow's buffers back (instance thread, after the flow is retired). */
-void tcpsm_reasm_release(struct tcpsm_inst *ti, struct tcpsm_flow *f);
-void tcpsm_reasm_reclaim_ended(struct tcpsm_inst *ti);
+/* Payload bytes of side's stream never captured so far (holes, snaplen), and
+ * payload bytes side retransmitted. */
+uint64_t tcpsm_flow_missed(const struct tcpsm_flow *f, unsigned side);
+uint64_t tcpsm_flow_rexmit_bytes(const struct tcpsm_flow *f, unsigned side);
 
 #endif

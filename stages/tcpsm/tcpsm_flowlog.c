@@ -1,29 +1,66 @@
-/* tcpsm flow log: one JSON line per connection when it ends. tcpsm instances
- * push fixed-size records into one multi-producer rte_ring (lock-free; a full
- * ring loses the record and counts it); a writer pthread, off the datapath,
- * formats and writes them. Per-instance order is kept (a ring is FIFO per
- * producer), so each instance's flows appear in the order they ended. */
+/* tcpsm flow log: state and end names, flow-log records (one per connection
+ * when it ends) and their JSON lines. The records travel through the
+ * pipeline's record log (runtime/reclog.h: a service the runtime runs, which
+ * tcpsm declares in its stage type), whose writer thread calls
+ * tcpsm_flowrec_line; each instance's records keep the order its flows
+ * ended in. Calls nothing else of tcpsm (README.md, "Layers"). */
 #include <arpa/inet.h>
-#include <errno.h>
 #include <inttypes.h>
-#include <pthread.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include <rte_ring.h>
-#include <rte_ring_elem.h>
+#include "tcpsm-int.h"
 
-#include "tcpsm.h"
+const char *tcpsm_state_name(unsigned st)
+{
+	static const char *const n[MP_TCP_ST_N] = {
+	    "CLOSED",     "LISTEN",     "SYN_SENT", "SYN_RCVD", "ESTABLISHED", "FIN_WAIT_1",
+	    "FIN_WAIT_2", "CLOSE_WAIT", "CLOSING",  "LAST_ACK", "TIME_WAIT",
+	};
+	return st < MP_TCP_ST_N ? n[st] : "?";
+}
 
-struct tcpsm_flowlog {
-	struct rte_ring *r;
-	FILE *fp;
-	int own_fp;
-	int stop; /* set (release) by tcpsm_flowlog_stop */
-	pthread_t th;
-};
+const char *tcpsm_end_name(unsigned end)
+{
+	switch (end) {
+	case TCPSM_END_FIN: return "fin";
+	case TCPSM_END_RST: return "rst";
+	case TCPSM_END_TIMEOUT: return "timeout";
+	case TCPSM_END_EVICTED: return "evicted";
+	case TCPSM_END_OPEN: return "open";
+	default: return "?";
+	}
+}
+
+void tcpsm_flowrec_fill(struct tcpsm_flowrec *r, const struct tcpsm_flow *f)
+{
+	memset(r, 0, sizeof(*r));
+	memcpy(r->cli, f->cli_is_a ? f->key.a : f->key.b, 16);
+	memcpy(r->svr, f->cli_is_a ? f->key.b : f->key.a, 16);
+	r->cli_port = f->cli_is_a ? f->key.pa : f->key.pb;
+	r->svr_port = f->cli_is_a ? f->key.pb : f->key.pa;
+	r->v6 = f->key.v6;
+	r->cli_state = f->s[0].state;
+	r->svr_state = f->s[1].state;
+	r->end = f->end;
+	r->midstream = f->midstream;
+	r->first_ts = f->first_ts;
+	r->last_ts = f->last_ts;
+	for (int i = 0; i < 2; i++) {
+		r->pkts[i] = f->s[i].pkts;
+		r->bytes[i] = tcpsm_side_bytes(&f->s[i]);
+		r->missed[i] = tcpsm_side_missed(&f->s[i]);
+		r->rexmit[i] = f->s[i].rexmit;
+		r->rexmit_bytes[i] = f->s[i].rexmit_bytes;
+	}
+}
+
+unsigned tcpsm_flow_end_reason(const struct tcpsm_flow *f)
+{
+	return f->end;
+}
+
+/* ---- the line ------------------------------------------------------------- */
 
 static void fmt_ep(char *out, size_t len, const uint8_t *a, uint16_t port, int v6)
 {
@@ -51,92 +88,14 @@ int tcpsm_flowrec_format(const struct tcpsm_flowrec *r, char *buf, size_t len)
 	                r->bytes[1], r->missed[1], r->rexmit[1], r->rexmit_bytes[1]);
 }
 
-static unsigned write_some(struct tcpsm_flowlog *fl)
+int tcpsm_flowrec_line(const void *rec, char *line, unsigned len)
 {
-	struct tcpsm_flowrec recs[32];
-	char line[1024];
-	unsigned n = rte_ring_sc_dequeue_burst_elem(fl->r, recs, sizeof(recs[0]), RTE_DIM(recs), NULL);
-	for (unsigned i = 0; i < n; i++) {
-		tcpsm_flowrec_format(&recs[i], line, sizeof(line));
-		fputs(line, fl->fp);
-	}
-	return n;
+	return tcpsm_flowrec_format(rec, line, len);
 }
 
-static void *writer(void *arg)
+int tcpsm_flowrec_sheddable(const struct tcpsm_flowrec *r)
 {
-	struct tcpsm_flowlog *fl = arg;
-	for (;;) {
-		/* Read stop before emptying the ring: records pushed before
-		 * stop was set are then all seen by the final pass. */
-		int stop = __atomic_load_n(&fl->stop, __ATOMIC_ACQUIRE);
-		if (write_some(fl))
-			continue;
-		if (stop)
-			break;
-		fflush(fl->fp);
-		usleep(1000);
-	}
-	fflush(fl->fp);
-	return NULL;
-}
-
-struct tcpsm_flowlog *tcpsm_flowlog_start(const char *path, unsigned ring_slots)
-{
-	struct tcpsm_flowlog *fl = calloc(1, sizeof(*fl));
-	unsigned slots = 64;
-
-	if (!fl) {
-		fprintf(stderr, "mospipe: flow log: out of memory\n");
-		return NULL;
-	}
-	while (slots < ring_slots && slots < (1u << 24))
-		slots <<= 1;
-	if (!strcmp(path, "-"))
-		fl->fp = stdout;
-	else {
-		fl->fp = fopen(path, "w");
-		fl->own_fp = 1;
-		if (!fl->fp) {
-			fprintf(stderr, "mospipe: flow log %s: cannot open for writing: %s\n", path, strerror(errno));
-			free(fl);
-			return NULL;
-		}
-	}
-	fl->r =
-	    rte_ring_create_elem("tcpsm_flowlog", sizeof(struct tcpsm_flowrec), slots, SOCKET_ID_ANY, RING_F_SC_DEQ);
-	if (!fl->r) {
-		fprintf(stderr, "mospipe: flow log: cannot create its ring of %u records\n", slots);
-		goto fail;
-	}
-	if (pthread_create(&fl->th, NULL, writer, fl) != 0) {
-		fprintf(stderr, "mospipe: flow log: cannot start the writer thread\n");
-		rte_ring_free(fl->r);
-		goto fail;
-	}
-	return fl;
-fail:
-	if (fl->own_fp)
-		fclose(fl->fp);
-	free(fl);
-	return NULL;
-}
-
-int tcpsm_flowlog_push(struct tcpsm_flowlog *fl, const struct tcpsm_flowrec *r)
-{
-	return rte_ring_mp_enqueue_elem(fl->r, (void *)(uintptr_t)r, sizeof(*r)) == 0 ? 0 : -ENOBUFS;
-}
-
-void tcpsm_flowlog_stop(struct tcpsm_flowlog *fl)
-{
-	if (!fl)
-		return;
-	__atomic_store_n(&fl->stop, 1, __ATOMIC_RELEASE);
-	pthread_join(fl->th, NULL);
-	write_some(fl); /* nothing should be left; be sure */
-	fflush(fl->fp);
-	if (fl->own_fp)
-		fclose(fl->fp);
-	rte_ring_free(fl->r);
-	free(fl);
+	if (r->end == TCPSM_END_EVICTED)
+		return 1;
+	return r->bytes[0] + r->bytes[1] == 0 && r->end != TCPSM_END_FIN && r->end != TCPSM_END_RST;
 }

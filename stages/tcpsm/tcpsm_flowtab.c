@@ -1,17 +1,20 @@
-/* tcpsm flow table: the instance's private open-addressing table (linear
- * probing, backward-shift deletion, keyed by the direction-free 5-tuple),
- * the flow pool, flow creation (with eviction or refusal when full) and flow
- * end (out of both tables, then handed to on_end for retirement). */
+/* tcpsm flow table, the lowest layer of the stage: the instance's private
+ * open-addressing table (linear probing, backward-shift deletion, keyed by
+ * the direction-free 5-tuple), the flow pool and its slot numbers, every
+ * list a flow sits on (timer lists, reclaim and buffer queues), flow
+ * creation (with eviction or refusal when full) and flow end (out of the tables and lists,
+ * then handed to on_end for retirement); and the accessors of tcpsm.h that
+ * read a flow. Calls nothing else of tcpsm (README.md, "Layers"). */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <rte_hash_crc.h>
 #include <rte_mempool.h>
 
 #include "conf-types.h"
 #include "conntable.h"
-#include "tcpsm.h"
+#include "tcpsm-int.h"
 #include "tsan.h"
 
 void tcpsm_params_from_conf(struct tcpsm_params *p, const struct mp_conf *c)
@@ -28,102 +31,97 @@ void tcpsm_params_from_conf(struct tcpsm_params *p, const struct mp_conf *c)
 	p->buf_size = c->buf_size;
 	p->buf_pool = c->buf_pool;
 	p->buf_free_at_end = c->buf_free_at_end;
+	p->policy = c->policy;
+	p->urgent = c->urgent;
+	p->min_ttl = c->min_ttl;
+	p->n_policy_nets = c->n_policy_nets;
+	memcpy(p->policy_nets, c->policy_nets, sizeof(p->policy_nets));
 }
 
-struct tcpsm_inst *tcpsm_inst_create(const struct tcpsm_params *p, unsigned idx, struct rte_mempool *mp, uint64_t *ctr,
-                                     struct mp_conntable *ct, tcpsm_end_fn on_end, void *end_arg)
+unsigned tcpsm_pool_size(const struct tcpsm_params *p)
 {
-	struct tcpsm_inst *ti;
-	uint64_t slots = 16;
+	/* Room for the table's flows plus those ended but not yet retired.
+	 * An ended flow comes back after its control mbuf crossed the
+	 * pipeline and an RCU grace period: liburcu's call_rcu thread runs
+	 * its callbacks in batches 10 ms apart, so a full table evicting at
+	 * the packet rate of a flood (1-2 M/s here) has 10-40K flows in
+	 * retirement at once, more when that thread waits for a CPU. With
+	 * the former flows / 16 + 256 a 16K table refused 85% of new flows
+	 * under 1 M SYNs + 1 M ACKs for want of an object (flow_pool_empty),
+	 * real connections among them; at flows / 16 with a floor of 16K, the
+	 * default table still refused 1.3% of 20 M on this loaded 2-core VM
+	 * (bench/flood.py). */
+	unsigned slack = p->retire_slack ? p->retire_slack : p->flows / 4 > 16384 ? p->flows / 4 : 16384;
+	return p->flows + slack + 256;
+}
 
-	if (!p || p->flows == 0) {
-		errno = EINVAL;
-		return NULL;
-	}
-	ti = calloc(1, sizeof(*ti));
-	if (!ti)
-		goto nomem;
-	ti->p = *p;
-	ti->idx = idx;
-	ti->ct = ct;
-	ti->on_end = on_end;
-	ti->end_arg = end_arg;
-	ti->next_id = (uint64_t)idx << 48;
+unsigned tcpsm_flow_slots(const struct mp_conf *c)
+{
+	struct tcpsm_params p;
+	tcpsm_params_from_conf(&p, c);
+	return tcpsm_pool_size(&p);
+}
+
+struct slot_iter {
+	uint32_t next;
+};
+
+static void number_flow(struct rte_mempool *mp, void *arg, void *obj, unsigned idx)
+{
+	struct slot_iter *it = arg;
+	(void)mp;
+	(void)idx;
+	memset(obj, 0, sizeof(struct tcpsm_flow));
+	((struct tcpsm_flow *)obj)->slot = it->next++;
+}
+
+int tcpsm_flowtab_init(struct tcpsm_inst *ti, struct rte_mempool *mp)
+{
+	uint64_t slots = 16;
+	unsigned n = tcpsm_pool_size(&ti->p);
+
 	/* Load factor at most 1/2 keeps linear probes short. */
-	while (slots < 2ULL * p->flows)
+	while (slots < 2ULL * ti->p.flows)
 		slots <<= 1;
 	ti->tab = calloc(slots, sizeof(*ti->tab));
 	if (!ti->tab)
-		goto nomem;
+		return -ENOMEM;
 	ti->mask = (uint32_t)(slots - 1);
-	if (ctr)
-		ti->ctr = ctr;
-	else if ((ti->ctr = calloc(TCPSM_C_N, sizeof(uint64_t))))
-		ti->own_ctr = 1;
-	else
-		goto nomem;
-	if (mp)
+	if (!(ti->rel = calloc(n, sizeof(*ti->rel))))
+		return -ENOMEM;
+	if (mp) {
+		/* Each object keeps its slot for life: flow creation keeps it. */
+		struct slot_iter it = {ti->slot_base};
 		ti->mp = mp;
-	else {
-		unsigned n = p->flows + p->flows / 4 + 1;
+		rte_mempool_obj_iter(mp, number_flow, &it);
+	} else {
 		ti->arr = calloc(n, sizeof(*ti->arr));
 		ti->free_stk = calloc(n, sizeof(*ti->free_stk));
 		if (!ti->arr || !ti->free_stk)
-			goto nomem;
-		for (unsigned i = 0; i < n; i++)
+			return -ENOMEM;
+		for (unsigned i = 0; i < n; i++) {
+			ti->arr[i].slot = ti->slot_base + i;
 			ti->free_stk[i] = &ti->arr[n - 1 - i];
+		}
 		ti->n_free = n;
 	}
 	for (unsigned l = 0; l < TCPSM_L_N; l++)
 		TAILQ_INIT(&ti->lists[l]);
 	TAILQ_INIT(&ti->reclaimq);
-	int r = tcpsm_reasm_setup(ti);
-	if (r < 0) {
-		tcpsm_inst_destroy(ti);
-		errno = -r;
-		return NULL;
-	}
-	return ti;
-nomem:
-	if (ti) {
-		free(ti->tab);
-		if (ti->ctr != ctr)
-			free(ti->ctr);
-		free(ti->arr);
-		free(ti->free_stk);
-		free(ti);
-	}
-	errno = ENOMEM;
-	return NULL;
+	TAILQ_INIT(&ti->bufq);
+	return 0;
 }
 
-void tcpsm_inst_destroy(struct tcpsm_inst *ti)
+void tcpsm_flowtab_fini(struct tcpsm_inst *ti)
 {
-	if (!ti)
-		return;
-	ti->on_end = NULL; /* ended flows go straight back to the pool */
-	for (unsigned l = 0; l < TCPSM_L_N; l++)
-		while (!TAILQ_EMPTY(&ti->lists[l]))
-			tcpsm_flow_end(ti, TAILQ_FIRST(&ti->lists[l]), TCPSM_END_OPEN);
-	tcpsm_reasm_teardown(ti);
-	if (ti->own_ctr)
-		free(ti->ctr);
 	free(ti->tab);
-	if (!ti->mp) {
-		free(ti->arr);
-		free(ti->free_stk);
-	}
-	free(ti);
-}
-
-uint32_t tcpsm_key_hash(const struct tcpsm_key *k)
-{
-	uint32_t h = rte_hash_crc(k, sizeof(*k), 0x5bd1e995u);
-	/* Spread the low bits used as the slot index. */
-	h ^= h >> 16;
-	h *= 0x85ebca6bu;
-	h ^= h >> 13;
-	return h;
+	ti->tab = NULL;
+	free((void *)ti->rel);
+	ti->rel = NULL;
+	free(ti->arr);
+	free(ti->free_stk);
+	ti->arr = NULL;
+	ti->free_stk = NULL;
 }
 
 struct tcpsm_flow *tcpsm_table_find(struct tcpsm_inst *ti, const struct tcpsm_key *k, uint32_t hash)
@@ -181,31 +179,104 @@ static struct tcpsm_flow *pool_get(struct tcpsm_inst *ti)
 	return ti->n_free ? ti->free_stk[--ti->n_free] : NULL;
 }
 
-void tcpsm_flow_free(struct tcpsm_flow *f)
+/* A quarter, not a half: once new flows stop being published, the table's
+ * published flows still retire through the grace period as they are
+ * evicted, so at most slack / 4 + flows are then in retirement: within the
+ * slack for tables up to 3/4 of it (12K flows at the 16K floor). */
+void tcpsm_pool_watch(struct tcpsm_inst *ti)
 {
-	struct tcpsm_inst *ti = f->ti;
-	tcpsm_reasm_release(ti, f);
+	unsigned n = tcpsm_pool_size(&ti->p);
+	unsigned avail = ti->mp ? rte_mempool_avail_count(ti->mp) : ti->n_free;
+	unsigned used = n - (avail < n ? avail : n);
+	unsigned retiring = used > ti->n_active ? used - ti->n_active : 0;
+	ti->pool_low = retiring > (n - ti->p.flows) / 4;
+}
+
+void tcpsm_flowtab_put(struct tcpsm_inst *ti, struct tcpsm_flow *f)
+{
 	if (ti->mp)
 		rte_mempool_put(ti->mp, f);
 	else
 		ti->free_stk[ti->n_free++] = f;
 }
 
-/* Makes room for one flow. @return 0, or -ENOSPC. */
+void tcpsm_list_set(struct tcpsm_inst *ti, struct tcpsm_flow *f, unsigned list, uint64_t ts)
+{
+	if (f->list < TCPSM_L_N)
+		TAILQ_REMOVE(&ti->lists[f->list], f, tq);
+	f->list = (uint8_t)list;
+	f->list_ts = ts;
+	TAILQ_INSERT_TAIL(&ti->lists[list], f, tq);
+}
+
+void tcpsm_rq_add(struct tcpsm_inst *ti, struct tcpsm_flow *f)
+{
+	tcpsm_bq_del(ti, f); /* closed: the reclaim queue's from now on */
+	if (f->in_rq)
+		return;
+	TAILQ_INSERT_TAIL(&ti->reclaimq, f, rq);
+	f->in_rq = 1;
+}
+
+void tcpsm_bq_add(struct tcpsm_inst *ti, struct tcpsm_flow *f)
+{
+	if (f->in_bq)
+		return;
+	TAILQ_INSERT_TAIL(&ti->bufq, f, bq);
+	f->in_bq = 1;
+	f->bq_ts = f->last_ts;
+}
+
+void tcpsm_bq_del(struct tcpsm_inst *ti, struct tcpsm_flow *f)
+{
+	if (!f->in_bq)
+		return;
+	TAILQ_REMOVE(&ti->bufq, f, bq);
+	f->in_bq = 0;
+}
+
+void tcpsm_bq_requeue(struct tcpsm_inst *ti, struct tcpsm_flow *f)
+{
+	tcpsm_bq_del(ti, f);
+	tcpsm_bq_add(ti, f);
+}
+
+void tcpsm_rq_del(struct tcpsm_inst *ti, struct tcpsm_flow *f)
+{
+	if (!f->in_rq)
+		return;
+	TAILQ_REMOVE(&ti->reclaimq, f, rq);
+	f->in_rq = 0;
+}
+
+/* Makes room for one flow when the table is full (README.md, "Eviction"):
+ *  1. a closed flow (TIME_WAIT, after RST), the earliest closed: its
+ *     connection is over, it only waits for stragglers;
+ *  2. an unconfirmed flow, the least recently active of the half-open ones
+ *     (no handshake completed) and of those picked up mid-stream that were
+ *     never confirmed (TCPSM_L_UNCONF): what a flood of SYNs or spoofed
+ *     ACKs creates, and what it evicts first, its own oldest state;
+ *  3. nothing: established, confirmed flows are never evicted; the new flow
+ *     is refused (counted) and passes as an orphan.
+ * Each step looks at list heads only: O(1). @return 0, or -ENOSPC. */
 static int make_room(struct tcpsm_inst *ti)
 {
-	struct tcpsm_flow *v;
+	struct tcpsm_flow *v, *u;
 	if (ti->n_active < ti->p.flows)
 		return 0;
 	if (ti->p.table_full != MP_FULL_EVICT)
 		return -ENOSPC;
-	/* Closed flows only wait out TIME_WAIT: cheapest to let go. Then the
-	 * oldest half-open one. Established flows are never evicted. */
 	if ((v = TAILQ_FIRST(&ti->lists[TCPSM_L_CLOSED]))) {
+		tcpsm_ctr(ti, TCPSM_C_EVICTED_CLOSED, 1);
 		tcpsm_flow_end(ti, v, v->end);
 		return 0;
 	}
-	if ((v = TAILQ_FIRST(&ti->lists[TCPSM_L_HALF]))) {
+	v = TAILQ_FIRST(&ti->lists[TCPSM_L_HALF]);
+	u = TAILQ_FIRST(&ti->lists[TCPSM_L_UNCONF]);
+	if (u && (!v || u->list_ts < v->list_ts))
+		v = u;
+	if (v) {
+		tcpsm_ctr(ti, v == u ? TCPSM_C_EVICTED_UNCONF : TCPSM_C_EVICTED_HALF, 1);
 		tcpsm_flow_end(ti, v, TCPSM_END_EVICTED);
 		return 0;
 	}
@@ -216,16 +287,22 @@ struct tcpsm_flow *tcpsm_flow_new(struct tcpsm_inst *ti, const struct tcpsm_key 
 {
 	struct tcpsm_flow *f;
 
-	if (make_room(ti) < 0) {
-		tcpsm_ctr(ti, TCPSM_C_TABLE_FULL_REFUSED, 1);
-		return NULL;
-	}
+	/* The object first: without one, evicting a flow would only lose it. */
 	if (!(f = pool_get(ti))) {
 		tcpsm_ctr(ti, TCPSM_C_POOL_EMPTY, 1);
 		return NULL;
 	}
+	if (make_room(ti) < 0) {
+		tcpsm_flowtab_put(ti, f);
+		tcpsm_ctr(ti, TCPSM_C_TABLE_FULL_REFUSED, 1);
+		return NULL;
+	}
+	uint32_t slot = f->slot;
 	memset(f, 0, sizeof(*f));
+	f->slot = slot;
 	f->ti = ti;
+	/* The object's previous flow was retired: nothing releases it any more. */
+	atomic_store_explicit(&ti->rel[slot - ti->slot_base], 0, memory_order_relaxed);
 	f->key = *k;
 	f->hash = hash;
 	f->id = ti->next_id++;
@@ -248,6 +325,7 @@ void tcpsm_flow_publish(struct tcpsm_inst *ti, struct tcpsm_flow *f)
 	 * is written before this; cds_lfht's add orders it for readers, and
 	 * the annotation tells TSan, which cannot see into liburcu. */
 	MP_TSAN_RELEASE(f);
+	f->published = 1;
 	if (mp_conntable_add(ti->ct, &f->ln, f->hash, &f->key) == 0)
 		f->in_ct = 1;
 	else
@@ -265,10 +343,8 @@ void tcpsm_flow_end(struct tcpsm_inst *ti, struct tcpsm_flow *f, unsigned reason
 
 	table_remove(ti, f);
 	TAILQ_REMOVE(&ti->lists[f->list], f, tq);
-	if (f->in_rq) {
-		TAILQ_REMOVE(&ti->reclaimq, f, rq);
-		f->in_rq = 0;
-	}
+	tcpsm_rq_del(ti, f);
+	tcpsm_bq_del(ti, f);
 	f->list = TCPSM_L_N;
 	ti->n_active--;
 	if (f->in_ct) {
@@ -287,7 +363,7 @@ void tcpsm_flow_end(struct tcpsm_inst *ti, struct tcpsm_flow *f, unsigned reason
 	if (ti->on_end)
 		ti->on_end(ti, f, ev, ti->end_arg);
 	else
-		tcpsm_flow_free(f);
+		tcpsm_flowtab_put(ti, f); /* teardown: the buffer pool goes next */
 }
 
 /* ---- RCU table callbacks ------------------------------------------------ */
@@ -305,6 +381,13 @@ void tcpsm_conn_snap(const struct cds_lfht_node *node, struct mp_conn_snap *o)
 {
 	const struct tcpsm_flow *f = caa_container_of(node, struct tcpsm_flow, ln);
 	MP_TSAN_ACQUIRE(f); /* pairs with tcpsm_flow_publish */
+	tcpsm_flow_snap(f, o);
+}
+
+/* ---- tcpsm.h accessors --------------------------------------------------- */
+
+void tcpsm_flow_snap(const struct tcpsm_flow *f, struct mp_conn_snap *o)
+{
 	/* Key, roles and first_ts never change while the flow is published;
 	 * the rest is written by tcpsm as we read (see conntable.h). */
 	const uint8_t *ca = f->cli_is_a ? f->key.a : f->key.b, *sa = f->cli_is_a ? f->key.b : f->key.a;
@@ -328,48 +411,57 @@ void tcpsm_conn_snap(const struct cds_lfht_node *node, struct mp_conn_snap *o)
 	o->inst = f->ti->idx;
 }
 
-/* ---- names and records ------------------------------------------------- */
-
-const char *tcpsm_state_name(unsigned st)
+uint32_t tcpsm_flow_ctl(const struct tcpsm_flow *f)
 {
-	static const char *const n[MP_TCP_ST_N] = {
-	    "CLOSED",     "LISTEN",     "SYN_SENT", "SYN_RCVD", "ESTABLISHED", "FIN_WAIT_1",
-	    "FIN_WAIT_2", "CLOSE_WAIT", "CLOSING",  "LAST_ACK", "TIME_WAIT",
-	};
-	return st < MP_TCP_ST_N ? n[st] : "?";
+	return __atomic_load_n(&f->ctl, __ATOMIC_ACQUIRE);
 }
 
-const char *tcpsm_end_name(unsigned end)
+void tcpsm_flow_ctl_set(struct tcpsm_flow *f, uint32_t bits)
 {
-	switch (end) {
-	case TCPSM_END_FIN: return "fin";
-	case TCPSM_END_RST: return "rst";
-	case TCPSM_END_TIMEOUT: return "timeout";
-	case TCPSM_END_EVICTED: return "evicted";
-	case TCPSM_END_OPEN: return "open";
-	default: return "?";
-	}
+	/* Release: a size stored by tcpsm_flow_want_size() before is seen by
+	 * tcpsm's acquire load of the word that shows the RESIZE bit. */
+	__atomic_fetch_or(&f->ctl, bits, __ATOMIC_RELEASE);
 }
 
-void tcpsm_flowrec_fill(struct tcpsm_flowrec *r, const struct tcpsm_flow *f)
+void tcpsm_flow_ctl_clear(struct tcpsm_flow *f, uint32_t bits)
 {
-	memset(r, 0, sizeof(*r));
-	memcpy(r->cli, f->cli_is_a ? f->key.a : f->key.b, 16);
-	memcpy(r->svr, f->cli_is_a ? f->key.b : f->key.a, 16);
-	r->cli_port = f->cli_is_a ? f->key.pa : f->key.pb;
-	r->svr_port = f->cli_is_a ? f->key.pb : f->key.pa;
-	r->v6 = f->key.v6;
-	r->cli_state = f->s[0].state;
-	r->svr_state = f->s[1].state;
-	r->end = f->end;
-	r->midstream = f->midstream;
-	r->first_ts = f->first_ts;
-	r->last_ts = f->last_ts;
-	for (int i = 0; i < 2; i++) {
-		r->pkts[i] = f->s[i].pkts;
-		r->bytes[i] = tcpsm_side_bytes(&f->s[i]);
-		r->missed[i] = tcpsm_side_missed(&f->s[i]);
-		r->rexmit[i] = f->s[i].rexmit;
-		r->rexmit_bytes[i] = f->s[i].rexmit_bytes;
-	}
+	__atomic_fetch_and(&f->ctl, ~bits, __ATOMIC_RELAXED);
+}
+
+void tcpsm_flow_want_size(struct tcpsm_flow *f, unsigned side, uint32_t size)
+{
+	__atomic_store_n(&f->want_size[side & 1], size, __ATOMIC_RELAXED);
+}
+
+uint32_t tcpsm_flow_slot(const struct tcpsm_flow *f)
+{
+	return f->slot;
+}
+
+struct reasm *tcpsm_flow_buf(const struct tcpsm_flow *f, unsigned side)
+{
+	return (struct reasm *)__atomic_load_n(&f->s[side & 1].buf, __ATOMIC_ACQUIRE);
+}
+
+int tcpsm_flow_addr(const struct tcpsm_flow *f, unsigned side, uint8_t addr[16], uint16_t *port)
+{
+	int a = (side == 0) == (f->cli_is_a != 0);
+	memcpy(addr, a ? f->key.a : f->key.b, 16);
+	*port = a ? f->key.pa : f->key.pb;
+	return f->key.v6;
+}
+
+uint32_t tcpsm_flow_base_seq(const struct tcpsm_flow *f, unsigned side)
+{
+	return f->s[side & 1].base_seq;
+}
+
+uint64_t tcpsm_flow_missed(const struct tcpsm_flow *f, unsigned side)
+{
+	return tcpsm_side_missed(&f->s[side & 1]);
+}
+
+uint64_t tcpsm_flow_rexmit_bytes(const struct tcpsm_flow *f, unsigned side)
+{
+	return f->s[side & 1].rexmit_bytes;
 }

@@ -1,5 +1,5 @@
-/* tcpsm timers on packet time. A flow sits on one of three lists (half-open,
- * established, closed); every list has one timeout, and a flow moves to the
+/* tcpsm timers on packet time. A flow sits on one of four lists (half-open,
+ * established, closed, unconfirmed mid-stream); every list has one timeout, and a flow moves to the
  * tail when the time its deadline counts from changes, so each list stays
  * ordered by deadline and expiry only pops heads: O(1) per packet and per
  * expired flow, no per-flow timer objects. Expiry runs once per burst with
@@ -8,23 +8,17 @@
  * whose deadline has passed at that packet's time ends the flow first
  * (tcpsm_flow_expired), so the result does not depend on where burst
  * boundaries fall: a straggler 16 s after an RST, or a packet after the
- * idle timeout, starts a new flow even when it arrives in the same burst. */
-#include "tcpsm.h"
-
-void tcpsm_list_set(struct tcpsm_inst *ti, struct tcpsm_flow *f, unsigned list, uint64_t ts)
-{
-	if (f->list < TCPSM_L_N)
-		TAILQ_REMOVE(&ti->lists[f->list], f, tq);
-	f->list = (uint8_t)list;
-	f->list_ts = ts;
-	TAILQ_INSERT_TAIL(&ti->lists[list], f, tq);
-}
+ * idle timeout, starts a new flow even when it arrives in the same burst.
+ * The lists themselves belong to the flow table (tcpsm_list_set); this layer
+ * only reads their heads and ends flows through it. */
+#include "tcpsm-int.h"
 
 static uint64_t list_timeout(const struct tcpsm_inst *ti, unsigned l)
 {
 	switch (l) {
 	case TCPSM_L_HALF: return ti->p.syn_ns;
-	case TCPSM_L_EST: return ti->p.idle_ns;
+	case TCPSM_L_EST:
+	case TCPSM_L_UNCONF: return ti->p.idle_ns;
 	default: return ti->p.tw_ns;
 	}
 }
@@ -59,7 +53,7 @@ unsigned tcpsm_end_all(struct tcpsm_inst *ti, unsigned max)
 {
 	unsigned n = 0;
 	/* Closed flows first: they ended earlier. */
-	static const unsigned order[TCPSM_L_N] = {TCPSM_L_CLOSED, TCPSM_L_HALF, TCPSM_L_EST};
+	static const unsigned order[TCPSM_L_N] = {TCPSM_L_CLOSED, TCPSM_L_HALF, TCPSM_L_UNCONF, TCPSM_L_EST};
 	for (unsigned k = 0; k < TCPSM_L_N; k++) {
 		unsigned l = order[k];
 		struct tcpsm_flow *f;

@@ -1,8 +1,13 @@
 /* tx: the end of the pipeline. Inline mode sends each packet out of the port
  * paired with its input port (tx instance i uses queue i of every port);
  * monitor mode frees it. Packets an application dropped by verdict are freed
- * and counted; control mbufs are retired. Optionally writes everything that
- * leaves the box to a pcap file (-w), one file per tx instance (FILE, FILE.1…).
+ * and counted. A datagram rebuilt from IP fragments is freed and the
+ * fragments it carries (mp_pkt_ext.held) leave in its place, or are dropped
+ * with its verdict. Control mbufs (a flow's MP_CTRL_ENDED and
+ * MP_CTRL_RETIRE) are handed back to the tcpsm instance that owns the flow
+ * on the feedback edge (mp_fb_send): when tx has one, every stage before it
+ * is done with what it stands for. Optionally writes everything that leaves
+ * the box to a pcap file (-w), one file per tx instance (FILE, FILE.1…).
  */
 #include <errno.h>
 #include <pcap/pcap.h>
@@ -15,22 +20,10 @@
 #include "pipeline.h"
 #include "stage.h"
 
-enum tx_ctr {
-	TX_CTR_BASE_ = MP_CC_N - 1,
-#define MP_CTR(id, name, help) TX_##id,
-#define MP_DROP(id, name, help) TX_##id,
-#include "tx_counters.def"
-#undef MP_CTR
-#undef MP_DROP
-};
-
-static const struct mp_ctr_desc tx_ctrs[] = {
-#define MP_CTR(id, name, help) {name, help, 0},
-#define MP_DROP(id, name, help) {name, help, 1},
-#include "tx_counters.def"
-#undef MP_CTR
-#undef MP_DROP
-};
+#define MP_CTR_STAGE tx
+#define MP_CTR_PREFIX TX_
+#define MP_CTR_DEF "tx_counters.def"
+#include "counters-gen.h"
 
 struct tx_priv {
 	pcap_t *pcap;
@@ -43,8 +36,14 @@ static int tx_init(struct mp_stage_inst *si)
 {
 	struct mp_pipeline *pl = si->pl;
 	struct tx_priv *tp = rte_zmalloc("tx_priv", sizeof(*tp), RTE_CACHE_LINE_SIZE);
-	if (!tp)
+	if (!tp) {
+		fprintf(
+		    stderr,
+		    "mospipe: tx.%u: out of memory for its queues and pcap buffer (%zu bytes; raise EAL -m in [eal] "
+		    "args)\n",
+		    si->idx, sizeof(*tp));
 		return -ENOMEM;
+	}
 	si->priv = tp;
 	for (unsigned p = 0; p < pl->n_ports; p++) {
 		struct rte_eth_dev_info info;
@@ -86,75 +85,117 @@ static void write_pcap(struct tx_priv *tp, struct rte_mbuf *m)
 	pcap_dump((u_char *)tp->dump, &h, d);
 }
 
+/* Packets waiting to leave through each port, sent when a port's list is
+ * full and at the end of a poll. */
+struct tx_out {
+	struct rte_mbuf *m[MP_MAX_PORTS][256];
+	unsigned n[MP_MAX_PORTS];
+};
+
+static void tx_flush(struct mp_stage_inst *si, struct tx_out *o, unsigned p)
+{
+	struct tx_priv *tp = si->priv;
+	unsigned k = 0, tries = 0;
+	while (k < o->n[p] && tries++ < 64)
+		k += rte_eth_tx_burst(si->pl->port[p].id, tp->queue[p], o->m[p] + k, (uint16_t)(o->n[p] - k));
+	mp_ctr_add(si, TX_SENT, k);
+	if (k < o->n[p]) {
+		rte_pktmbuf_free_bulk(o->m[p] + k, o->n[p] - k);
+		mp_ctr_add(si, TX_TX_FAILED, o->n[p] - k);
+	}
+	o->n[p] = 0;
+}
+
 static unsigned tx_poll(struct mp_stage_inst *si)
 {
 	struct mp_pipeline *pl = si->pl;
 	struct tx_priv *tp = si->priv;
 	struct rte_mbuf *b[256];
-	struct rte_mbuf *out[MP_MAX_PORTS][256];
-	unsigned nout[MP_MAX_PORTS] = {0};
-	unsigned released = 0, ctrl = 0, vdrop = 0, written = 0;
+	struct tx_out out;
+	struct rte_mbuf *back[256];
+	unsigned released = 0, nback = 0, retire = 0, ended = 0, vdrop = 0, written = 0;
 	int inl = pl->conf->mode == MP_MODE_INLINE;
 
 	unsigned n = mp_in_burst(si, b, pl->conf->burst);
 	if (!n)
 		return 0;
+	memset(out.n, 0, sizeof(out.n));
 	for (unsigned i = 0; i < n; i++) {
-		struct rte_mbuf *m = b[i];
+		struct rte_mbuf *m = b[i], *held = NULL;
 		struct mp_meta *md = mp_meta(m);
 		if (unlikely(md->kind == MP_PKT_CTRL)) {
-			if (md->ctrl.type == MP_CTRL_RETIRE && md->flow && pl->flow_retire)
-				pl->flow_retire(pl, md->flow);
-			rte_pktmbuf_free(m);
-			ctrl++;
+			if (md->ctrl.type == MP_CTRL_RETIRE)
+				retire++;
+			else if (md->ctrl.type == MP_CTRL_ENDED)
+				ended++;
+			back[nback++] = m;
 			continue;
 		}
-		if (unlikely(md->flags & MP_MF_CONN_END) && md->flow && pl->flow_ended)
-			pl->flow_ended(pl, md->flow);
 		if (unlikely(md->flags & MP_MF_REASM)) {
 			/* A datagram classify rebuilt from fragments, for monitoring
-			 * only: the original fragments were forwarded unchanged, so
-			 * this copy never leaves the box, even inline. */
+			 * only: it never leaves the box, even inline. The original
+			 * fragments it carries do, unchanged, unless an application
+			 * dropped the datagram: then they go with it. */
+			held = md->pkt.held;
+			int drop = md->verdict == MP_VERDICT_DROP;
 			rte_pktmbuf_free(m);
 			released++;
-			continue;
-		}
-		if (unlikely(md->verdict == MP_VERDICT_DROP)) {
+			if (drop) {
+				while (held) {
+					struct rte_mbuf *nx = mp_meta(held)->pkt.held;
+					rte_pktmbuf_free(held);
+					vdrop++;
+					held = nx;
+				}
+				continue;
+			}
+			if (!held)
+				continue;
+			m = held;
+			md = mp_meta(m);
+			held = md->pkt.held;
+		} else if (unlikely(md->verdict == MP_VERDICT_DROP)) {
 			rte_pktmbuf_free(m);
 			vdrop++;
 			continue;
 		}
-		if (tp->dump) {
-			write_pcap(tp, m);
-			written++;
-		}
-		/* A generator port (MP_PORT_GEN) has no device to send to: its
-		 * packets are released as in monitor mode. */
-		if (inl && pl->port[pl->port[md->port].peer].kind != MP_PORT_GEN &&
-		    !pl->port[pl->port[md->port].peer].pf) {
+		for (;;) {
+			if (tp->dump) {
+				write_pcap(tp, m);
+				written++;
+			}
+			/* A generator port (MP_PORT_GEN) has no device to send to:
+			 * its packets are released as in monitor mode. */
 			unsigned peer = pl->port[md->port].peer;
-			out[peer][nout[peer]++] = m;
-		} else {
-			rte_pktmbuf_free(m);
-			released++;
+			if (inl && pl->port[peer].kind != MP_PORT_GEN && !pl->port[peer].pf) {
+				out.m[peer][out.n[peer]++] = m;
+				if (out.n[peer] == RTE_DIM(out.m[peer]))
+					tx_flush(si, &out, peer);
+			} else {
+				rte_pktmbuf_free(m);
+				released++;
+			}
+			if (!held)
+				break;
+			m = held;
+			md = mp_meta(m);
+			held = md->pkt.held;
 		}
 	}
 	if (inl)
-		for (unsigned p = 0; p < pl->n_ports; p++) {
-			unsigned k = 0, tries = 0;
-			while (k < nout[p] && tries++ < 64)
-				k +=
-				    rte_eth_tx_burst(pl->port[p].id, tp->queue[p], out[p] + k, (uint16_t)(nout[p] - k));
-			mp_ctr_add(si, TX_SENT, k);
-			if (k < nout[p]) {
-				rte_pktmbuf_free_bulk(out[p] + k, nout[p] - k);
-				mp_ctr_add(si, TX_TX_FAILED, nout[p] - k);
-			}
-		}
+		for (unsigned p = 0; p < pl->n_ports; p++)
+			if (out.n[p])
+				tx_flush(si, &out, p);
+	if (nback) {
+		/* After the packets ahead of them in the burst have left. */
+		mp_fb_send(si, back, nback);
+		if (retire)
+			mp_ctr_add(si, TX_BACK_RETIRE, retire);
+		if (ended)
+			mp_ctr_add(si, TX_BACK_ENDED, ended);
+	}
 	if (released)
 		mp_ctr_add(si, TX_RELEASED, released);
-	if (ctrl)
-		mp_ctr_add(si, TX_CTRL, ctrl);
 	if (vdrop)
 		mp_ctr_add(si, TX_VERDICT, vdrop);
 	if (written)
@@ -176,7 +217,6 @@ static void tx_fini(struct mp_stage_inst *si)
 }
 
 const struct mp_stage_type mp_stage_tx = {
-    .name = "tx",
     .id = MP_ST_TX,
     .ctrs = tx_ctrs,
     .n_ctrs = RTE_DIM(tx_ctrs),

@@ -53,8 +53,12 @@ static void on_child(mctx_t m, int sock, int side, event_t ev, filter_arg_t *arg
 static void on_timer(mctx_t m, int id, int side, event_t ev, filter_arg_t *arg)
 {
 	(void)arg;
+	struct pkt_info p;
 	CHECK(m == M && id == 7 && side == MOS_NULL && ev == MOS_ON_TIMEOUT);
 	CHECK(mtcp_cb_get_ts(m) != 0);
+	/* A timer has no packet (mos_api.h), whatever packet moved time. */
+	errno = 0;
+	CHECK(mtcp_getlastpkt(m, 0, MOS_NULL, &p) == -1 && errno == ENODATA);
 	n_timer++;
 }
 
@@ -74,6 +78,11 @@ static void on_start(mctx_t m, int sock, int side, event_t ev, filter_arg_t *arg
 	      (st == TCP_ST_SYN_SENT || st == TCP_ST_ESTABLISHED));
 	CHECK(mtcp_getsockopt(m, sock, SOL_SOCKET, MOS_TCP_STATE_CLI, &st, &l) == -1 && errno == ENOPROTOOPT);
 	CHECK(mtcp_getsockopt(m, sock, SOL_MONSOCKET, 0x55, &st, &l) == -1 && errno == ENOPROTOOPT);
+	/* Options mOS lists but never implemented. */
+	CHECK(mtcp_getsockopt(m, sock, SOL_MONSOCKET, MOS_SEQ_REMAP, &st, &l) == -1 && errno == ENOPROTOOPT);
+	CHECK(mtcp_getsockopt(m, sock, SOL_MONSOCKET, MOS_FRAG_CLIBUF, &st, &l) == -1 && errno == ENOPROTOOPT);
+	st = 1;
+	CHECK(mtcp_setsockopt(m, sock, SOL_MONSOCKET, MOS_SEQ_REMAP, &st, sizeof(st)) == -1 && errno == ENOPROTOOPT);
 	l = 1;
 	CHECK(mtcp_getsockopt(m, sock, SOL_MONSOCKET, MOS_TCP_STATE_CLI, &st, &l) == -1 && errno == EINVAL);
 	CHECK(mtcp_getsockopt(m, sock + 1, SOL_MONSOCKET, MOS_TCP_STATE_CLI, &st, &l) == -1 && errno == EBADF);
@@ -91,8 +100,17 @@ static void on_start(mctx_t m, int sock, int side, event_t ev, filter_arg_t *arg
 	CHECK(mtcp_setsockopt(m, sock, SOL_MONSOCKET, MOS_SVROVERLAP, &v, sizeof(v)) == 0);
 	l = sizeof(v);
 	CHECK(mtcp_getsockopt(m, sock, SOL_MONSOCKET, MOS_SVROVERLAP, &v, &l) == 0 && v == MOS_OVERLAP_POLICY_LAST);
-	/* Creating sockets and binding filters is setup only. */
-	CHECK(mtcp_socket(m, AF_INET, MOS_SOCK_MONITOR_STREAM, 0) == -1 && errno == EPERM);
+	/* A socket may be made from a callback (mtcp_api.h) and its filter
+	 * bound while that callback runs; a socket already in use keeps its
+	 * filter (the events stage reads it). */
+	int ns = mtcp_socket(m, AF_INET, MOS_SOCK_MONITOR_STREAM, 0);
+	CHECK(ns >= 0);
+	union monitor_filter ft;
+	memset(&ft, 0, sizeof(ft));
+	ft.stream_syn_filter = "tcp port 9";
+	CHECK(mtcp_bind_monitor_filter(m, ns, &ft) == 0);
+	CHECK(mtcp_bind_monitor_filter(m, 0, &ft) == -1 && errno == EPERM);
+	CHECK(mtcp_close(m, ns) == 0);
 	/* A timer from a callback, in packet time. */
 	struct timeval tv = {0, 1000};
 	CHECK(mtcp_settimer(m, 7, &tv, on_timer) == 0);
@@ -143,6 +161,20 @@ int main(int argc, char **argv)
 	CHECK(mtcp_register_callback(m, s, UINT64_C(1) << 40, MOS_HK_SND, on_start) == -1 && errno == EINVAL);
 	CHECK(mtcp_register_callback(m, 29, MOS_ON_CONN_START, MOS_HK_SND, on_start) == -1 && errno == EBADF);
 	CHECK(mtcp_register_callback(m, r, MOS_ON_PKT_IN, MOS_HK_SND, on_start) == -1 && errno == EINVAL);
+	/* Pairs that can never fire are refused, as mOS refused them (its
+	 * scalable_event.c: no flow-state event at MOS_NULL, no NEW_DATA or
+	 * ERROR at a stream hook; mospipe also raises NEW_DATA and ERROR at
+	 * MOS_HK_RCV, so only MOS_HK_SND refuses them), and the reserved
+	 * built-ins that are never raised. REXMIT at MOS_HK_RCV is valid (the
+	 * guide registers it there). */
+	CHECK(mtcp_register_callback(m, s, MOS_ON_CONN_NEW_DATA, MOS_HK_SND, on_start) == -1 && errno == EINVAL);
+	CHECK(mtcp_register_callback(m, s, MOS_ON_ERROR, MOS_HK_SND, on_start) == -1 && errno == EINVAL);
+	CHECK(mtcp_register_callback(m, s, MOS_ON_CONN_END, MOS_NULL, on_start) == -1 && errno == EINVAL);
+	CHECK(mtcp_register_callback(m, s, MOS_ON_REXMIT, MOS_NULL, on_start) == -1 && errno == EINVAL);
+	CHECK(mtcp_register_callback(m, s, MOS_ON_PKT_OUT, MOS_HK_RCV, on_start) == -1 && errno == EINVAL);
+	CHECK(mtcp_register_callback(m, s, MOS_ON_DEBUG_MESSAGE, MOS_HK_SND, on_start) == -1 && errno == EINVAL);
+	CHECK(mtcp_register_callback(m, s, MOS_ON_REXMIT, MOS_HK_RCV, on_start) == 0);
+	CHECK(mtcp_unregister_callback(m, s, MOS_ON_REXMIT, MOS_HK_RCV) == 0);
 	CHECK(mtcp_register_callback(m, s, MOS_ON_CONN_START, MOS_HK_SND, on_start) == 0);
 	/* UDEs: the 3- and 2-argument forms, dedup, nesting, children. */
 	static filter_arg_t fa = {"test", 4};

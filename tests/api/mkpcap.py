@@ -4,7 +4,11 @@ three times, then a normal handshake, request and close; flow B: one SYN,
 handshake, close) and `scale OUT N` (N concurrent flows: all SYNs, then all
 handshakes, one data segment each way, then all FIN exchanges) and `ooo OUT`
 (one flow: client bytes [0,100), then [200,250) out of order, then the hole
-[100,200), each followed by 64 pure ACKs of the server, then the close)."""
+[100,200), each followed by 64 pure ACKs of the server, then the close) and
+`policy OUT` (three flows to port 80, clients 41001-41003, servers 10.0.0.2,
+10.0.0.3, 10.0.0.2: "HEAD.", a fake "EVIL" without ACK where the next bytes
+go, then "BB" held at 9, "XXXX" held at 9 too, "AAAA" filling 5-9, the
+close: a Linux receiver reads HEAD.AAAAXXXX, a Windows one HEAD.AAAABBXX)."""
 import struct, sys
 
 def csum(b):
@@ -38,6 +42,17 @@ class W:
         self.f.write(struct.pack('<IIII', self.t // 1000000, self.t % 1000000, len(p), len(p)) + p)
 
 S, A, F, P, R = 0x02, 0x10, 0x01, 0x08, 0x04
+
+def overlap_flow(w, c, cp, s, sp, ic, isv):
+    w.put(pkt(c, cp, s, sp, ic, 0, S))
+    w.put(pkt(s, sp, c, cp, isv, ic + 1, S | A))
+    w.put(pkt(c, cp, s, sp, ic + 1, isv + 1, A))
+    for off, data, fl in ((0, b'HEAD.', P | A), (5, b'EVIL', P), (9, b'BB', P | A), (9, b'XXXX', P | A),
+                          (5, b'AAAA', P | A)):
+        w.put(pkt(c, cp, s, sp, ic + 1 + off, isv + 1, fl, data), 20000)
+    w.put(pkt(c, cp, s, sp, ic + 14, isv + 1, F | A))
+    w.put(pkt(s, sp, c, cp, isv + 1, ic + 15, F | A))
+    w.put(pkt(c, cp, s, sp, ic + 15, isv + 2, A))
 
 def conn(w, c, cp, s, sp, isn_c, isn_s, syns=1, req=b'GET / HTTP/1.1\r\n\r\n', resp=b'HTTP/1.1 200 OK\r\n\r\n'):
     for i in range(syns):
@@ -86,3 +101,7 @@ elif sys.argv[1] == 'ooo':
     w.put(pkt(c, cp, sv, sp, ic + 251, isv + 1, F | A))
     w.put(pkt(sv, sp, c, cp, isv + 1, ic + 252, F | A))
     w.put(pkt(c, cp, sv, sp, ic + 252, isv + 2, A))
+elif sys.argv[1] == 'policy':
+    w = W(sys.argv[2])
+    for i, srv in enumerate(('10.0.0.2', '10.0.0.3', '10.0.0.2')):
+        overlap_flow(w, '10.0.0.1', 41001 + i, srv, 80, 1000 + i * 1000, 5000 + i * 1000)

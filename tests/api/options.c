@@ -132,13 +132,16 @@ static void on_data(mctx_t m, int sock, int side, event_t ev, filter_arg_t *arg)
 	CHECK(mtcp_getsockopt(m, sock, SOL_MONSOCKET, side == MOS_SIDE_CLI ? MOS_FRAGINFO_CLIBUF : MOS_FRAGINFO_SVRBUF,
 	                      fr, &l) == 0);
 	uint32_t unread = bi.tcpbi_next_byte_expected - bi.tcpbi_last_byte_read;
-	/* The readable run first (if any), then held out-of-order runs. */
+	uint32_t edge = bi.tcpbi_next_byte_expected - bi.tcpbi_init_seq;
+	/* The window's in-order run first (from the window start, as mOS lists
+	 * its buffer's fragments from its head: it covers the unread bytes and
+	 * may start before them), then held out-of-order runs. */
 	CHECK(l % sizeof(fr[0]) == 0);
 	if (unread)
-		CHECK(l >= sizeof(fr[0]) && fr[0].len == unread &&
-		      fr[0].offset == (uint32_t)(bi.tcpbi_last_byte_read - bi.tcpbi_init_seq));
+		CHECK(l >= sizeof(fr[0]) && fr[0].offset + fr[0].len == edge &&
+		      fr[0].offset <= (uint32_t)(bi.tcpbi_last_byte_read - bi.tcpbi_init_seq));
 	else
-		CHECK(l == 0 || fr[0].offset > (uint32_t)(bi.tcpbi_next_byte_expected - bi.tcpbi_init_seq));
+		CHECK(l == 0 || fr[0].offset + fr[0].len == edge || fr[0].offset > edge);
 	ssize_t n;
 	long got = 0;
 	while ((n = mtcp_peek(m, sock, side, buf, sizeof(buf))) > 0)
@@ -176,7 +179,8 @@ static void on_raw(mctx_t m, int sock, int side, event_t ev, filter_arg_t *arg)
 {
 	struct pkt_info p;
 	(void)arg;
-	CHECK(sock == R && side == 0 && ev == MOS_ON_PKT_IN);
+	/* mOS passes MOS_SIDE_BOTH at MOS_NULL (its ip_in.c, tcp.c). */
+	CHECK(sock == R && side == MOS_SIDE_BOTH && ev == MOS_ON_PKT_IN);
 	CHECK(mtcp_getlastpkt(m, sock, side, &p) == 0 && p.iph && !p.tcph);
 	raw_dns++;
 }
@@ -184,9 +188,8 @@ static void on_raw(mctx_t m, int sock, int side, event_t ev, filter_arg_t *arg)
 static void on_orphan(mctx_t m, int sock, int side, event_t ev, filter_arg_t *arg)
 {
 	struct pkt_info p;
-	(void)side;
 	(void)arg;
-	CHECK(sock == A && ev == MOS_ON_ORPHAN);
+	CHECK(sock == A && side == MOS_SIDE_BOTH && ev == MOS_ON_ORPHAN);
 	CHECK(mtcp_getlastpkt(m, sock, 0, &p) == 0);
 	orphans++;
 }

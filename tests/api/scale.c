@@ -70,7 +70,7 @@ static void on_end(mctx_t m, int sock, int side, event_t ev, filter_arg_t *arg)
 	(void)arg;
 	if (!checked++) {
 		struct evs_stats st;
-		evs_stats_get(mp_api_g.appi[0]->evs, &st);
+		evs_stats_get(mp_api_cur->appi[0]->evs, &st);
 		fprintf(out,
 		        "at the first CONN_END: flows alive %ld, event sets alive %" PRIu64 ", set memory %" PRIu64
 		        " bytes (%.2f bytes per flow), sets created %" PRIu64 ", changes %" PRIu64 " (%" PRIu64
@@ -95,7 +95,7 @@ int main(int argc, char **argv)
 	}
 	mtcp_app_join(m);
 	struct evs_stats st;
-	evs_stats_get(mp_api_g.appi[0]->evs, &st);
+	evs_stats_get(mp_api_cur->appi[0]->evs, &st);
 	fprintf(out,
 	        "at the end: flows started %ld, peak concurrent %ld, NEW_DATA swaps %ld, sets alive %" PRIu64
 	        ", set memory %" PRIu64 " bytes\n",

@@ -173,7 +173,7 @@ int main(int argc, char **argv)
 	mtcp_app_join(m);
 
 	struct mp_totals t;
-	mp_totals(mp_api_g.pl, &t);
+	mp_totals(mp_api_cur->pl, &t);
 	printf("verdict-app: drop_flows=%" PRIu64 " dropped=%" PRIu64 " redact_flows=%" PRIu64
 	       " rewritten_pkts=%" PRIu64 " markers=%" PRIu64 " nocsum_pkts=%" PRIu64 " ends=%" PRIu64
 	       " errors=%" PRIu64 " signal=%d\n",

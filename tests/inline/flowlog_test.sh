@@ -8,9 +8,9 @@
 #   cli [veth0] <--> [mbc] mb [mbs] <--> [ia] imp [ib] <--> [veth0] srv
 #        mb:  mospipe -i mbc,mbs -m inline --flow-log F --counters-json C
 #        imp: build/tools/impair, both directions: 0.5% drop, 1% reorder,
-#        (0.5%: mospipe's missed-byte accounting is exact while at most 8
-#        holes are open at once in one direction (TCPSM_IVS_N); at 1% loss a
-#        2 MB download occasionally has more, and then a hole given up early
+#        (0.5%: mospipe's missed-byte accounting is exact while at most 16
+#        holes are open at once in one direction (TCPSM_IVS_N); with 8, a
+#        1.5 MB download here sometimes had more, and a hole given up early
 #        stays counted as missed after its retransmission fills it),
 #             0.5% of frames delayed 10 ms, fixed seed
 #
@@ -103,7 +103,7 @@ trap on_term TERM INT
 
 # ---- topology: the impairment between mb and srv -----------------------------
 s="f$$"
-NS_CLI="mp-cli-$s" NS_MB="mp-mb-$s" NS_IMP="mp-imp-$s" NS_SRV="mp-srv-$s"
+NS_CLI="$NSP-cli-$s" NS_MB="$NSP-mb-$s" NS_IMP="$NSP-imp-$s" NS_SRV="$NSP-srv-$s"
 for n in "$NS_CLI" "$NS_MB" "$NS_IMP" "$NS_SRV"; do
   ip netns add "$n"
   NS_LIST+=("$n")
@@ -187,21 +187,7 @@ wait_for 15 srv_lines || echo "  note: server logged $(wc -l <"$W/srv.log" 2>/de
 
 # Idle: mospipe's rx count unchanged for 1 s (at most 10 s of waiting), so
 # that no connection has packets in flight when the sockets are sampled.
-rx_now() { "$PY" "$XFER" tel "$TEL" /mospipe/counters 2>/dev/null |
-  "$PY" -c 'import json,sys; print(json.load(sys.stdin)["/mospipe/counters"]["rx"])' 2>/dev/null || echo x; }
-prev=$(rx_now) idle=0
-for _ in $(seq 20); do
-  sleep 0.5
-  cur=$(rx_now)
-  if [[ $cur == "$prev" && $cur != x ]]; then
-    idle=$((idle + 1))
-    ((idle >= 2)) && break
-  else
-    idle=0
-  fi
-  prev=$cur
-done
-((idle >= 2)) || echo "  note: traffic through the box did not stop for 1 s (rx=$cur)"
+box_idle "$TEL"
 ns "$NS_CLI" ss -tan >"$W/ss-cli.txt"
 ns "$NS_SRV" ss -tan >"$W/ss-srv.txt"
 

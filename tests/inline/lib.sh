@@ -31,13 +31,17 @@ skip() {
   exit 77
 }
 
+# Namespace names start with $NSP: "mp", or "mp-TAG" with MP_NS_TAG=TAG, so
+# that runs from several checkouts on one machine are told apart.
+NSP="mp${MP_NS_TAG:+-$MP_NS_TAG}"
+
 # Preconditions for making namespaces; exits 77 with a reason if missing.
 need_netns() {
   [[ $(id -u) -eq 0 ]] || skip "needs root to create network namespaces"
   command -v ip >/dev/null || skip "ip (iproute2) is not installed"
   command -v ethtool >/dev/null || skip "ethtool is not installed (apt-get install ethtool)"
   command -v python3 >/dev/null || skip "python3 is not installed"
-  local probe="mp-probe-$$"
+  local probe="$NSP-probe-$$"
   ip netns add "$probe" 2>/dev/null || skip "cannot create a network namespace (ip netns add failed)"
   if ! ip -n "$probe" link add p0 type veth peer name p1 2>/dev/null; then
     ip netns del "$probe" 2>/dev/null || true
@@ -67,11 +71,11 @@ no_offloads() {
 #     cli [veth0] <--> [ia] imp [ib] <--> [mbc] mb [mbs] <--> [veth0] srv
 mk_topology() {
   local s=$1 with_imp=${2:-}
-  NS_CLI="mp-cli-$s"
-  NS_MB="mp-mb-$s"
-  NS_SRV="mp-srv-$s"
+  NS_CLI="$NSP-cli-$s"
+  NS_MB="$NSP-mb-$s"
+  NS_SRV="$NSP-srv-$s"
   NS_IMP=""
-  [[ -z "$with_imp" ]] || NS_IMP="mp-imp-$s"
+  [[ -z "$with_imp" ]] || NS_IMP="$NSP-imp-$s"
   local n
   for n in "$NS_CLI" "$NS_MB" "$NS_SRV" $NS_IMP; do
     ip netns add "$n"
@@ -147,4 +151,33 @@ wait_for() {
     ((SECONDS < deadline)) || return 1
     sleep 0.2
   done
+}
+
+# box_rx TEL: mospipe's rx count from its telemetry socket TEL, or "x".
+box_rx() {
+  local py xfer
+  py=$(command -v python3)
+  xfer="$(dirname "${BASH_SOURCE[0]}")/../tools/xfer.py"
+  "$py" "$xfer" tel "$1" /mospipe/counters 2>/dev/null |
+    "$py" -c 'import json,sys; print(json.load(sys.stdin)["/mospipe/counters"]["rx"])' 2>/dev/null || echo x
+}
+
+# box_idle TEL: waits until mospipe's rx count (telemetry socket TEL) has not
+# changed for 1 s, 10 s at most (then says so), so that no packet is in
+# flight when the endpoints or the kernel's counters are read.
+box_idle() {
+  local prev cur idle=0 _
+  prev=$(box_rx "$1")
+  for _ in $(seq 20); do
+    sleep 0.5
+    cur=$(box_rx "$1")
+    if [[ $cur == "$prev" && $cur != x ]]; then
+      idle=$((idle + 1))
+      ((idle >= 2)) && return 0
+    else
+      idle=0
+    fi
+    prev=$cur
+  done
+  echo "  note: traffic through the box did not stop for 1 s (rx=$cur)"
 }

@@ -100,7 +100,7 @@ fi
 # ---- the app ----------------------------------------------------------------
 # `ip netns exec` execs the program, so $! is the app's own pid.
 MOSPIPE_INPUT="iface:mbc,mbs" \
-  MOSPIPE_SET="pipeline.mode=inline;pipeline.telemetry=no;tcp.flows=4096;tcp.buf_pool=16M" \
+  MOSPIPE_SET="pipeline.mode=inline;pipeline.telemetry=no;tcp.flows=4096" \
   ip netns exec "$NS_MB" "$APP" - $PA $PB $PD >"$W/app.out" 2>"$W/app.err" &
 APP_PID=$!
 BG_PIDS+=("$APP_PID")

@@ -56,7 +56,7 @@ def load_cases():
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--mospipe", required=True)
-    ap.add_argument("--corpus", default="/work/shared/corpus")
+    ap.add_argument("--corpus", default=str(mplib.DEFAULT_CORPUS))
     ap.add_argument("--results")
     args = ap.parse_args()
 

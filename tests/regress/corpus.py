@@ -527,7 +527,7 @@ def evaluate(exps, texts, known, res, verbose=True):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--mospipe", help="mospipe binary")
-    ap.add_argument("--corpus", default="/work/shared/corpus")
+    ap.add_argument("--corpus", default=str(mplib.DEFAULT_CORPUS))
     ap.add_argument("--known", default=str(KNOWN))
     ap.add_argument("--results", help="append result rows here (default: print)")
     ap.add_argument("--only", action="append", default=[], help="case name substring (repeatable)")

@@ -237,7 +237,7 @@ class T(unittest.TestCase):
                              "# exec: zeek -r $TRACES/c.pcap"]), "verify")
 
     def test_real_corpus_headers(self):
-        corpus_dir = Path(os.environ.get("CORPUS", "/work/shared/corpus"))
+        corpus_dir = mplib.DEFAULT_CORPUS
         if not corpus_dir.is_dir():
             self.skipTest("no corpus")
         want = {"zeek/localhost-bad-chksum": "verify", "zeek/localhost-bad-chksum/ignore-checksums": "ignore",

@@ -34,12 +34,20 @@ MAPPINGS = [
     ("split-before-tcpsm", "0=rx,classify;1=tcpsm,events,app,tx"),
     ("2tcpsm-2lcores", "0=rx,classify,tcpsm.0;1=tcpsm.1,events,app,tx"),
     ("2tcpsm-1lcore", "0=rx,classify,tcpsm.0,tcpsm.1,events,app,tx"),
+    # Two events instances fanned out by hash: each tcpsm instance hands on
+    # up to 512 mbufs at once, split over two rings (issue #11: more than
+    # 256 for one destination overran mp_out_send's group buffer).
+    ("2events-hash", "0=rx,classify,tcpsm.0,tcpsm.1,events.0;1=events.1,app,tx"),
 ]
 
 # Counters that depend on timing, not on the packets.
-# buf_chunks_freed_at_end: a closed flow's chunks go back when tx reports its
-# CONN_END packet, or with the flow at retirement if the input ends first.
-TIMING_COUNTERS = {"busy_polls", "idle_polls", "busy_cycles", "buf_chunks_freed_at_end"}
+# buf_chunks_freed_at_end: a closed flow's chunks go back when tx hands back
+# its MP_CTRL_ENDED, or with the flow at retirement if the input ends first.
+# took_retire, took_ended: what tcpsm took back on the feedback edge while it
+# ran; what tx hands back after tcpsm finished is taken in its fini, after
+# the counters are reported (tx's back_retire and back_ended are the totals).
+TIMING_COUNTERS = {"busy_polls", "idle_polls", "busy_cycles", "buf_chunks_freed_at_end", "took_retire",
+                   "took_ended"}
 TIMING_SUFFIXES = ("_cycles", "_polls", "_tsc", "_ns", "_us")
 
 
@@ -163,7 +171,7 @@ def check_capture(binary, capture, work, extra_args, spread=None):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--mospipe", required=True, help="mospipe binary")
-    ap.add_argument("--corpus", default="/work/shared/corpus")
+    ap.add_argument("--corpus", default=str(mplib.DEFAULT_CORPUS))
     ap.add_argument("--results", help="append result rows here (default: print)")
     ap.add_argument("--only", action="append", default=[], help="substring of the capture path, e.g. a name or a peer folder (repeatable)")
     ap.add_argument("--set", action="append", default=[], help="extra --set for every run")

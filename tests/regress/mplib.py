@@ -13,6 +13,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
+# The shared corpus sits next to the checkout (../shared/corpus from the
+# repository root); $CORPUS overrides.
+DEFAULT_CORPUS = Path(os.environ.get("CORPUS") or (REPO.parent / "shared" / "corpus"))
 
 # What a sanitizer writes when it finds something.  A regression run with any
 # of these on stderr fails even if the exit status looks right.

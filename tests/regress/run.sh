@@ -5,10 +5,16 @@
 #   badinput  badinput.tsv: bad captures, conf files, options -> exit 2, one line
 #   mapping   every corpus capture through 5 stage/lcore mappings: same counters
 #   corpus    corpus.py: flow log vs Zeek/Suricata/Arkime expectations
+#   filter    filter.py: the trailing BPF expression vs tcpdump
+#   equiv     equiv.py: API programs' per-flow traces identical at every
+#             burst and mapping (one lcore, burst 1 is the reference)
+#   wirelen   wirelen.py: the frame's length on the wire through every capture
+#             reader (snaplen cut vs. a datagram longer than its frame) vs tcpdump
 # prints one table of all checks and ends with "regress: N passed, M failed";
 # exit 1 if anything failed.  README.md in this folder says more.
 #
-# Environment: CORPUS (default /work/shared/corpus), REGRESS_ONLY (substring:
+# Environment: CORPUS (default ../shared/corpus from the repository root),
+# REGRESS_ONLY (substring:
 # limit mapping/corpus to matching captures), REGRESS_EAL_DEFAULT=1 (run with
 # the default EAL memory instead of the faster small-memory settings).
 set -euo pipefail
@@ -20,7 +26,7 @@ if [ $# -ne 1 ]; then
 fi
 build=$1
 mospipe=$build/mospipe
-corpus=${CORPUS:-/work/shared/corpus}
+corpus=${CORPUS:-$(cd "$here/../.." && pwd)/../shared/corpus}
 
 if [ ! -x "$mospipe" ]; then
 	echo "regress: $mospipe not found or not executable (run make first)" >&2
@@ -43,7 +49,7 @@ results=$work/results.tsv
 # 8191 mbufs are never exhausted).
 set_args=()
 if [ "${REGRESS_EAL_DEFAULT:-0}" != 1 ]; then
-	set_args=(--set "eal.args=--no-huge -m 256 --no-pci --no-shconf" --set "mempool.mbufs=8191" --set "tcp.flows=16384" --set "tcp.buf_pool=32M")
+	set_args=(--set "eal.args=--no-huge -m 256 --no-pci --no-shconf" --set "mempool.mbufs=8191" --set "tcp.flows=16384")
 fi
 only_args=()
 if [ -n "${REGRESS_ONLY:-}" ]; then
@@ -79,6 +85,14 @@ run_part mapping python3 "$here/mapping.py" --mospipe "$mospipe" --corpus "$corp
 	${set_args[@]+"${set_args[@]}"} ${only_args[@]+"${only_args[@]}"}
 run_part corpus python3 "$here/corpus.py" --mospipe "$mospipe" --corpus "$corpus" --results "$results" \
 	${set_args[@]+"${set_args[@]}"} ${only_args[@]+"${only_args[@]}"}
+run_part filter python3 "$here/filter.py" --mospipe "$mospipe" --corpus "$corpus" --results "$results" \
+	${set_args[@]+"${set_args[@]}"} ${only_args[@]+"${only_args[@]}"}
+# Run-to-completion equivalence: the API programs over the whole corpus give
+# the same per-flow callback traces at every burst and mapping (equiv.py).
+if [ -z "${REGRESS_ONLY:-}" ]; then
+	run_part equiv python3 "$here/equiv.py" --build "$build" --corpus "$corpus" --results "$results"
+fi
+run_part wirelen python3 "$here/wirelen.py" --mospipe "$mospipe" --results "$results" ${set_args[@]+"${set_args[@]}"}
 
 # The table: one row per check, warnings after it.
 echo

@@ -70,6 +70,9 @@ def cmd_serve(a):
         address_family = fam
         daemon_threads = True
         allow_reuse_address = True
+        # socketserver's listen backlog is 5: hundreds of concurrent
+        # connects then lose SYNs and wait out 1-63 s of SYN backoff.
+        request_queue_size = 1024
 
     def handler(*args, **kw):
         return Handler(*args, directory=a.dir, **kw)

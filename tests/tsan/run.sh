@@ -8,6 +8,8 @@
 #            so flows are unlinked and freed under the reader) while
 #            midstat's reader walks the table every 3 ms; on one lcore and on
 #            the 2-lcore mapping (rings and pools crossing threads)
+#   reclaim  a dry reassembly pool taking chunks back on tcpsm's lcore while
+#            the app's lcore reads them (bench/apps/hs_search)
 #   api      the API programs (tests/api/run.sh): callbacks, app threads,
 #            signals, 100K-flow scaling
 #   inline   tests/inline/run.sh: real TCP through the inline bridge
@@ -88,6 +90,46 @@ stress() { # tag conns [midstat args]
 stress 1lcore "${MP_TSAN_CONNS:-30000}"
 stress 2lcore "${MP_TSAN_CONNS2:-20000}" -c bench/mappings/2lcore.conf
 
+# ---- reassembly pool: reclaim under a reader ---------------------------------
+# A pool just large enough for the table (flows = 256), 200 connections at
+# once with 16K windows and Hyperscan peeking every byte on the other lcore:
+# the pool runs dry and tcpsm takes chunks back from idle sides of open
+# flows while the app reads them (tcpsm_reasm.c). Each literal once per
+# connection, nothing missed (only quiet flows' chunks are taken).
+if [[ -x $B/bench/hs_search ]]; then
+  cat >"$W/reclaim.conf" <<EOF
+[lcores]
+0 = rx classify tcpsm
+1 = events app tx
+[input]
+source = gen:flows=200,size=16k,conns=${MP_TSAN_RECLAIM_CONNS:-1000},pattern=mospipe-needle-A,pattern=mospipe-needle-B
+[pipeline]
+# Short rings bound how far the (instrumented, slow) app lags behind tcpsm:
+# the least recently active flows are then quiet (every callback of theirs
+# returned), which is when a read side's chunks may be taken.
+ring_size = 64
+burst = 16
+[tcp]
+buf_size = 16K
+flows = 256
+[output]
+counters_json = $W/reclaim.json
+[eal]
+args = --no-huge -m 512 --no-pci --no-shconf
+EOF
+  if step reclaim timeout 600 "$B/bench/hs_search" "$W/reclaim.conf" mospipe-needle-A mospipe-needle-B; then
+    got=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); c=[s["counters"] for s in d["stages"] if s["stage"] == "tcpsm"][0]; print(c.get("buf_chunks_reclaimed_idle", 0))' "$W/reclaim.json")
+    n=${MP_TSAN_RECLAIM_CONNS:-1000}
+    if grep -q "\"matches\": \[$n, $n\]" "$W/reclaim.out" && ((got > 0)); then
+      pass "reclaim: $got idle chunks taken back under the reader, $(grep -o '"matches": [^]]*]' "$W/reclaim.out"), no report"
+    else
+      fail "reclaim: $(tail -1 "$W/reclaim.out"), $got chunks reclaimed"
+    fi
+  fi
+else
+  skip_one "reclaim: $B/bench/hs_search not built (make TSAN=1 bench-apps)"
+fi
+
 # ---- api -------------------------------------------------------------------
 if step api bash tests/api/run.sh "$B"; then
   pass "api: $(tail -1 "$W/api.out")"
@@ -101,7 +143,7 @@ if MP_EXIT_WAIT=90 step inline bash tests/inline/run.sh "$B"; then
 fi
 
 # ---- regress (mappings) ----------------------------------------------------
-CORPUS=${CORPUS:-/work/shared/corpus}
+CORPUS=${CORPUS:-$(pwd)/../shared/corpus}
 if [[ ! -d $CORPUS ]]; then
   skip_one "regress: corpus $CORPUS not found"
 elif REGRESS_ONLY=${REGRESS_ONLY:-arkime} step regress bash tests/regress/run.sh "$B"; then

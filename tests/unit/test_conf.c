@@ -2,11 +2,13 @@
  * its file:line message, units, command-line overrides, the lcore map, and
  * that the checked-in pipeline.conf documents every key. No EAL needed. */
 #include <check.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "conf.h"
+#include "mospipe_ext.h"
 
 static struct mp_conf c;
 static char err[1200];
@@ -168,6 +170,67 @@ START_TEST(env_overrides)
 }
 END_TEST
 
+/* mospipe_args(): the tools' shared command line reaches the conf through the
+ * environment mtcp_init() reads, and leaves the tool's own arguments. */
+START_TEST(tool_args)
+{
+	char *argv[] = {"/usr/bin/ids",
+	                "-S",
+	                "r.rules",
+	                "-r",
+	                "x.pcap",
+	                "--set",
+	                "tcp.flows=2048",
+	                "-m",
+	                "inline",
+	                "-l",
+	                "logs",
+	                "--lcores=0=rx,classify,tcpsm;1=events,app,tx",
+	                "--",
+	                "-r",
+	                NULL};
+	int argc = 14;
+	const char *conf = "unset";
+	unsetenv("MOSPIPE_SET");
+	unsetenv("MOSPIPE_INPUT");
+	unsetenv("MOSPIPE_LCORES");
+	ck_assert_int_eq(mospipe_args(&argc, argv, "l", &conf), 0);
+	ck_assert_ptr_null(conf);
+	/* Kept, in order: the tool's -S and -l (it owns -l), and "--" with what follows. */
+	ck_assert_int_eq(argc, 7);
+	ck_assert_str_eq(argv[1], "-S");
+	ck_assert_str_eq(argv[2], "r.rules");
+	ck_assert_str_eq(argv[3], "-l");
+	ck_assert_str_eq(argv[4], "logs");
+	ck_assert_str_eq(argv[5], "--");
+	ck_assert_str_eq(argv[6], "-r");
+	ck_assert_ptr_null(argv[7]);
+	ck_assert_str_eq(getenv("MOSPIPE_INPUT"), "pcap:x.pcap");
+	mp_conf_defaults(&c);
+	ck_assert_int_eq(mp_conf_apply_env(&c, err, sizeof(err)), 0);
+	ck_assert_int_eq(mp_conf_finish(&c, err, sizeof(err)), 0);
+	ck_assert_uint_eq(c.flows, 2048);
+	ck_assert_uint_eq(c.mode, MP_MODE_INLINE);
+	ck_assert_uint_eq(c.n_lcores, 2);
+	ck_assert_uint_eq(c.lc[1].n, 3);
+
+	char *bad[] = {"acct", "-r", NULL};
+	argc = 2;
+	ck_assert_int_lt(mospipe_args(&argc, bad, NULL, &conf), 0);
+	char *two[] = {"acct", "-r", "a.pcap", "-i", "eth0", "-c", "p.conf", NULL};
+	argc = 7;
+	ck_assert_int_lt(mospipe_args(&argc, two, NULL, &conf), 0);
+	char *withconf[] = {"acct", "-c", "p.conf", "-o", "out.json", NULL};
+	argc = 5;
+	ck_assert_int_eq(mospipe_args(&argc, withconf, NULL, &conf), 0);
+	ck_assert_str_eq(conf, "p.conf");
+	ck_assert_int_eq(argc, 3);
+	unsetenv("MOSPIPE_SET");
+	unsetenv("MOSPIPE_INPUT");
+	unsetenv("MOSPIPE_LCORES");
+}
+END_TEST
+
 START_TEST(missing_file)
 {
 	mp_conf_defaults(&c);
@@ -218,6 +281,110 @@ START_TEST(shipped_conf_complete)
 }
 END_TEST
 
+/* [input] filter: empty by default; a BPF expression is kept whole (its
+ * spaces, '=' and brackets), from the file, --set and $MOSPIPE_SET. */
+START_TEST(filter_key)
+{
+	ck_assert_int_eq(parse(""), 0);
+	ck_assert_str_eq(c.filter, "");
+	ck_assert_int_eq(parse("[input]\nfilter = tcp port 80 and not host 10.0.0.1  # web only\n"), 0);
+	ck_assert_str_eq(c.filter, "tcp port 80 and not host 10.0.0.1");
+	ck_assert_int_eq(parse("[input]\nfilter = \"tcp[13] & 2 != 0\"\n"), 0);
+	ck_assert_str_eq(c.filter, "tcp[13] & 2 != 0");
+	ck_assert_int_eq(mp_conf_set_dotted(&c, "input.filter=tcp[tcpflags] = tcp-syn", err, sizeof(err)), 0);
+	ck_assert_str_eq(c.filter, "tcp[tcpflags] = tcp-syn");
+	setenv("MOSPIPE_SET", "pipeline.mode=inline;input.filter=ip6 and tcp", 1);
+	ck_assert_int_eq(mp_conf_apply_env(&c, err, sizeof(err)), 0);
+	unsetenv("MOSPIPE_SET");
+	ck_assert_str_eq(c.filter, "ip6 and tcp");
+	ck_assert_uint_eq(c.mode, MP_MODE_INLINE);
+}
+END_TEST
+
+/* mp_parse_scaled: the one number reader, for the conf keys and the gen:
+ * input spec (runtime/input.c), with its three suffix tables. */
+START_TEST(parse_scaled_units)
+{
+	uint64_t v;
+	ck_assert_int_eq(mp_parse_scaled("64k", mp_units_size, 1, &v), 0);
+	ck_assert_uint_eq(v, 65536);
+	ck_assert_int_eq(mp_parse_scaled("64KiB", mp_units_size, 1, &v), 0);
+	ck_assert_uint_eq(v, 65536);
+	ck_assert_int_eq(mp_parse_scaled("1m", mp_units_size, 1, &v), 0);
+	ck_assert_uint_eq(v, 1048576);
+	ck_assert_int_eq(mp_parse_scaled("192k", mp_units_count, 1, &v), 0);
+	ck_assert_uint_eq(v, 192000);
+	ck_assert_int_eq(mp_parse_scaled("2M", mp_units_count, 1, &v), 0);
+	ck_assert_uint_eq(v, 2000000);
+	ck_assert_int_eq(mp_parse_scaled("3g", mp_units_count, 1, &v), 0);
+	ck_assert_uint_eq(v, 3000000000ULL);
+	ck_assert_int_eq(mp_parse_scaled("1000000", mp_units_count, 1, &v), 0);
+	ck_assert_uint_eq(v, 1000000);
+	ck_assert_int_eq(mp_parse_scaled("5", mp_units_dur, 1000, &v), 0);
+	ck_assert_uint_eq(v, 5000);
+	ck_assert_int_eq(mp_parse_scaled("2m", mp_units_dur, 1000, &v), 0);
+	ck_assert_uint_eq(v, 120000);
+	/* Not numbers: a sign, a space, an unknown suffix, an overflow. */
+	ck_assert_int_eq(mp_parse_scaled("-1", mp_units_count, 1, &v), -EINVAL);
+	ck_assert_int_eq(mp_parse_scaled(" 1", mp_units_count, 1, &v), -EINVAL);
+	ck_assert_int_eq(mp_parse_scaled("1x", mp_units_count, 1, &v), -EINVAL);
+	ck_assert_int_eq(mp_parse_scaled("1KB", mp_units_count, 1, &v), -EINVAL);
+	ck_assert_int_eq(mp_parse_scaled("", mp_units_count, 1, &v), -EINVAL);
+	ck_assert_int_eq(mp_parse_scaled("18446744073709551615k", mp_units_count, 1, &v), -EINVAL);
+	ck_assert_int_eq(mp_parse_scaled("99999999999999999999", mp_units_count, 1, &v), -EINVAL);
+}
+END_TEST
+
+/* Stage names come from one list (MP_STAGE_LIST): ids, names and the
+ * [lcores] parser agree, and messages list them in pipeline order. */
+/* tcp.policy, tcp.overlap = target (the default), tcp.urgent, tcp.min_ttl
+ * and [policy]: networks by prefix, from the file and --set, and messages
+ * that name what is wrong. */
+START_TEST(receiver_policies)
+{
+	ck_assert_int_eq(parse(""), 0);
+	ck_assert_uint_eq(c.policy, MP_POLICY_LINUX);
+	ck_assert_uint_eq(c.overlap, MP_OVERLAP_TARGET);
+	ck_assert_uint_eq(c.urgent, MP_URGENT_REMOVE);
+	ck_assert_uint_eq(c.min_ttl, 0);
+	ck_assert_uint_eq(c.n_policy_nets, 0);
+	ck_assert_int_eq(parse("[tcp]\npolicy = windows\nurgent = inline\nmin_ttl = 5\noverlap = first\n"
+	                       "[policy]\n10.1.2.3/16 = linux\n2001:db8::1/32 = windows\n192.0.2.7 = windows\n"
+	                       "10.1.0.0/16 = windows\n"),
+	                 0);
+	ck_assert_uint_eq(c.policy, MP_POLICY_WINDOWS);
+	ck_assert_uint_eq(c.urgent, MP_URGENT_INLINE);
+	ck_assert_uint_eq(c.min_ttl, 5);
+	ck_assert_uint_eq(c.overlap, MP_OVERLAP_FIRST);
+	ck_assert_uint_eq(c.n_policy_nets, 3); /* 10.1/16 given twice: the later line wins */
+	ck_assert_uint_eq(c.policy_nets[0].plen, 16);
+	ck_assert_uint_eq(c.policy_nets[0].addr[2], 0); /* host bits cleared */
+	ck_assert_uint_eq(c.policy_nets[0].policy, MP_POLICY_WINDOWS);
+	ck_assert_uint_eq(c.policy_nets[1].v6, 1);
+	ck_assert_uint_eq(c.policy_nets[2].plen, 32);
+	char e2[256];
+	ck_assert_int_eq(mp_conf_set_dotted(&c, "policy.fd00::/8=linux", e2, sizeof(e2)), 0);
+	ck_assert_uint_eq(c.n_policy_nets, 4);
+	EXPECT_ERR("[policy]\n10.0.0.0/8 = solaris\n", "linux or windows");
+	EXPECT_ERR("[policy]\nnot-an-address = linux\n", "is not an address or network");
+	EXPECT_ERR("[policy]\n10.0.0.0/33 = linux\n", "prefix length is 0 to 32");
+	EXPECT_ERR("[tcp]\npolicy = bsd\n", "policy");
+	EXPECT_ERR("[tcp]\nmin_ttl = 300\n", "min_ttl");
+}
+END_TEST
+
+START_TEST(stage_names_one_list)
+{
+	static const char *const want[] = {"rx", "classify", "tcpsm", "events", "app", "tx"};
+	for (int s = 0; s < MP_ST_N; s++) {
+		ck_assert_str_eq(mp_stage_names[s], want[s]);
+		ck_assert_int_eq(mp_stage_by_name(want[s]), s);
+	}
+	ck_assert_int_eq(mp_stage_by_name("nosuch"), -1);
+	EXPECT_ERR("[lcores]\n0 = rx bogus\n", "(stages: rx classify tcpsm events app tx)");
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("conf");
@@ -235,8 +402,13 @@ int main(void)
 	tcase_add_test(t, syntax_errors);
 	tcase_add_test(t, overrides);
 	tcase_add_test(t, env_overrides);
+	tcase_add_test(t, tool_args);
 	tcase_add_test(t, missing_file);
 	tcase_add_test(t, shipped_conf_complete);
+	tcase_add_test(t, filter_key);
+	tcase_add_test(t, parse_scaled_units);
+	tcase_add_test(t, stage_names_one_list);
+	tcase_add_test(t, receiver_policies);
 	suite_add_tcase(s, t);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

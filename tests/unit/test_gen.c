@@ -1,7 +1,7 @@
-/* Unit tests of the workload generator (bench/gen.c): every frame's
+/* Unit tests of the workload generator (runtime/gen.c): every frame's
  * checksums, per-flow sequence continuity, connection counts, the
- * retransmission fraction, determinism, planted patterns, packet time, and
- * the pcap written by the gen tool.
+ * retransmission fraction, determinism, planted patterns, packet time, the
+ * flood option, and the pcap written by the gen tool.
  */
 #include <check.h>
 #include <errno.h>
@@ -470,6 +470,78 @@ START_TEST(limits_time_and_errors)
 }
 END_TEST
 
+/* The flood option: exactly the SYNs and ACKs asked for, each a valid frame
+ * from 100.64.0.0/10 to a server's port 80 with the asked payload, spread
+ * over the connections' frames, which stay the same bytes as without it. */
+START_TEST(flood_mixed_in)
+{
+	struct gen_params p = t_params(40, 8192, 0.02, 200, 5);
+	struct gen *plain = gen_create(&p);
+	p.flood_syns = 3000;
+	p.flood_acks = 2000;
+	p.flood_sources = 500;
+	p.flood_data = 7;
+	struct gen *g = gen_create(&p);
+	ck_assert_ptr_nonnull(plain);
+	ck_assert_ptr_nonnull(g);
+	static uint8_t f[GEN_MAX_FRAME], e[GEN_MAX_FRAME];
+	static uint8_t seen_src[500];
+	uint64_t syns = 0, acks = 0, real = 0, n = 0, first_flood = 0, last_flood = 0;
+	unsigned srcs = 0;
+	int len;
+	while ((len = gen_next(g, f, sizeof(f), NULL)) > 0) {
+		struct t_pkt k;
+		t_parse(f, len, &k);
+		n++;
+		if ((k.src >> 22) == (0x64400000u >> 22)) {
+			uint32_t i = k.src - 0x64400000u;
+			ck_assert_uint_lt(i, 500);
+			srcs += !seen_src[i];
+			seen_src[i] = 1;
+			ck_assert_uint_eq(k.dport, 80);
+			ck_assert_uint_eq(k.dst >> 8, 0xAC1000u);
+			if (k.flags == 0x02) {
+				syns++;
+				ck_assert_uint_eq(k.plen, 0);
+			} else {
+				ck_assert_uint_eq(k.flags & ~0x08u, 0x10u);
+				ck_assert_uint_eq(k.plen, 7);
+				acks++;
+			}
+			if (!first_flood)
+				first_flood = n;
+			last_flood = n;
+			continue;
+		}
+		/* A connection frame: the same bytes as without the flood. */
+		int l2 = gen_next(plain, e, sizeof(e), NULL);
+		ck_assert_int_eq(l2, len);
+		ck_assert(memcmp(e, f, (size_t)len) == 0);
+		real++;
+	}
+	ck_assert_int_eq(gen_next(plain, e, sizeof(e), NULL), 0);
+	ck_assert_uint_eq(syns, 3000);
+	ck_assert_uint_eq(acks, 2000);
+	ck_assert_uint_gt(srcs, 450); /* 5000 draws over 500 addresses */
+	struct gen_stats st;
+	gen_stats_get(g, &st);
+	ck_assert_uint_eq(st.flood_syns, 3000);
+	ck_assert_uint_eq(st.flood_acks, 2000);
+	ck_assert_uint_eq(st.pkts, n);
+	ck_assert_uint_eq(st.conns_finished, 200);
+	/* Spread among the connections' frames, not in a block. */
+	ck_assert_uint_lt(first_flood, n / 100);
+	ck_assert_uint_gt(last_flood, n - n / 20);
+	gen_destroy(g);
+	gen_destroy(plain);
+
+	struct gen_params bad = t_params(10, 100, 0, 0, 1);
+	bad.flood_data = 1449;
+	ck_assert_ptr_null(gen_create(&bad));
+	ck_assert(strstr(gen_strerror(), "flood data") != NULL);
+}
+END_TEST
+
 /* build/tests/test_gen -> build/bench/gen */
 static void t_gen_tool(char *out, size_t cap)
 {
@@ -545,6 +617,7 @@ int main(void)
 	tcase_add_test(tc, planted_patterns);
 	tcase_add_test(tc, limits_time_and_errors);
 	tcase_add_test(tc, pcap_roundtrip);
+	tcase_add_test(tc, flood_mixed_in);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -1,14 +1,22 @@
 /* tcpsm as a running stage (EAL, 2 lcores when available, 2 instances):
- * every flow gets exactly one RETIRE control mbuf that tx hands back, the
- * flow log has one line per connection with the right end reasons, the RCU
- * connection table is empty at the end and can be walked by a reader thread
- * while the pipeline runs. Writes its own capture. CK_NOFORK: one EAL. */
+ * every flow gets exactly one RETIRE control mbuf, and every flow that closes
+ * on a packet while holding buffers a reader may peek one ENDED (the run
+ * is repeated without readers, in a child process: no ENDED; and with
+ * [tcp] buf_free_at_end = no, in another: ENDED still, since the chunks of
+ * a closed flow become reclaimable only once it is back), which tx
+ * hands back on the feedback edge (one ring per tx x tcpsm instance); what
+ * tcpsm has not taken back yet is still in those rings. The flow log (a
+ * pipeline service) has one line per connection with the right end reasons,
+ * the RCU connection table (another) is empty at the end and can be walked
+ * by a reader thread while the pipeline runs. Writes its own capture.
+ * CK_NOFORK: one EAL. */
 #include <check.h>
 #include <pcap/pcap.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <urcu-qsbr.h>
@@ -118,7 +126,7 @@ static void *reader(void *arg)
 	rcu_register_thread();
 	/* At least one walk, even if the run is over before we start. */
 	do {
-		struct mp_conntable *ct = tcpsm_conntable(pl);
+		struct mp_conntable *ct = pl->conntable;
 		if (ct) {
 			mp_conntable_walk(ct, seen_cb, NULL);
 			reader_walks++;
@@ -129,11 +137,24 @@ static void *reader(void *arg)
 	return NULL;
 }
 
-START_TEST(stage_retires_and_logs)
+/* A run; with_reader: every flow starts in reader mode on both sides (what
+ * the API asks when a stream socket may peek), so that a flow's buffers
+ * must wait for its MP_CTRL_ENDED; without, they go back at the close. */
+static void run_stage(int with_reader)
 {
-	struct mp_pipeline *pl = mp_pipeline_create(&conf);
+	struct mp_pipeline *pl = mp_pipeline_create(&conf, NULL);
 	ck_assert_ptr_nonnull(pl);
-	ck_assert_ptr_nonnull(pl->flow_retire);
+	if (with_reader)
+		ck_assert_int_eq(tcpsm_set_new_flow_ctl(pl, TCPSM_CTL_READER(0) | TCPSM_CTL_READER(1)), 0);
+	__atomic_store_n(&reader_stop, 0, __ATOMIC_RELEASE);
+	reader_walks = 0;
+	ck_assert_ptr_nonnull(pl->conntable);
+	ck_assert_ptr_nonnull(pl->flowlog);
+	/* The feedback edge: every tx instance reaches every tcpsm instance. */
+	for (unsigned i = 0; i < pl->n_inst[MP_ST_TX]; i++)
+		ck_assert_uint_eq(pl->inst[MP_ST_TX][i]->fb.n, pl->n_inst[MP_ST_TCPSM]);
+	for (unsigned j = 0; j < pl->n_inst[MP_ST_TCPSM]; j++)
+		ck_assert_uint_eq(pl->inst[MP_ST_TCPSM][j]->n_fb_in, pl->n_inst[MP_ST_TX]);
 	pthread_t th;
 	ck_assert_int_eq(pthread_create(&th, NULL, reader, pl), 0);
 	ck_assert_int_eq(mp_pipeline_run(pl), 0);
@@ -151,10 +172,26 @@ START_TEST(stage_retires_and_logs)
 	ck_assert_uint_eq(stage_ctr(pl, MP_ST_TCPSM, "flows_ended_rst"), N_RST);
 	ck_assert_uint_eq(stage_ctr(pl, MP_ST_TCPSM, "flows_ended_open"), N_OPEN);
 	ck_assert_uint_eq(stage_ctr(pl, MP_ST_TCPSM, "flowlog_lost"), 0);
-	/* One control mbuf per flow, each retired by tx. */
-	ck_assert_uint_eq(stage_ctr(pl, MP_ST_TX, "ctrl"), n_conn);
+	/* One retire mbuf per flow and, when a reader may peek, one ENDED per
+	 * flow closed by a packet (FIN exchange, RST) with buffers, all handed
+	 * back by tx... */
+	unsigned n_ended = with_reader ? N_FIN + N_RST : 0;
+	ck_assert_uint_eq(stage_ctr(pl, MP_ST_TX, "back_retire"), n_conn);
+	ck_assert_uint_eq(stage_ctr(pl, MP_ST_TX, "back_ended"), n_ended);
+	ck_assert_uint_eq(stage_ctr(pl, MP_ST_TX, "ctrl_lost"), 0);
+	ck_assert_uint_eq(stage_ctr(pl, MP_ST_TCPSM, "fb_foreign"), 0);
+	ck_assert_uint_eq(stage_ctr(pl, MP_ST_TCPSM, "ended_nombuf"), 0);
+	/* ... and either taken back by tcpsm or still in the feedback rings
+	 * (tcpsm does not wait for them: its fini takes the rest). */
+	unsigned waiting = 0;
+	for (unsigned j = 0; j < pl->n_inst[MP_ST_TCPSM]; j++)
+		for (unsigned k = 0; k < pl->inst[MP_ST_TCPSM][j]->n_fb_in; k++)
+			waiting += rte_ring_count(pl->inst[MP_ST_TCPSM][j]->fb_in[k]);
+	ck_assert_uint_eq(stage_ctr(pl, MP_ST_TCPSM, "took_retire") + stage_ctr(pl, MP_ST_TCPSM, "took_ended") +
+	                      waiting,
+	                  n_conn + n_ended);
 	rcu_register_thread();
-	ck_assert_uint_eq(mp_conntable_count(tcpsm_conntable(pl)), 0);
+	ck_assert_uint_eq(mp_conntable_count(pl->conntable), 0);
 	rcu_unregister_thread();
 	mp_pipeline_destroy(pl); /* flushes and closes the flow log */
 
@@ -184,7 +221,32 @@ START_TEST(stage_retires_and_logs)
 	ck_assert_uint_eq(rst, N_RST);
 	ck_assert_uint_eq(open_, N_OPEN);
 }
+
+/* The variant this process runs: EAL (and the input) once per process, so
+ * the run with readers re-executes the binary for the run without. */
+#define NOREADER_ENV "MP_TEST_TCPSM_STAGE_NOREADER"
+#define KEEP_ENV "MP_TEST_TCPSM_STAGE_KEEP" /* buf_free_at_end = no */
+
+START_TEST(stage_retires_and_logs)
+{
+	run_stage(getenv(NOREADER_ENV) == NULL);
+}
 END_TEST
+
+/* A variant in a child process (env set). @return its exit status. */
+static int run_child(const char *env)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		setenv(env, "1", 1);
+		execl("/proc/self/exe", "test_tcpsm_stage", (char *)NULL);
+		_exit(127);
+	}
+	int st = 0;
+	if (pid < 0 || waitpid(pid, &st, 0) < 0)
+		return EXIT_FAILURE;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : EXIT_FAILURE;
+}
 
 int main(void)
 {
@@ -200,9 +262,9 @@ int main(void)
 	/* time_wait 0: FIN-closed flows end at the next burst. */
 	snprintf(text, sizeof(text),
 	         "[eal]\nargs = --no-huge -m 256 --no-pci --no-shconf\n[input]\nsource = pcap:%s\n"
-	         "[mempool]\nmbufs = 8191\n[tcp]\nflows = 4096\nbuf_pool = 4M\nchecksum = ignore\ntime_wait = 0\n"
+	         "[mempool]\nmbufs = 8191\n[tcp]\nflows = 4096\nchecksum = ignore\ntime_wait = 0\n%s"
 	         "[output]\nflow_log = %s\n[lcores]\n0 = rx classify tcpsm.0 events\n%s = tcpsm.1 app tx\n",
-	         pcap_path, log_path, two ? "1" : "0");
+	         pcap_path, getenv(KEEP_ENV) ? "buf_free_at_end = no\n" : "", log_path, two ? "1" : "0");
 	if (mp_conf_parse_buf(&conf, "test", text, err, sizeof(err)) < 0 ||
 	    mp_conf_finish(&conf, err, sizeof(err)) < 0) {
 		fprintf(stderr, "%s\n", err);
@@ -223,5 +285,15 @@ int main(void)
 	mp_eal_cleanup();
 	unlink(pcap_path);
 	unlink(log_path);
+	if (!getenv(NOREADER_ENV) && !getenv(KEEP_ENV)) {
+		printf("the same without readers (no ENDED):\n");
+		fflush(stdout);
+		if (run_child(NOREADER_ENV) != EXIT_SUCCESS)
+			failed++;
+		printf("the same with buf_free_at_end = no (ENDED still):\n");
+		fflush(stdout);
+		if (run_child(KEEP_ENV) != EXIT_SUCCESS)
+			failed++;
+	}
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -90,6 +90,14 @@ struct gen {
 	uint8_t *seg_any;
 	uint32_t req_pm[GEN_MAX_PATTERNS];
 
+	/* The flood: frames left, and the interleaving debt: each connection
+	 * frame adds fl_num, each flood frame pays fl_den (the expected
+	 * connection frames), so fl_num flood frames spread over fl_den. */
+	uint64_t fl_syn, fl_ack;
+	uint64_t fl_owed, fl_num, fl_den;
+	uint64_t fl_rng; /* its own stream: the connections' bytes do not change */
+	uint32_t fl_sources;
+
 	uint64_t ts_fp;    /* packet time since start_ns, ns << GEN_TS_SHIFT */
 	uint64_t fp_per_b; /* wire time of one byte, same unit */
 	uint8_t mac_c[6], mac_s[6];
@@ -191,6 +199,14 @@ static int check_params(const struct gen_params *p)
 			gen_err = "a pattern must have 1 to 256 bytes";
 			return -1;
 		}
+	if (p->flood_sources > GEN_MAX_FLOOD_SOURCES) {
+		gen_err = "flood sources must be at most 4194304 (100.64.0.0/10)";
+		return -1;
+	}
+	if (p->flood_data > GEN_SEG) {
+		gen_err = "flood data must be at most 1448 bytes per ACK";
+		return -1;
+	}
 	return 0;
 }
 
@@ -383,6 +399,22 @@ struct gen *gen_create(const struct gen_params *p)
 		g->flow[i].start_round = g->n_slots > 1 ? (uint32_t)(gen_rand(&g->rng) % life) : 0;
 	}
 	g->live = g->n_slots;
+	g->fl_syn = p->flood_syns;
+	g->fl_ack = p->flood_acks;
+	g->fl_num = p->flood_syns + p->flood_acks;
+	g->fl_sources = p->flood_sources ? p->flood_sources : GEN_DEF_FLOOD_SOURCES;
+	g->fl_rng = p->seed ^ 0xF100D5EEDull ^ ((uint64_t)p->part << 32);
+	if (g->fl_num) {
+		/* Connection frames expected: every connection's life when they
+		 * are counted, else what the frame limit leaves, else as many
+		 * as flood frames. */
+		if (p->max_conns)
+			g->fl_den = p->max_conns * life;
+		else if (p->max_pkts > g->fl_num)
+			g->fl_den = p->max_pkts - g->fl_num;
+		else
+			g->fl_den = g->fl_num;
+	}
 	g->fp_per_b = (uint64_t)(8.0 / p->gbps * (double)(1ull << GEN_TS_SHIFT) + 0.5);
 	memcpy(g->mac_c, (const uint8_t[6]){0x02, 0x00, 0x00, 0x00, 0x00, 0x01}, 6);
 	memcpy(g->mac_s, (const uint8_t[6]){0x02, 0x00, 0x00, 0x00, 0x00, 0x02}, 6);
@@ -616,9 +648,65 @@ static uint16_t slot_frame(struct gen *g, struct gen_flow *f, uint8_t *p, uint64
 	}
 }
 
+/* One flood frame: a SYN or a bare ACK (with flood_data payload) from a
+ * spoofed source to a server's port 80. */
+static uint16_t flood_frame(struct gen *g, uint8_t *p, uint64_t ts)
+{
+	uint64_t r = gen_rand(&g->fl_rng), r2 = gen_rand(&g->fl_rng);
+	int syn = r % (g->fl_syn + g->fl_ack) < g->fl_syn;
+	uint32_t plen = syn ? 0 : g->p.flood_data;
+	uint32_t src = 0x64400000u + (uint32_t)((r >> 32) % g->fl_sources); /* 100.64.0.0/10 */
+	uint32_t dst = 0xAC100001u + (uint32_t)(r2 % g->p.servers);
+	uint16_t sport = (uint16_t)(1024 + (r2 >> 16) % 64512);
+	uint32_t seq = (uint32_t)(r2 >> 32), ack = syn ? 0 : (uint32_t)r;
+	uint32_t tlen = GEN_TCP_LEN + plen;
+
+	if (syn)
+		g->fl_syn--;
+	else
+		g->fl_ack--;
+	memcpy(p, g->mac_s, 6);
+	memcpy(p + 6, g->mac_c, 6);
+	p[12] = 0x08;
+	p[13] = 0x00;
+	uint8_t *ip = p + GEN_ETH_LEN;
+	ip[0] = 0x45;
+	ip[1] = 0;
+	put16(ip + 2, (uint16_t)(GEN_IP_LEN + tlen));
+	put16(ip + 4, (uint16_t)(r >> 16));
+	put16(ip + 6, 0x4000);
+	ip[8] = 64;
+	ip[9] = 6;
+	ip[10] = ip[11] = 0;
+	put32(ip + 12, src);
+	put32(ip + 16, dst);
+	put16(ip + 10, fold(sum16(ip, GEN_IP_LEN)));
+	uint8_t *th = ip + GEN_IP_LEN;
+	put16(th, sport);
+	put16(th + 2, GEN_SERVER_PORT);
+	put32(th + 4, seq);
+	put32(th + 8, ack);
+	th[12] = (uint8_t)((GEN_TCP_LEN / 4) << 4);
+	th[13] = syn ? TH_SYN : (uint8_t)(TH_ACK | (plen ? TH_PSH : 0));
+	put16(th + 14, 1024);
+	th[16] = th[17] = th[18] = th[19] = 0;
+	if (plen)
+		memcpy(th + GEN_TCP_LEN, g->stream, plen);
+	uint32_t sum = (src >> 16) + (src & 0xffff) + (dst >> 16) + (dst & 0xffff) + 6 + tlen;
+	sum += sum16(th, tlen);
+	put16(th + 16, fold(sum));
+	if (syn)
+		g->st.flood_syns++;
+	else
+		g->st.flood_acks++;
+	g->st.payload += plen;
+	(void)ts;
+	return (uint16_t)(GEN_ETH_LEN + GEN_IP_LEN + tlen);
+}
+
 int gen_done(const struct gen *g)
 {
-	return g->live == 0 || (g->p.max_pkts && g->st.pkts >= g->p.max_pkts);
+	return (g->live == 0 && g->fl_syn + g->fl_ack == 0) || (g->p.max_pkts && g->st.pkts >= g->p.max_pkts);
 }
 
 int gen_next(struct gen *g, uint8_t *frame, uint16_t cap, uint64_t *ts_ns)
@@ -626,15 +714,24 @@ int gen_next(struct gen *g, uint8_t *frame, uint16_t cap, uint64_t *ts_ns)
 	if (cap < GEN_MAX_FRAME)
 		return -ENOSPC;
 	while (!gen_done(g)) {
-		struct gen_flow *f = &g->flow[g->cur];
-		if (++g->cur == g->n_slots) {
-			g->cur = 0;
-			g->round++;
-		}
 		uint64_t ts = g->p.start_ns + (g->ts_fp >> GEN_TS_SHIFT);
-		uint16_t n = slot_frame(g, f, frame, ts);
-		if (n == 0)
-			continue;
+		uint16_t n;
+		if (g->fl_syn + g->fl_ack && (g->fl_owed >= g->fl_den || g->live == 0)) {
+			if (g->fl_owed >= g->fl_den)
+				g->fl_owed -= g->fl_den;
+			n = flood_frame(g, frame, ts);
+		} else {
+			struct gen_flow *f = &g->flow[g->cur];
+			if (++g->cur == g->n_slots) {
+				g->cur = 0;
+				g->round++;
+			}
+			n = slot_frame(g, f, frame, ts);
+			if (n == 0)
+				continue;
+			if (g->fl_syn + g->fl_ack)
+				g->fl_owed += g->fl_num;
+		}
 		g->ts_fp += (n + GEN_WIRE_EXTRA) * g->fp_per_b;
 		g->st.pkts++;
 		g->st.bytes += n;

@@ -1,4 +1,4 @@
-/* Types of the workload generator (bench/gen.h): its parameters, its
+/* Types of the workload generator (runtime/gen.h): its parameters, its
  * statistics and the patterns it plants. Plain C, no DPDK.
  */
 #ifndef GEN_TYPES_H
@@ -52,7 +52,20 @@ struct gen_params {
 	uint32_t part, n_parts;
 	uint32_t n_patterns;
 	struct gen_pattern pattern[GEN_MAX_PATTERNS];
+	/* A flood mixed into the connections (bench/README.md, "Floods"):
+	 * flood_syns SYNs and flood_acks bare ACKs (with flood_data payload
+	 * bytes each, 0..GEN_SEG), from flood_sources spoofed addresses in
+	 * 100.64.0.0/10 (random ports, sequence and acknowledgment numbers) to
+	 * the servers' port 80, spread evenly among the connections' frames
+	 * (what is left after the last connection ends goes out then). The
+	 * connections' frames are the same bytes as without the flood. */
+	uint64_t flood_syns, flood_acks;
+	uint32_t flood_sources; /* 1..GEN_MAX_FLOOD_SOURCES; 0 = 1,000,000 */
+	uint32_t flood_data;
 };
+
+#define GEN_MAX_FLOOD_SOURCES (1u << 22) /* 100.64.0.0/10 */
+#define GEN_DEF_FLOOD_SOURCES 1000000u
 
 struct gen_stats {
 	uint64_t pkts;           /* frames produced */
@@ -63,6 +76,8 @@ struct gen_stats {
 	uint64_t data_segs;      /* first transmissions of server data segments */
 	uint64_t rexmits;        /* retransmitted server data segments */
 	uint64_t last_ts_ns;     /* time of the last frame */
+	uint64_t flood_syns;     /* spoofed SYNs sent (gen_params.flood_syns) */
+	uint64_t flood_acks;     /* spoofed ACKs sent */
 	/* Per pattern: instances planted (their last byte sent at least once),
 	 * and exact occurrences of the pattern in all first-transmitted payload
 	 * of both directions (>= planted when a pattern occurs inside another

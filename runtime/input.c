@@ -1,0 +1,749 @@
+/* Where packets come from, and everything decided before the pipeline exists:
+ * resolving the input (`pcap:` files, `iface:` interfaces, the `gen:`
+ * workload generator, or ports given as EAL --vdev arguments), building the
+ * EAL arguments and calling rte_eal_init, the CPUs left for threads that are
+ * not on the datapath, and, once the pipeline has a mempool, configuring and
+ * starting its ports (mp_input_ports_setup) and closing them at the end.
+ *
+ * Why it is split from pipeline.c: EAL is initialised once per process and
+ * the ports are created by it, so the input is resolved before any pipeline
+ * is built and handed over when one is. Everything resolved in between lives
+ * in one struct (in_g below) rather than in loose statics.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+#include <rte_mbuf_dyn.h>
+
+#include <urcu-qsbr.h>
+
+#include "conf.h"
+#include "gen.h"
+#include "input.h"
+#include "pcapin.h"
+#include "pipeline.h"
+
+#define MP_EAL_MAX_ARGS 256
+
+/* What mp_eal_setup() resolved, waiting for mp_pipeline_create() to take it,
+ * and the process-wide facts EAL's initialisation leaves behind.
+ *
+ * Concurrency: written by mp_eal_setup() and read by the pipeline's build
+ * and destroy, all on the main thread. The CPU sets are read by the main
+ * lcore's loop (lcore_loop in pipeline.c, the same thread) and copied out by
+ * mp_ctrl_cpuset() on any thread after mp_eal_setup() returned. */
+static struct mp_input_state {
+	/* EAL keeps pointers into its argv: the strings stay here for the
+	 * life of the process. */
+	struct {
+		char buf[8192];
+		char *argv[MP_EAL_MAX_ARGS + 1];
+		size_t used;
+		int argc;
+		int overflow;                         /* buf or argv ran out: the arguments are incomplete */
+		char *init_argv[MP_EAL_MAX_ARGS + 1]; /* the copy rte_eal_init may reorder */
+	} eal;
+	/* Ports EAL creates from our --vdev arguments, in EAL's port order
+	 * (net_pcap files, net_af_packet interfaces). */
+	struct mp_port pending[MP_MAX_PORTS];
+	unsigned n_pending;
+	/* Capture files rx maps and reads itself (no vdev): placed after the
+	 * ethdevs; a pipeline takes over their mappings. */
+	struct mp_port file[MP_MAX_PORTS];
+	unsigned n_file;
+	/* The parsed `gen:` source: one parameter set, split over n_parts
+	 * generators (one per rx instance) when the ports are set up. */
+	struct {
+		struct gen_params p;
+		unsigned n_parts; /* 0: no generator input */
+		char spec[MP_CONF_STR];
+		int rxcsum; /* flag frames RX_L4_CKSUM_GOOD, as an offloading NIC would */
+		uint8_t pat[GEN_MAX_PATTERNS][GEN_MAX_PATTERN_LEN];
+	} gen;
+	/* We chose EAL's --file-prefix: mp_eal_cleanup removes its runtime dir. */
+	int own_prefix;
+	/* EAL pins the calling thread to the main lcore's CPU, and every thread
+	 * created from it afterwards inherits that: the application's own
+	 * threads (midstat's reader), our flow-log writer, liburcu's call_rcu
+	 * and hash-table resize workers would all share the busiest datapath
+	 * CPU and leave a free one idle. So outside its lcore loop the main
+	 * thread runs on `ctrl` (the CPUs it was allowed before EAL minus those
+	 * of lcores, or all of them when every CPU is an lcore), and pins
+	 * itself to `main` (its lcore's) only while it polls. */
+	struct {
+		cpu_set_t ctrl, main;
+		int ok; /* the main thread runs on ctrl: the sets are valid */
+	} cpu;
+} in_g;
+
+/* ---- EAL arguments -------------------------------------------------------- */
+
+/* Appends one printf-formatted argument. @return 0, or -E2BIG when the
+ * storage is full (remembered in eal.overflow and reported once). */
+static int __attribute__((format(printf, 1, 2))) eal_arg(const char *fmt, ...)
+{
+	typeof(in_g.eal) *e = &in_g.eal;
+	size_t room = sizeof(e->buf) - e->used;
+	va_list ap;
+
+	if (e->argc >= MP_EAL_MAX_ARGS || room == 0) {
+		e->overflow = 1;
+		return -E2BIG;
+	}
+	va_start(ap, fmt);
+	int n = vsnprintf(e->buf + e->used, room, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= room) {
+		e->overflow = 1;
+		return -E2BIG;
+	}
+	e->argv[e->argc++] = e->buf + e->used;
+	e->argv[e->argc] = NULL;
+	e->used += (size_t)n + 1;
+	return 0;
+}
+
+/* ---- the workload generator as an input (runtime/gen.h) ------------------- */
+
+/* Reads a count (k, m, g: powers of 1000) or, when is_size, a size (K, M, G,
+ * KiB...: powers of 1024), with conf.c's number reader. @return 0 or -1. */
+static int gen_num(const char *s, int is_size, uint64_t *v)
+{
+	return mp_parse_scaled(s, is_size ? mp_units_size : mp_units_count, 1, v) < 0 ? -1 : 0;
+}
+
+/* Parses "flows=N,size=N,rexmit=F,seed=N,pkts=N,conns=N,gbps=F,servers=N,
+ * pattern=STR,rxcsum=0|1,syn_flood=N,ack_flood=N,flood_sources=N,
+ * flood_data=N" (every key optional) into in_g.gen. Counts are
+ * totals over all rx instances. @return 0, or -EINVAL after printing what
+ * is wrong. */
+static int gen_parse(const char *spec)
+{
+	typeof(in_g.gen) *gs = &in_g.gen;
+	struct gen_params *gp = &gs->p;
+	char buf[MP_CONF_STR], *save = NULL;
+
+	gen_params_default(gp);
+	gs->rxcsum = 1;
+	snprintf(gs->spec, sizeof(gs->spec), "%s", spec);
+	snprintf(buf, sizeof(buf), "%s", spec);
+	for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(t, '=');
+		uint64_t v = 0;
+		char *end = NULL;
+		int bad = 0;
+		if (!eq)
+			bad = 1;
+		else if ((*eq++ = 0), !strcmp(t, "flows"))
+			bad = gen_num(eq, 0, &v) || v == 0 || v > UINT32_MAX || ((gp->flows = (uint32_t)v), 0);
+		else if (!strcmp(t, "size"))
+			bad = gen_num(eq, 1, &v) || v > UINT32_MAX || ((gp->size = (uint32_t)v), 0);
+		else if (!strcmp(t, "seed"))
+			bad = gen_num(eq, 0, &gp->seed);
+		else if (!strcmp(t, "pkts"))
+			bad = gen_num(eq, 0, &gp->max_pkts);
+		else if (!strcmp(t, "conns"))
+			bad = gen_num(eq, 0, &gp->max_conns);
+		else if (!strcmp(t, "servers"))
+			bad = gen_num(eq, 0, &v) || v > GEN_MAX_SERVERS || ((gp->servers = (uint32_t)v), 0);
+		else if (!strcmp(t, "rexmit"))
+			bad = (gp->rexmit = strtod(eq, &end), end == eq || *end);
+		else if (!strcmp(t, "gbps"))
+			bad = (gp->gbps = strtod(eq, &end), end == eq || *end);
+		else if (!strcmp(t, "rxcsum"))
+			bad = gen_num(eq, 0, &v) || v > 1 || ((gs->rxcsum = (int)v), 0);
+		else if (!strcmp(t, "syn_flood"))
+			bad = gen_num(eq, 0, &gp->flood_syns);
+		else if (!strcmp(t, "ack_flood"))
+			bad = gen_num(eq, 0, &gp->flood_acks);
+		else if (!strcmp(t, "flood_sources"))
+			bad = gen_num(eq, 0, &v) || v == 0 || v > UINT32_MAX || ((gp->flood_sources = (uint32_t)v), 0);
+		else if (!strcmp(t, "flood_data"))
+			bad = gen_num(eq, 0, &v) || v > UINT32_MAX || ((gp->flood_data = (uint32_t)v), 0);
+		else if (!strcmp(t, "pattern")) {
+			size_t len = strlen(eq);
+			bad = gp->n_patterns == GEN_MAX_PATTERNS || len == 0 || len > GEN_MAX_PATTERN_LEN;
+			if (!bad) {
+				struct gen_pattern *pat = &gp->pattern[gp->n_patterns];
+				memcpy(gs->pat[gp->n_patterns], eq, len);
+				pat->bytes = gs->pat[gp->n_patterns++];
+				pat->len = (uint16_t)len;
+				pat->offset = GEN_PAT_AUTO;
+			}
+		} else {
+			fprintf(stderr,
+			        "mospipe: input gen:%s: unknown key '%s' (keys: flows, size, rexmit, seed, pkts, "
+			        "conns, gbps, servers, pattern, rxcsum, syn_flood, ack_flood, flood_sources, "
+			        "flood_data)\n",
+			        spec, t);
+			return -EINVAL;
+		}
+		if (bad) {
+			fprintf(stderr, "mospipe: input gen:%s: '%s%s%s' is not KEY=VALUE with a valid value\n", spec,
+			        t, eq ? "=" : "", eq ? eq : "");
+			return -EINVAL;
+		}
+	}
+	/* Check the whole set once, as one generator would see it. */
+	struct gen *g = gen_create(gp);
+	if (!g) {
+		fprintf(stderr, "mospipe: input gen:%s: %s\n", spec,
+		        errno == EINVAL   ? gen_strerror()
+		        : errno == ENOMEM ? "out of memory for the generator's streams"
+		                          : strerror(errno));
+		return -EINVAL;
+	}
+	gen_destroy(g);
+	return 0;
+}
+
+/* Part `part` of the n_parts generators: an equal share of flows and limits
+ * (the first parts take the remainders). */
+static struct gen *gen_part(unsigned part, uint64_t start_ns)
+{
+	const struct gen_params *all = &in_g.gen.p;
+	struct gen_params p = *all;
+	uint64_t n = in_g.gen.n_parts;
+#define GEN_SHARE(x) ((x) / n + (part < (x) % n ? 1 : 0))
+	p.flows = (uint32_t)GEN_SHARE(all->flows);
+	if (p.flows == 0)
+		p.flows = 1;
+	p.max_pkts = GEN_SHARE(all->max_pkts);
+	p.max_conns = GEN_SHARE(all->max_conns);
+	p.flood_syns = GEN_SHARE(all->flood_syns);
+	p.flood_acks = GEN_SHARE(all->flood_acks);
+	if ((all->max_pkts && !p.max_pkts) || (all->max_conns && !p.max_conns))
+		p.max_pkts = p.max_conns = 1; /* a limit smaller than the parts: keep it a limit */
+#undef GEN_SHARE
+	p.part = part;
+	p.n_parts = in_g.gen.n_parts;
+	p.start_ns = start_ns;
+	return gen_create(&p);
+}
+
+/* ---- inputs -------------------------------------------------------------- */
+
+/* The next pending ethdev port, or NULL after printing that there are too many. */
+static struct mp_port *pending_port(void)
+{
+	if (in_g.n_pending == MP_MAX_PORTS || in_g.n_pending + in_g.n_file == MP_MAX_PORTS) {
+		fprintf(stderr, "mospipe: too many inputs (at most %d)\n", MP_MAX_PORTS);
+		return NULL;
+	}
+	struct mp_port *p = &in_g.pending[in_g.n_pending];
+	memset(p, 0, sizeof(*p));
+	return p;
+}
+
+/* pcap:FILE[,FILE]: each file is pre-scanned (its packet count marks the end
+ * of input); classic pcap files in monitor mode are mapped and read by rx
+ * itself, others (pcapng, inline mode, pcap_mmap = no) become net_pcap vdevs.
+ * @return 0 or -EINVAL after printing why. */
+static int input_pcap(const struct mp_conf *c, char *files)
+{
+	char err[1024], *save = NULL;
+	int r;
+
+	for (char *f = strtok_r(files, ",", &save); f; f = strtok_r(NULL, ",", &save)) {
+		struct mp_port *p = pending_port();
+		if (!p)
+			return -EINVAL;
+		struct mp_pcap_cuts *cuts = calloc(1, sizeof(*cuts));
+		if (!cuts) {
+			fprintf(stderr, "mospipe: %s: out of memory\n", f);
+			return -ENOMEM;
+		}
+		r = mp_pcap_prescan(f, &p->expect, &p->dlt, cuts, err, sizeof(err));
+		if (r < 0 || !cuts->n) {
+			free(cuts);
+			cuts = NULL;
+		}
+		if (r < 0) {
+			fprintf(stderr, "mospipe: %s\n", err);
+			return r;
+		}
+		if (c->pcap_mmap && c->mode != MP_MODE_INLINE) {
+			char e2[512];
+			struct mp_pcapfile *pf = mp_pcapfile_open(f, e2, sizeof(e2));
+			if (pf) {
+				/* The mapped reader has every record's original
+				 * length itself. */
+				if (cuts)
+					mp_pcap_cuts_free(cuts);
+				free(cuts);
+				struct mp_port *fp = &in_g.file[in_g.n_file++];
+				*fp = *p;
+				fp->kind = MP_PORT_PCAP;
+				fp->pf = pf;
+				fp->id = RTE_MAX_ETHPORTS;
+				snprintf(fp->name, sizeof(fp->name), "%s", f);
+				continue;
+			}
+		}
+		if (strchr(f, ',') || strchr(f, ' ')) {
+			if (cuts)
+				mp_pcap_cuts_free(cuts);
+			free(cuts);
+			fprintf(stderr,
+			        "mospipe: %s: capture file names with ',' or ' ' are not supported by net_pcap; rename "
+			        "the file\n",
+			        f);
+			return -EINVAL;
+		}
+		p->kind = MP_PORT_PCAP;
+		p->cuts = cuts;
+		snprintf(p->name, sizeof(p->name), "%s", f);
+		eal_arg("--vdev");
+		eal_arg("net_pcap%u,rx_pcap=%s", in_g.n_pending, f);
+		in_g.n_pending++;
+	}
+	return 0;
+}
+
+/* iface:IF[,IF]: an AF_PACKET vdev per interface, with a queue pair per rx
+ * or tx instance (whichever has more). @return 0, -EINVAL or -ENODEV after
+ * printing why. */
+static int input_iface(const struct mp_conf *c, char *ifs)
+{
+	char *save = NULL;
+	unsigned q = c->n_inst[MP_ST_TX] > c->n_inst[MP_ST_RX] ? c->n_inst[MP_ST_TX] : c->n_inst[MP_ST_RX];
+
+	for (char *f = strtok_r(ifs, ",", &save); f; f = strtok_r(NULL, ",", &save)) {
+		struct mp_port *p = pending_port();
+		if (!p)
+			return -EINVAL;
+		char path[300];
+		snprintf(path, sizeof(path), "/sys/class/net/%s", f);
+		if (access(path, F_OK) != 0) {
+			fprintf(stderr,
+			        "mospipe: interface '%s' does not exist (see `ip link`; in a namespace, run mospipe "
+			        "inside it with `ip netns exec`)\n",
+			        f);
+			return -ENODEV;
+		}
+		p->kind = MP_PORT_IFACE;
+		p->dlt = 1; /* DLT_EN10MB */
+		snprintf(p->name, sizeof(p->name), "%s", f);
+		eal_arg("--vdev");
+		/* framecnt a multiple of the frames per block (the PMD needs it). */
+		unsigned per_block = c->ring_block / 2048, frames = c->ring_frames;
+		frames = (frames + per_block - 1) / per_block * per_block;
+		eal_arg("net_af_packet%u,iface=%s,qpairs=%u,blocksz=%u,framesz=2048,framecnt=%u", in_g.n_pending, f, q,
+		        c->ring_block, frames);
+		p->ring_cap = frames;
+		in_g.n_pending++;
+	}
+	return 0;
+}
+
+/* The input: [input] source, else $MOSPIPE_INPUT, else none (the ports come
+ * from --vdev in [eal] args). @return 0 or -errno after printing why. */
+static int input_resolve(const struct mp_conf *c)
+{
+	const char *in = c->input;
+	char spec[MP_CONF_STR];
+
+	if (!*in && getenv("MOSPIPE_INPUT"))
+		in = getenv("MOSPIPE_INPUT");
+	if (!*in)
+		return 0;
+	snprintf(spec, sizeof(spec), "%s", in);
+	if (!strncmp(spec, "pcap:", 5))
+		return input_pcap(c, spec + 5);
+	if (!strncmp(spec, "iface:", 6))
+		return input_iface(c, spec + 6);
+	if (!strncmp(spec, "gen:", 4) || !strcmp(spec, "gen")) {
+		if (gen_parse(spec[3] ? spec + 4 : "") < 0)
+			return -EINVAL;
+		in_g.gen.n_parts = c->n_inst[MP_ST_RX] ? c->n_inst[MP_ST_RX] : 1;
+		return 0;
+	}
+	fprintf(stderr, "mospipe: input '%s' is not understood: use pcap:FILE, iface:IF[,IF] or gen:KEY=VAL,...\n", in);
+	return -EINVAL;
+}
+
+static void cuts_drop(struct mp_pcap_cuts **c)
+{
+	if (*c) {
+		mp_pcap_cuts_free(*c);
+		free(*c);
+		*c = NULL;
+	}
+}
+
+/* Capture files mapped by mp_eal_setup() that no pipeline took over. */
+void mp_input_forget(void)
+{
+	for (unsigned i = 0; i < in_g.n_file; i++) {
+		mp_pcapfile_close(in_g.file[i].pf);
+		in_g.file[i].pf = NULL;
+	}
+	in_g.n_file = 0;
+	for (unsigned i = 0; i < in_g.n_pending; i++)
+		cuts_drop(&in_g.pending[i].cuts);
+}
+
+/* ---- CPUs for threads off the datapath ------------------------------------ */
+
+static void ctrl_affinity_setup(const cpu_set_t *before)
+{
+	unsigned lc;
+
+	if (CPU_COUNT(before) == 0 || sched_getaffinity(0, sizeof(in_g.cpu.main), &in_g.cpu.main) < 0)
+		return;
+	in_g.cpu.ctrl = *before;
+	RTE_LCORE_FOREACH(lc)
+	{
+		rte_cpuset_t cs = rte_lcore_cpuset(lc);
+		for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
+			if (CPU_ISSET(cpu, &cs))
+				CPU_CLR(cpu, &in_g.cpu.ctrl);
+	}
+	if (CPU_COUNT(&in_g.cpu.ctrl) == 0)
+		in_g.cpu.ctrl = *before;
+	if (pthread_setaffinity_np(pthread_self(), sizeof(in_g.cpu.ctrl), &in_g.cpu.ctrl) != 0)
+		return;
+	in_g.cpu.ok = 1;
+	/* liburcu starts its default call_rcu thread on first use, which is
+	 * tcpsm's lcore: start it now, from the control set. */
+	(void)get_default_call_rcu_data();
+}
+
+int mp_ctrl_cpuset(cpu_set_t *out)
+{
+	if (!in_g.cpu.ok)
+		return -1;
+	*out = in_g.cpu.ctrl;
+	return 0;
+}
+
+int mp_main_pin(void)
+{
+	return in_g.cpu.ok && rte_lcore_id() == rte_get_main_lcore() &&
+	       pthread_setaffinity_np(pthread_self(), sizeof(in_g.cpu.main), &in_g.cpu.main) == 0;
+}
+
+void mp_main_unpin(void)
+{
+	pthread_setaffinity_np(pthread_self(), sizeof(in_g.cpu.ctrl), &in_g.cpu.ctrl);
+}
+
+/* ---- EAL ------------------------------------------------------------------ */
+
+void mp_eal_cleanup(void)
+{
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof(dir), "%s", rte_eal_get_runtime_dir());
+	rte_eal_cleanup();
+	if (in_g.own_prefix && *dir) {
+		DIR *d = opendir(dir);
+		struct dirent *e;
+		while (d && (e = readdir(d)))
+			if (e->d_name[0] != '.')
+				unlinkat(dirfd(d), e->d_name, 0);
+		if (d)
+			closedir(d);
+		rmdir(dir);
+	}
+}
+
+static int eal_setup(struct mp_conf *c, const char *prog)
+{
+	char buf[MP_CONF_STR], *save = NULL;
+	int has_log = 0, r;
+
+	in_g.eal.argc = 0;
+	in_g.eal.used = 0;
+	in_g.eal.overflow = 0;
+	in_g.n_pending = 0;
+	in_g.gen.n_parts = 0;
+	mp_input_forget();
+
+	eal_arg("%s", prog);
+	/* -l from the lcore map: main lcore is the first one listed. */
+	char lcores[MP_MAX_LCORES * 6] = "";
+	for (unsigned i = 0, n = 0; i < c->n_lcores && n < sizeof(lcores); i++)
+		n += (unsigned)snprintf(lcores + n, sizeof(lcores) - n, "%s%u", i ? "," : "", c->lc[i].lcore);
+	eal_arg("--lcores=%s", lcores);
+	eal_arg("--main-lcore");
+	eal_arg("%u", c->lc[0].lcore);
+	snprintf(buf, sizeof(buf), "%s", c->eal_args);
+	for (char *tok = strtok_r(buf, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
+		eal_arg("%s", tok);
+		if (!strncmp(tok, "--log-level", 11))
+			has_log = 1;
+	}
+	r = input_resolve(c);
+	if (r < 0)
+		return r;
+	/* A private runtime dir per process: several mospipe processes (tests,
+	 * apps) can run at once, each with its own telemetry socket. */
+	if (!strstr(c->eal_args, "--file-prefix")) {
+		eal_arg("--file-prefix=mospipe-%d", (int)getpid());
+		in_g.own_prefix = 1;
+	}
+	/* EAL's own logs are only interesting on error. */
+	if (!has_log) {
+		eal_arg("--log-level=lib.eal:error");
+		eal_arg("--log-level=pmd.*:error");
+		eal_arg("--log-level=lib.telemetry:error");
+		eal_arg("--log-level=user1:error"); /* rte_ip_frag's INFO lines */
+	}
+	if (in_g.eal.overflow) {
+		fprintf(stderr,
+		        "mospipe: EAL arguments too long (at most %d arguments, %zu bytes): shorten [eal] args or "
+		        "the list of inputs\n",
+		        MP_EAL_MAX_ARGS, sizeof(in_g.eal.buf));
+		return -E2BIG;
+	}
+	cpu_set_t before;
+	if (sched_getaffinity(0, sizeof(before), &before) < 0)
+		CPU_ZERO(&before);
+	int argc = in_g.eal.argc;
+	/* rte_eal_init may reorder its argv: give it a copy, keep ours for the message. */
+	memcpy(in_g.eal.init_argv, in_g.eal.argv, sizeof(in_g.eal.argv));
+	if (rte_eal_init(argc, in_g.eal.init_argv) < 0) {
+		fprintf(stderr, "mospipe: EAL initialisation failed: %s (EAL arguments:", rte_strerror(rte_errno));
+		for (int i = 1; i < argc; i++)
+			fprintf(stderr, " %s", in_g.eal.argv[i]);
+		fprintf(stderr, ")\n");
+		return -rte_errno;
+	}
+	ctrl_affinity_setup(&before);
+	return 0;
+}
+
+int mp_eal_setup(struct mp_conf *c, const char *prog)
+{
+	int r = eal_setup(c, prog);
+	if (r < 0)
+		mp_input_forget();
+	return r;
+}
+
+/* ---- ports ---------------------------------------------------------------- */
+
+static int sysfs_u64(const char *ifname, const char *what, uint64_t *v)
+{
+	char path[320];
+	snprintf(path, sizeof(path), "/sys/class/net/%s/statistics/%s", ifname, what);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -errno;
+	unsigned long long x;
+	int ok = fscanf(f, "%llu", &x) == 1;
+	fclose(f);
+	if (!ok)
+		return -EIO;
+	*v = x;
+	return 0;
+}
+
+int mp_port_kernel_rx(const struct mp_port *p, uint64_t *frames)
+{
+	uint64_t rx, drop;
+	int r = sysfs_u64(p->name, "rx_packets", &rx);
+	if (r == 0)
+		r = sysfs_u64(p->name, "rx_dropped", &drop);
+	if (r == 0)
+		*frames = rx + drop;
+	return r;
+}
+
+/* Configures and starts ethdev port i of pl: one rx queue, a tx queue per tx
+ * instance (as many as the device has), checksum offloads when offered.
+ * @return 0 or -errno after printing why. */
+static int ethdev_start(struct mp_pipeline *pl, unsigned i)
+{
+	const struct mp_conf *c = pl->conf;
+	struct rte_eth_conf ec;
+	struct rte_eth_dev_info info;
+	uint16_t id = pl->port[i].id;
+
+	memset(&ec, 0, sizeof(ec));
+	int r = rte_eth_dev_info_get(id, &info);
+	if (r < 0) {
+		fprintf(stderr, "mospipe: port %u (%s): cannot read device info: %s\n", id, pl->port[i].name,
+		        rte_strerror(-r));
+		return r;
+	}
+	/* A NIC that verifies TCP checksums saves classify a pass over every
+	 * payload (it honours the mbuf's RX_L4_CKSUM flags). */
+	ec.rxmode.offloads = info.rx_offload_capa & (RTE_ETH_RX_OFFLOAD_TCP_CKSUM | RTE_ETH_RX_OFFLOAD_IPV4_CKSUM);
+	unsigned q = c->n_inst[MP_ST_TX];
+	if (q > info.max_tx_queues)
+		q = info.max_tx_queues;
+	if (q == 0)
+		q = 1;
+	/* Every receive queue the device has for an AF_PACKET port: the kernel
+	 * hashes frames over its queues' sockets (PACKET_FANOUT), so one left
+	 * unpolled would hold its share until its ring overflowed. */
+	unsigned nq = pl->port[i].kind == MP_PORT_IFACE && info.max_rx_queues > 1 ? info.max_rx_queues : 1;
+	pl->port[i].n_rxq = (uint16_t)nq;
+	r = rte_eth_dev_configure(id, (uint16_t)nq, (uint16_t)q, &ec);
+	if (r == 0) {
+		uint16_t nrx = (uint16_t)c->rx_desc, ntxd = (uint16_t)c->tx_desc;
+		rte_eth_dev_adjust_nb_rx_tx_desc(id, &nrx, &ntxd);
+		for (unsigned k = 0; r == 0 && k < nq; k++)
+			r = rte_eth_rx_queue_setup(id, (uint16_t)k, nrx, rte_eth_dev_socket_id(id), NULL, pl->pool);
+		for (unsigned k = 0; r == 0 && k < q; k++)
+			r = rte_eth_tx_queue_setup(id, (uint16_t)k, ntxd, rte_eth_dev_socket_id(id), NULL);
+	}
+	if (r == 0)
+		r = rte_eth_dev_start(id);
+	if (r < 0) {
+		fprintf(stderr,
+		        "mospipe: port %u (%s): setup failed: %s (descriptors: [ports] rx_desc, tx_desc; mbufs: "
+		        "[mempool] mbufs)\n",
+		        id, pl->port[i].name, rte_strerror(-r));
+		return r;
+	}
+	rte_eth_promiscuous_enable(id);
+	/* What the kernel has counted so far is not the box's: port_missed
+	 * counts from here (frames the interface got that rx never saw). */
+	if (pl->port[i].kind == MP_PORT_IFACE && mp_port_kernel_rx(&pl->port[i], &pl->port[i].k_base) < 0)
+		pl->port[i].k_base = UINT64_MAX; /* unreadable: not counted */
+	return 0;
+}
+
+/* Inline pairing: default 0-1, 2-3 ...; a lone last port pairs with itself;
+ * [ports] pairs overrides. @return 0 or -EINVAL after printing why. */
+static int ports_pair(struct mp_pipeline *pl)
+{
+	for (unsigned i = 0; i < pl->n_ports; i++)
+		pl->port[i].peer = (i ^ 1) < pl->n_ports ? (uint16_t)(i ^ 1) : (uint16_t)i;
+	if (!*pl->conf->pairs)
+		return 0;
+	char buf[MP_CONF_STR], *save = NULL;
+	snprintf(buf, sizeof(buf), "%s", pl->conf->pairs);
+	for (char *t = strtok_r(buf, " ,", &save); t; t = strtok_r(NULL, " ,", &save)) {
+		unsigned a, b;
+		char extra;
+		if (sscanf(t, "%u-%u%c", &a, &b, &extra) != 2 || a >= pl->n_ports || b >= pl->n_ports) {
+			fprintf(stderr, "mospipe: [ports] pairs: '%s' is not A-B with ports below %u\n", t,
+			        pl->n_ports);
+			return -EINVAL;
+		}
+		pl->port[a].peer = (uint16_t)b;
+		pl->port[b].peer = (uint16_t)a;
+	}
+	return 0;
+}
+
+int mp_input_ports_setup(struct mp_pipeline *pl)
+{
+	const struct mp_conf *c = pl->conf;
+	unsigned n = rte_eth_dev_count_avail(), n_gen = in_g.gen.n_parts, n_file = in_g.n_file;
+	uint16_t pid;
+	int r;
+
+	if (n == 0 && n_gen == 0 && n_file == 0) {
+		fprintf(stderr, "mospipe: no input: give -r FILE, -i IF[,IF], [input] source in pipeline.conf, "
+		                "MOSPIPE_INPUT=pcap:FILE, or a --vdev in [eal] args\n");
+		return -ENODEV;
+	}
+	if (c->fanout == MP_FANOUT_INDEX && c->n_inst[MP_ST_RX] > 1 && n + n_file > 0) {
+		/* Ports are polled one queue each, spread over rx instances: the
+		 * two directions of a flow may enter through different ones. */
+		fprintf(stderr,
+		        "mospipe: [pipeline] fanout = index with %u rx instances needs an input that keeps "
+		        "each flow on one rx instance (gen: parts); with ports use fanout = hash\n",
+		        c->n_inst[MP_ST_RX]);
+		return -EINVAL;
+	}
+	if (n + n_gen + n_file > MP_MAX_PORTS) {
+		fprintf(stderr, "mospipe: %u ports, at most %d supported\n", n + n_gen + n_file, MP_MAX_PORTS);
+		return -E2BIG;
+	}
+	pl->n_ports = 0;
+	RTE_ETH_FOREACH_DEV(pid)
+	{
+		struct mp_port *p = &pl->port[pl->n_ports];
+		if (pl->n_ports < in_g.n_pending) {
+			*p = in_g.pending[pl->n_ports];
+			in_g.pending[pl->n_ports].cuts = NULL; /* the pipeline owns it now */
+		} else {
+			memset(p, 0, sizeof(*p));
+			p->dlt = 1;
+			rte_eth_dev_get_name_by_port(pid, p->name);
+		}
+		p->id = pid;
+		pl->n_ports++;
+	}
+	unsigned n_eth = pl->n_ports;
+	/* Capture files rx maps itself; the port owns the mapping from here. */
+	for (unsigned i = 0; i < n_file; i++) {
+		pl->port[pl->n_ports++] = in_g.file[i];
+		in_g.file[i].pf = NULL;
+	}
+	in_g.n_file = 0;
+	/* Generator ports after the ethdevs; with only them, rx instance i
+	 * polls generator part i. Their id is no ethdev's, so any rte_eth_*
+	 * call on one fails cleanly. The packet clock starts at the live clock:
+	 * tcpsm advances its timers on live time when idle (a gen port is not
+	 * offline), so the two must not be years apart. */
+	for (unsigned i = 0; i < n_gen; i++) {
+		struct mp_port *p = &pl->port[pl->n_ports];
+		memset(p, 0, sizeof(*p));
+		p->kind = MP_PORT_GEN;
+		p->id = RTE_MAX_ETHPORTS;
+		p->dlt = 1; /* DLT_EN10MB */
+		snprintf(p->name, sizeof(p->name), "gen:%.250s", in_g.gen.spec);
+		p->gen = gen_part(i, pl->base_ns);
+		p->rx_csum_good = (uint8_t)in_g.gen.rxcsum;
+		if (!p->gen) {
+			fprintf(stderr, "mospipe: input gen:%s: part %u: %s\n", in_g.gen.spec, i,
+			        errno == EINVAL ? gen_strerror()
+			        : errno == ENOMEM
+			            ? "out of memory for the generator's slots (lower flows= in [input] source)"
+			            : strerror(errno));
+			return errno == ENOMEM ? -ENOMEM : -EINVAL;
+		}
+		pl->n_ports++;
+	}
+	r = ports_pair(pl);
+	if (r < 0)
+		return r;
+	for (unsigned i = 0; i < n_eth; i++) {
+		r = ethdev_start(pl, i);
+		if (r < 0)
+			return r;
+	}
+	/* net_pcap registers the rx timestamp dynfield; look it up once. */
+	pl->ts_off = rte_mbuf_dynfield_lookup(RTE_MBUF_DYNFIELD_TIMESTAMP_NAME, NULL);
+	int bit = rte_mbuf_dynflag_lookup(RTE_MBUF_DYNFLAG_RX_TIMESTAMP_NAME, NULL);
+	pl->ts_flag = bit >= 0 ? (1ULL << bit) : 0;
+	return 0;
+}
+
+void mp_input_ports_close(struct mp_pipeline *pl)
+{
+	for (unsigned i = 0; i < pl->n_ports; i++) {
+		struct mp_port *p = &pl->port[i];
+		if (p->kind == MP_PORT_GEN) {
+			gen_destroy(p->gen);
+			p->gen = NULL;
+		} else if (p->pf) {
+			mp_pcapfile_close(p->pf);
+			p->pf = NULL;
+		} else {
+			rte_eth_dev_stop(p->id);
+			rte_eth_dev_close(p->id);
+		}
+		cuts_drop(&p->cuts);
+	}
+}

@@ -1,0 +1,270 @@
+/* tcpsm's internal header: what the tcpsm_*.c files share (and tcpsm's unit
+ * tests), included by no other stage. The per-packet logic (tcpsm_process)
+ * runs on plain memory so that it can be tested without EAL.
+ *
+ * Layers (README.md): calls and includes only go down.
+ *   tcpsm.c         stage glue: rings, control mbufs, feedback, init
+ *   tcpsm_sm.c      state machines, the control word applied, instances
+ *   tcpsm_reasm.c   reassembly glue        tcpsm_timer.c   timers
+ *   tcpsm_flowtab.c private table, flow pool, every list, flow accessors
+ *   tcpsm_flowlog.c names, flow-log records and writer      reasm.c
+ *
+ * Threading: an instance is used by one thread (its lcore). Flow objects of
+ * an instance created with an rte_mempool go back to it from the call_rcu
+ * thread too (tcpsm.c), which the mempool's multi-producer puts allow.
+ */
+#ifndef TCPSM_INT_H
+#define TCPSM_INT_H
+
+#include <rte_hash_crc.h>
+#include <rte_prefetch.h>
+
+#include "meta-types.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "reasm-types.h"
+#include "tcpsm-types.h"
+#include "tcpsm.h"
+
+struct mp_conf;
+struct mp_pipeline;
+
+/* ---- instances (tcpsm_sm.c) ----------------------------------------------- */
+
+/* Fills p from a parsed pipeline.conf (tcpsm_flowtab.c). */
+void tcpsm_params_from_conf(struct tcpsm_params *p, const struct mp_conf *c);
+
+/* Flow objects an instance with params p has (and so its slots): its
+ * active flows plus those ended but not yet retired (tcpsm_flowtab.c). */
+unsigned tcpsm_pool_size(const struct tcpsm_params *p);
+
+/* Creates an instance. mp: pool of tcpsm_pool_size(p) struct tcpsm_flow
+ * elements, or NULL for a private array of as many (no EAL needed; frees
+ * must then happen on the owning thread). ctr: TCPSM_C_N counters, or NULL
+ * for private ones. ct: RCU table to publish flows in, or NULL. Flow slots
+ * are numbered from idx * tcpsm_pool_size(p).
+ * @return the instance, or NULL with errno set (ENOMEM, EINVAL). */
+struct tcpsm_inst *tcpsm_inst_create(const struct tcpsm_params *p, unsigned idx, struct rte_mempool *mp, uint64_t *ctr,
+                                     struct mp_conntable *ct, tcpsm_end_fn on_end, void *end_arg);
+
+/* Frees the instance. Every flow must have ended and been freed (or the pool
+ * is about to be freed by the caller); flows still in the table are ended
+ * without calling on_end. */
+void tcpsm_inst_destroy(struct tcpsm_inst *ti);
+
+/* tcpsm_process's answer when the packet raised CONN_END for a flow that
+ * holds reassembly buffers: the stage glue sends MP_CTRL_ENDED right behind
+ * the packet when a reader may peek the buffers, and once tx has handed it
+ * back (end_seen) they may go back: at once with [tcp] buf_free_at_end
+ * (tcpsm_reasm_reclaim_ended), else when the chunk pool runs dry
+ * (reclaim_closed); without a reader end_seen is set at once. */
+#define TCPSM_P_ENDED 1
+
+/* Runs one packet through the two emulated stacks: sender first (SND hook),
+ * then receiver (RCV hook). Fills md->flow, md->flow_idx, md->side, md->ev[],
+ * md->st[]; may end other flows (tuple reuse, eviction) through on_end before
+ * returning. payload: the pay_cap captured payload bytes (may be NULL when
+ * pay_cap is 0). Control mbufs and packets that are not monitored TCP are
+ * left untouched. @return 0, TCPSM_P_ENDED (above), or -ENOSPC when a new
+ * flow was refused (the packet passes as an orphan). */
+int tcpsm_process(struct tcpsm_inst *ti, struct mp_meta *md, const uint8_t *payload);
+
+/* @return the flow with md's tuple, or NULL. */
+struct tcpsm_flow *tcpsm_lookup(struct tcpsm_inst *ti, const struct mp_meta *md);
+
+/* ---- the receiver's model (tcpsm_accept.c) ---------------------------------- */
+
+/* What the receiver of a segment does with it (tcpsm_accept.c's header). */
+enum tcpsm_verdict {
+	TCPSM_V_TAKE = 0, /* processed; the first `take` payload bytes are data */
+	TCPSM_V_OLD,      /* wholly left of its window: a retransmission it ignores */
+	TCPSM_V_DROP,     /* refused whole: neither emulated stack moves */
+};
+
+struct tcpsm_acc {
+	uint8_t verdict; /* enum tcpsm_verdict */
+	uint8_t err;     /* enum tcpsm_err: why refused (in whole or part), 0 when not */
+	uint8_t fin;     /* its FIN is taken */
+	uint8_t rst;     /* it resets the connection (an RST taken; Windows: a SYN at RCV.NXT) */
+	uint32_t take;   /* payload bytes taken, from the first */
+};
+
+/* Each side's policy from [policy] / tcp.policy, once cli_is_a is set. */
+void tcpsm_accept_init(struct tcpsm_inst *ti, struct tcpsm_flow *f);
+/* Decides what the receiver of md (sent by side) does with it, before the
+ * emulated stacks run; counts refusals. May note a refused SYN. */
+void tcpsm_accept(struct tcpsm_inst *ti, struct tcpsm_flow *f, unsigned side, const struct mp_meta *md,
+                  struct tcpsm_acc *a);
+/* After the stacks ran on a taken segment: the receiver's model moves on
+ * (RCV.NXT, held ranges, TS.Recent, FIN, reset) and the sender's (window,
+ * SACK edge, timestamps on its SYN). @return 1 when the receiver took
+ * bytes it did not have (MOS_ON_CONN_NEW_DATA). */
+int tcpsm_accept_commit(struct tcpsm_inst *ti, struct tcpsm_flow *f, unsigned side, const struct mp_meta *md,
+                        const struct tcpsm_acc *a);
+/* The urgent pointer of md, then the take payload bytes (cap of them
+ * captured) into the buffer of what rside receives, less the urgent byte
+ * when tcp.urgent = remove. Sets MP_ON_ERROR in *ev for an ambiguity.
+ * @return enum tcpsm_err of what went wrong or was ambiguous, 0 when none. */
+unsigned tcpsm_accept_stream(struct tcpsm_inst *ti, struct tcpsm_flow *f, unsigned rside, const struct mp_meta *md,
+                             const uint8_t *payload, uint32_t take, uint32_t cap, uint32_t *ev);
+
+/* The overlap policy (enum reasm_overlap) of the buffer of what side
+ * receives: tcp.overlap, or with "target" that of the side's stack. Inline:
+ * tcpsm_reasm.c needs it and sits below tcpsm_accept.c. */
+static inline unsigned tcpsm_overlap_of(const struct tcpsm_inst *ti, const struct tcpsm_flow *f, unsigned side)
+{
+	if (ti->p.overlap != MP_OVERLAP_TARGET)
+		return ti->p.overlap; /* FIRST and LAST have reasm's values */
+	return f->s[side].rcv.policy == MP_POLICY_WINDOWS ? REASM_OVERLAP_BSD : REASM_OVERLAP_LINUX;
+}
+
+/* ---- timers (tcpsm_timer.c) ----------------------------------------------- */
+
+/* Ends flows whose timer expired at packet time now_ns (idle, SYN and
+ * TIME_WAIT timeouts), at most max of them. @return how many ended. */
+unsigned tcpsm_expire(struct tcpsm_inst *ti, uint64_t now_ns, unsigned max);
+
+/* End of input: ends at most max flows still in the table (end "open",
+ * or their close reason when already closed). @return how many ended. */
+unsigned tcpsm_end_all(struct tcpsm_inst *ti, unsigned max);
+
+/* 1 when f's timer (half-open, idle or TIME_WAIT/after-RST) has run out at
+ * packet time ts; tcpsm_flow_expire ends it as expiry would. */
+int tcpsm_flow_expired(const struct tcpsm_inst *ti, const struct tcpsm_flow *f, uint64_t ts);
+void tcpsm_flow_expire(struct tcpsm_inst *ti, struct tcpsm_flow *f);
+
+/* ---- names and records (tcpsm_flowlog.c) ---------------------------------- */
+
+/* Payload bytes of side's range (first to highest byte, each once) and the
+ * ones never captured. */
+static inline uint64_t tcpsm_side_bytes(const struct tcpsm_side *s)
+{
+	return s->sent.high;
+}
+static inline uint64_t tcpsm_side_missed(const struct tcpsm_side *s)
+{
+	uint64_t miss = s->sent.high - s->sent.seen + s->uncap;
+	return s->sent.high >= s->sent.seen ? miss : 0;
+}
+
+void tcpsm_flowrec_fill(struct tcpsm_flowrec *r, const struct tcpsm_flow *f);
+/* Formats r as one JSON line with '\n'. @return its length (truncated to
+ * len - 1 like snprintf). */
+int tcpsm_flowrec_format(const struct tcpsm_flowrec *r, char *buf, size_t len);
+
+/* The same for the pipeline's record log (runtime/reclog.h: its writer
+ * thread calls it with a struct tcpsm_flowrec). */
+int tcpsm_flowrec_line(const void *rec, char *line, unsigned len);
+/* A record that can go first when the log falls behind: a flow evicted
+ * from a full table, or one that ended without a byte either way and
+ * without a FIN or RST exchange (what floods leave). @return 1 or 0. */
+int tcpsm_flowrec_sheddable(const struct tcpsm_flowrec *r);
+
+/* ---- counters, stores readers see, prefetch -------------------------------- */
+
+static inline void tcpsm_ctr(struct tcpsm_inst *ti, unsigned id, uint64_t n)
+{
+	/* Single writer; readers want untorn values only (see mp_ctr_add). */
+	uint64_t *p = &ti->ctr[id];
+	__atomic_store_n(p, __atomic_load_n(p, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
+}
+
+/* A field the connection table's readers load (relaxed) while tcpsm runs:
+ * stored with a relaxed atomic store (a plain mov on x86), so that the
+ * concurrent read is not a data race in C11 terms (nor for TSan). */
+#define TCPSM_WR(lv, v) __atomic_store_n(&(lv), (v), __ATOMIC_RELAXED)
+
+/* The private table's hash of a packet's flow: classify's symmetric hash of
+ * the same 5-tuple (md->hash), re-mixed by one CRC step so that its low bits
+ * do not repeat the bits that chose this tcpsm instance (hash % n). Cheaper
+ * than hashing the key again, and known before the key is built, which lets
+ * the poll loop prefetch a burst's table slots and flows ahead of use. */
+static inline uint32_t tcpsm_md_hash(const struct mp_meta *md)
+{
+	return rte_hash_crc_4byte(md->hash, 0x5bd1e995u);
+}
+
+/* Prefetch steps for a packet a few places ahead in the burst: its table
+ * slot first, then (once that line has arrived) the flow it points to. */
+static inline void tcpsm_prefetch_slot(const struct tcpsm_inst *ti, const struct mp_meta *md)
+{
+	rte_prefetch0(&ti->tab[tcpsm_md_hash(md) & ti->mask]);
+}
+
+static inline void tcpsm_prefetch_flow(const struct tcpsm_inst *ti, const struct mp_meta *md)
+{
+	const struct tcpsm_slot *s = &ti->tab[tcpsm_md_hash(md) & ti->mask];
+	if (s->f) {
+		rte_prefetch0(s->f);
+		rte_prefetch0((const char *)s->f + RTE_CACHE_LINE_SIZE);
+	}
+}
+
+/* ---- flow table (tcpsm_flowtab.c): table, pool and every list -------------- */
+
+/* The table, the flow pool (slots numbered from idx * pool size) and the
+ * lists of a new instance. @return 0 or -ENOMEM (the caller frees with
+ * tcpsm_flowtab_fini). */
+int tcpsm_flowtab_init(struct tcpsm_inst *ti, struct rte_mempool *mp);
+void tcpsm_flowtab_fini(struct tcpsm_inst *ti);
+
+struct tcpsm_flow *tcpsm_table_find(struct tcpsm_inst *ti, const struct tcpsm_key *k, uint32_t hash);
+struct tcpsm_flow *tcpsm_flow_new(struct tcpsm_inst *ti, const struct tcpsm_key *k, uint32_t hash, uint64_t ts);
+/* Links a new flow into the RCU connection table, once its roles are set:
+ * readers must never see a flow whose client/server are not known yet. */
+void tcpsm_flow_publish(struct tcpsm_inst *ti, struct tcpsm_flow *f);
+/* Takes f out of the tables and lists and hands it to on_end (or, without
+ * one, back to the pool with whatever buffers it holds: instance teardown). */
+void tcpsm_flow_end(struct tcpsm_inst *ti, struct tcpsm_flow *f, unsigned reason);
+/* Notes whether more than a quarter of the pool's slack (objects beyond
+ * flows) is held by flows in retirement (ti->pool_low). Once per burst. */
+void tcpsm_pool_watch(struct tcpsm_inst *ti);
+/* Gives a flow object back to the pool (its buffers must be released). */
+void tcpsm_flowtab_put(struct tcpsm_inst *ti, struct tcpsm_flow *f);
+/* Puts f at the tail of timer list `list` (enum tcpsm_list), deadline
+ * counted from ts. */
+void tcpsm_list_set(struct tcpsm_inst *ti, struct tcpsm_flow *f, unsigned list, uint64_t ts);
+/* The reclaim queue: closed flows that may hold buffer chunks, oldest first
+ * (tcpsm_reasm.c walks it with TAILQ_FIRST/NEXT over ti->reclaimq). */
+void tcpsm_rq_add(struct tcpsm_inst *ti, struct tcpsm_flow *f);
+void tcpsm_rq_del(struct tcpsm_inst *ti, struct tcpsm_flow *f);
+/* The buffer queue (ti->bufq): open flows holding chunks. add queues at the
+ * tail (no-op when queued), requeue moves to the tail; both note bq_ts. A
+ * flow leaves it when it closes (tcpsm_rq_add) or ends. */
+void tcpsm_bq_add(struct tcpsm_inst *ti, struct tcpsm_flow *f);
+void tcpsm_bq_del(struct tcpsm_inst *ti, struct tcpsm_flow *f);
+void tcpsm_bq_requeue(struct tcpsm_inst *ti, struct tcpsm_flow *f);
+
+/* RCU table callbacks (runtime/conntable.h). */
+void tcpsm_conn_snap(const struct cds_lfht_node *node, struct mp_conn_snap *out);
+int tcpsm_conn_match(const struct cds_lfht_node *node, const void *key);
+
+/* ---- reassembly glue (tcpsm_reasm.c) -------------------------------------- */
+
+/* Checks the reassembly memory of params p: a pool of buf_pool bytes must
+ * give every side of a full table (2 x flows) the chunks it needs to buffer
+ * (reasm_side_min_chunks). buf_pool 0 sizes the pool for exactly that.
+ * @return 0 with *bytes = the pool's cap (0 when reassembly is off), or
+ *   -EINVAL with msg saying what to set (one line, no newline). */
+int tcpsm_buf_check(const struct tcpsm_params *p, uint64_t *bytes, char *msg, size_t len);
+/* @return -EINVAL when tcpsm_buf_check() refuses p (the caller prints it). */
+int tcpsm_reasm_setup(struct tcpsm_inst *ti);
+void tcpsm_reasm_teardown(struct tcpsm_inst *ti);
+/* Stores len payload bytes at seq in the buffer of what rside receives.
+ * @return the struct reasm_result flags (REASM_F_*), 0 when not stored. */
+uint32_t tcpsm_reasm_data(struct tcpsm_inst *ti, struct tcpsm_flow *f, unsigned rside, uint32_t seq, const uint8_t *p,
+                          unsigned len, unsigned cap, uint32_t *ev);
+/* Applies control word ctl to side's buffer, if it has one (tcpsm's thread). */
+void tcpsm_reasm_apply(struct tcpsm_flow *f, uint32_t ctl, unsigned side);
+/* Writes both sides' stream edges into md (after the options were read:
+ * they share the space), for the readers of md's callbacks. */
+void tcpsm_reasm_edges(struct tcpsm_flow *f, struct mp_meta *md);
+/* Gives a flow's buffers back (instance thread, after the flow is retired). */
+void tcpsm_reasm_release(struct tcpsm_inst *ti, struct tcpsm_flow *f);
+void tcpsm_reasm_reclaim_ended(struct tcpsm_inst *ti);
+/* Gives an ended flow back to its pool, with its reassembly buffers. */
+void tcpsm_flow_free(struct tcpsm_flow *f);
+
+#endif
