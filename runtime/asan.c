@@ -19,6 +19,8 @@
 #include <rte_mempool.h>
 #include <rte_ring.h>
 
+#include "mbufpool.h"
+
 /* A pool's driver data. Concurrency: the ring is multi-producer and
  * multi-consumer (any lcore frees and allocates); lo/hi grow while the pool
  * is populated, on the thread creating it, and only widen after that, with
@@ -106,6 +108,7 @@ static struct rte_mempool_ops asan_ops = {
     .enqueue = asan_enqueue,
     .dequeue = asan_dequeue,
     .get_count = asan_count,
+    .populate = mp_mbuf_populate, /* mbufpool.c */
 };
 RTE_MEMPOOL_REGISTER_OPS(asan_ops);
 

@@ -16,6 +16,7 @@
 #include "stage-types.h"
 
 struct rte_mempool;
+struct mp_mbuf_lazy;
 struct gen;
 struct mp_pcapfile;
 struct mp_pcap_cuts;
@@ -66,6 +67,7 @@ struct mp_lcore_run {
 struct mp_pipeline {
 	struct mp_conf *conf;
 	struct rte_mempool *pool;
+	struct mp_mbuf_lazy *pool_lazy; /* growth state of pool, or NULL (mbufpool.h) */
 	unsigned n_ports;
 	struct mp_port port[MP_MAX_PORTS];
 	unsigned n_inst[MP_ST_N];

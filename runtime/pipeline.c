@@ -37,6 +37,7 @@
 #include "conf.h"
 #include "conntable.h"
 #include "input.h"
+#include "mbufpool.h"
 #include "hash.h"
 #include "pipeline.h"
 #include "reclog.h"
@@ -233,9 +234,8 @@ struct mp_pipeline *mp_pipeline_create(struct mp_conf *c, void *app)
 		pl->base_ns = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 	}
 
-	pl->pool =
-	    rte_pktmbuf_pool_create_by_ops("mp_pool", c->mbufs, mp_san_pool_cache(c->mbuf_cache), MP_META_PRIV_SIZE,
-	                                   (uint16_t)c->data_room, (int)rte_socket_id(), mp_san_pool_ops());
+	pl->pool = mp_mbuf_pool_create("mp_pool", c->mbufs, mp_san_pool_cache(c->mbuf_cache), MP_META_PRIV_SIZE,
+	                               (uint16_t)c->data_room, (int)rte_socket_id(), &pl->pool_lazy);
 	if (!pl->pool) {
 		r = -rte_errno;
 		fprintf(stderr,
@@ -471,6 +471,6 @@ void mp_pipeline_destroy(struct mp_pipeline *pl)
 				rte_free(pl->inst[s][i]->ctr);
 				rte_free(pl->inst[s][i]);
 			}
-	rte_mempool_free(pl->pool);
+	mp_mbuf_pool_free(pl->pool, pl->pool_lazy);
 	rte_free(pl);
 }

@@ -16,6 +16,8 @@
 #include <rte_mempool.h>
 #include <rte_ring.h>
 
+#include "mbufpool.h"
+
 char mp_tsan_rcu_token, mp_tsan_barrier_token;
 
 static int tsan_alloc(struct rte_mempool *mp)
@@ -62,6 +64,7 @@ static struct rte_mempool_ops tsan_ops = {
     .enqueue = tsan_enqueue,
     .dequeue = tsan_dequeue,
     .get_count = tsan_count,
+    .populate = mp_mbuf_populate, /* mbufpool.c */
 };
 RTE_MEMPOOL_REGISTER_OPS(tsan_ops);
 

@@ -33,6 +33,7 @@
 
 #include "gen.h"
 #include "input.h"
+#include "mbufpool.h"
 #include "pcapin.h"
 #include "pipeline.h"
 #include "rx.h"
@@ -359,6 +360,8 @@ static unsigned rx_poll(struct mp_stage_inst *si)
 		end_input(si);
 		return 0;
 	}
+	/* Free mbufs ahead of the ports' need (runtime/mbufpool.c). */
+	mp_mbuf_pool_keep(pl->pool, pl->pool_lazy);
 	/* Back-pressure: take from the ports only what classify can accept; a
 	 * live port then drops at the door (port_missed), a capture waits. */
 	unsigned room = mp_out_room(si);

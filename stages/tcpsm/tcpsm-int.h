@@ -40,14 +40,14 @@ void tcpsm_params_from_conf(struct tcpsm_params *p, const struct mp_conf *c);
  * active flows plus those ended but not yet retired (tcpsm_flowtab.c). */
 unsigned tcpsm_pool_size(const struct tcpsm_params *p);
 
-/* Creates an instance. mp: pool of tcpsm_pool_size(p) struct tcpsm_flow
- * elements, or NULL for a private array of as many (no EAL needed; frees
- * must then happen on the owning thread). ctr: TCPSM_C_N counters, or NULL
+/* Creates an instance with room for tcpsm_pool_size(p) flow objects, touched
+ * only as flows are made (no EAL needed; any thread may give a flow back
+ * with tcpsm_flowtab_put). ctr: TCPSM_C_N counters, or NULL
  * for private ones. ct: RCU table to publish flows in, or NULL. Flow slots
  * are numbered from idx * tcpsm_pool_size(p).
  * @return the instance, or NULL with errno set (ENOMEM, EINVAL). */
-struct tcpsm_inst *tcpsm_inst_create(const struct tcpsm_params *p, unsigned idx, struct rte_mempool *mp, uint64_t *ctr,
-                                     struct mp_conntable *ct, tcpsm_end_fn on_end, void *end_arg);
+struct tcpsm_inst *tcpsm_inst_create(const struct tcpsm_params *p, unsigned idx, uint64_t *ctr, struct mp_conntable *ct,
+                                     tcpsm_end_fn on_end, void *end_arg);
 
 /* Frees the instance. Every flow must have ended and been freed (or the pool
  * is about to be freed by the caller); flows still in the table are ended
@@ -207,7 +207,7 @@ static inline void tcpsm_prefetch_flow(const struct tcpsm_inst *ti, const struct
 /* The table, the flow pool (slots numbered from idx * pool size) and the
  * lists of a new instance. @return 0 or -ENOMEM (the caller frees with
  * tcpsm_flowtab_fini). */
-int tcpsm_flowtab_init(struct tcpsm_inst *ti, struct rte_mempool *mp);
+int tcpsm_flowtab_init(struct tcpsm_inst *ti);
 void tcpsm_flowtab_fini(struct tcpsm_inst *ti);
 
 struct tcpsm_flow *tcpsm_table_find(struct tcpsm_inst *ti, const struct tcpsm_key *k, uint32_t hash);

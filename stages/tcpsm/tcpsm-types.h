@@ -15,7 +15,7 @@
 #include "meta-types.h"
 #include "tcpsm_events.h"
 
-struct rte_mempool;
+struct rte_ring;
 struct mp_conntable;
 struct mp_meta;
 
@@ -248,12 +248,15 @@ struct tcpsm_inst {
 	struct tcpsm_slot *tab;
 	uint32_t mask;
 	unsigned n_active;
-	/* Flow objects: an rte_mempool (any thread may free) or, without EAL,
-	 * a plain array with a free stack (frees on the owning thread only). */
-	struct rte_mempool *mp;
+	/* Flow objects (tcpsm_flowtab.c): a reserved mapping whose pages come
+	 * on first use, handed out in order while never used (n_bumped), then
+	 * from a free ring (any thread may put: tcpsm, the call_rcu thread;
+	 * only tcpsm takes). A run's memory grows with the flows it sees. */
 	struct tcpsm_flow *arr;
-	struct tcpsm_flow **free_stk;
-	unsigned n_free;
+	size_t arr_bytes;
+	unsigned n_obj, n_bumped;
+	struct rte_ring *free_ring;
+	size_t free_ring_bytes;
 	struct tcpsm_fq lists[TCPSM_L_N];
 	struct tcpsm_fq reclaimq; /* closed flows that may hold buffer chunks, oldest first */
 	/* Open flows holding buffer chunks, least recently active first (as

@@ -38,7 +38,6 @@
 #include <rte_cycles.h>
 #include <rte_errno.h>
 #include <rte_malloc.h>
-#include <rte_mempool.h>
 #include <rte_ring.h>
 #include <urcu-qsbr.h>
 
@@ -65,8 +64,7 @@ struct tcpsm_priv {
 	struct tcpsm_inst *ti;
 	struct mp_stage_inst *si;
 	struct mp_reclog *log; /* the pipeline's flow log, NULL when off */
-	struct rte_mempool *fpool;
-	int live; /* some port is live: time also passes without packets */
+	int live;              /* some port is live: time also passes without packets */
 	uint64_t next_live_tsc;
 	unsigned n_out;
 	struct rte_mbuf *out[TCPSM_OUT];
@@ -207,7 +205,7 @@ static void free_rcu(struct rcu_head *h)
 	MP_TSAN_ACQUIRE(f);
 	MP_TSAN_RCU_GP_DONE();
 	MP_TSAN_RELEASE(f); /* to tcpsm's next pool_get of this flow */
-	rte_mempool_put(f->ti->mp, f);
+	tcpsm_flowtab_put(f->ti, f);
 	MP_TSAN_CB_DONE();
 }
 
@@ -245,7 +243,7 @@ static unsigned take_back(struct tcpsm_priv *tp, int in_fini)
 			 * flow never published (a flood's, tcpsm_pool_watch) has
 			 * none, nor has any flow once every lcore stopped. */
 			if (in_fini || !f->published)
-				rte_mempool_put(tp->fpool, f);
+				tcpsm_flowtab_put(tp->ti, f);
 			else
 				defer_free(f);
 			retired++;
@@ -355,7 +353,6 @@ static int tcpsm_init(struct mp_stage_inst *si)
 	struct mp_pipeline *pl = si->pl;
 	struct mp_conf *c = pl->conf;
 	struct tcpsm_params p;
-	char name[RTE_MEMPOOL_NAMESIZE];
 	struct tcpsm_priv *tp;
 
 	tp = rte_zmalloc("tcpsm_priv", sizeof(*tp), RTE_CACHE_LINE_SIZE);
@@ -378,34 +375,12 @@ static int tcpsm_init(struct mp_stage_inst *si)
 		fprintf(stderr, "mospipe: %s\n", why);
 		return -EINVAL;
 	}
-	unsigned nflows = tcpsm_pool_size(&p); /* also the instance's flow slots */
-	snprintf(name, sizeof(name), "tcpsm_fl%u", si->idx);
-	if (!mp_san_pool_ops()) {
-		tp->fpool = rte_mempool_create(name, nflows, sizeof(struct tcpsm_flow), 0, 0, NULL, NULL, NULL, NULL,
-		                               (int)rte_socket_id(), 0);
-	} else if ((tp->fpool = rte_mempool_create_empty(name, nflows, sizeof(struct tcpsm_flow), 0, 0,
-	                                                 (int)rte_socket_id(), 0))) {
-		/* Sanitizer builds: TSan's annotating or ASan's poisoning driver
-		 * (runtime/tsan.h, runtime/asan.h). */
-		if (rte_mempool_set_ops_byname(tp->fpool, mp_san_pool_ops(), NULL) != 0 ||
-		    rte_mempool_populate_default(tp->fpool) < 0) {
-			rte_mempool_free(tp->fpool);
-			tp->fpool = NULL;
-		}
-	}
-	if (!tp->fpool) {
-		fprintf(stderr,
-		        "mospipe: tcpsm.%u: cannot allocate %u flows of %zu bytes: %s (lower [tcp] flows or raise "
-		        "EAL -m)\n",
-		        si->idx, nflows, sizeof(struct tcpsm_flow), rte_strerror(rte_errno));
-		return -ENOMEM;
-	}
-	tp->ti = tcpsm_inst_create(&p, si->idx, tp->fpool, si->ctr + MP_CC_N, pl->conntable, on_end, tp);
+	tp->ti = tcpsm_inst_create(&p, si->idx, si->ctr + MP_CC_N, pl->conntable, on_end, tp);
 	if (!tp->ti) {
 		fprintf(stderr,
-		        "mospipe: tcpsm.%u: cannot create the flow table or reassembly pool (%s): check [tcp] "
-		        "flows, buf_size, buf_pool\n",
-		        si->idx, strerror(errno));
+		        "mospipe: tcpsm.%u: cannot create the flow table (%u flows of %zu bytes) or reassembly pool "
+		        "(%s): check [tcp] flows, buf_size, buf_pool\n",
+		        si->idx, tcpsm_pool_size(&p), sizeof(struct tcpsm_flow), strerror(errno));
 		return -ENOMEM;
 	}
 	return 0;
@@ -417,7 +392,7 @@ static void tcpsm_fini(struct mp_stage_inst *si)
 
 	if (!tp)
 		return;
-	/* Frees queued with call_rcu put flows back into fpool. */
+	/* Frees queued with call_rcu put flows back into the free ring. */
 	rcu_barrier();
 	MP_TSAN_BARRIER_DONE();
 	rcu_register_thread();
@@ -428,7 +403,6 @@ static void tcpsm_fini(struct mp_stage_inst *si)
 	/* Flows still open (never drained): out of the tables, no record. */
 	tcpsm_inst_destroy(tp->ti);
 	rcu_unregister_thread();
-	rte_mempool_free(tp->fpool);
 	rte_free(tp);
 	si->priv = NULL;
 }

@@ -10,8 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <rte_mempool.h>
+#include <sys/mman.h>
 
+#include <rte_ring.h>
+
+#include "asan.h"
 #include "conf-types.h"
 #include "conntable.h"
 #include "tcpsm-int.h"
@@ -62,20 +65,20 @@ unsigned tcpsm_flow_slots(const struct mp_conf *c)
 	return tcpsm_pool_size(&p);
 }
 
-struct slot_iter {
-	uint32_t next;
-};
-
-static void number_flow(struct rte_mempool *mp, void *arg, void *obj, unsigned idx)
+/* An anonymous mapping of bytes, untouched (pages come on first write, and
+ * as transparent huge pages where the kernel gives them), or NULL. */
+static void *map_lazy(size_t bytes)
 {
-	struct slot_iter *it = arg;
-	(void)mp;
-	(void)idx;
-	memset(obj, 0, sizeof(struct tcpsm_flow));
-	((struct tcpsm_flow *)obj)->slot = it->next++;
+	void *m = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (m == MAP_FAILED)
+		return NULL;
+	/* The flow table is walked at random by flow hash: huge pages spare
+	 * the TLB misses (no hugetlbfs on the machines we run on). */
+	(void)madvise(m, bytes, MADV_HUGEPAGE);
+	return m;
 }
 
-int tcpsm_flowtab_init(struct tcpsm_inst *ti, struct rte_mempool *mp)
+int tcpsm_flowtab_init(struct tcpsm_inst *ti)
 {
 	uint64_t slots = 16;
 	unsigned n = tcpsm_pool_size(&ti->p);
@@ -89,22 +92,21 @@ int tcpsm_flowtab_init(struct tcpsm_inst *ti, struct rte_mempool *mp)
 	ti->mask = (uint32_t)(slots - 1);
 	if (!(ti->rel = calloc(n, sizeof(*ti->rel))))
 		return -ENOMEM;
-	if (mp) {
-		/* Each object keeps its slot for life: flow creation keeps it. */
-		struct slot_iter it = {ti->slot_base};
-		ti->mp = mp;
-		rte_mempool_obj_iter(mp, number_flow, &it);
-	} else {
-		ti->arr = calloc(n, sizeof(*ti->arr));
-		ti->free_stk = calloc(n, sizeof(*ti->free_stk));
-		if (!ti->arr || !ti->free_stk)
-			return -ENOMEM;
-		for (unsigned i = 0; i < n; i++) {
-			ti->arr[i].slot = ti->slot_base + i;
-			ti->free_stk[i] = &ti->arr[n - 1 - i];
-		}
-		ti->n_free = n;
-	}
+	/* The objects: reserved, not touched. A default table (262144 flows
+	 * and the retire slack) used to be a DPDK mempool initialised in full
+	 * at start, ~300 MB written before the first packet; now a run that
+	 * sees 40 flows touches a few pages. The free ring: multi-producer
+	 * (the call_rcu thread gives retired flows back), single consumer. */
+	ti->n_obj = n;
+	ti->arr_bytes = (size_t)n * sizeof(struct tcpsm_flow);
+	ssize_t rb = rte_ring_get_memsize_elem(sizeof(void *), rte_align32pow2(n + 1)); /* RING_F_EXACT_SZ */
+	if (rb < 0)
+		return -EINVAL;
+	ti->free_ring_bytes = (size_t)rb;
+	if (!(ti->arr = map_lazy(ti->arr_bytes)) || !(ti->free_ring = map_lazy(ti->free_ring_bytes)))
+		return -ENOMEM;
+	if (rte_ring_init(ti->free_ring, "tcpsm_free", n, RING_F_SC_DEQ | RING_F_EXACT_SZ) != 0)
+		return -EINVAL;
 	for (unsigned l = 0; l < TCPSM_L_N; l++)
 		TAILQ_INIT(&ti->lists[l]);
 	TAILQ_INIT(&ti->reclaimq);
@@ -118,10 +120,16 @@ void tcpsm_flowtab_fini(struct tcpsm_inst *ti)
 	ti->tab = NULL;
 	free((void *)ti->rel);
 	ti->rel = NULL;
-	free(ti->arr);
-	free(ti->free_stk);
+	if (ti->arr) {
+		/* Shadow of the objects ever handed out, before the pages go
+		 * (the range may be mapped again). */
+		MP_ASAN_UNPOISON(ti->arr, (size_t)ti->n_bumped * sizeof(struct tcpsm_flow));
+		munmap(ti->arr, ti->arr_bytes);
+	}
+	if (ti->free_ring)
+		munmap(ti->free_ring, ti->free_ring_bytes);
 	ti->arr = NULL;
-	ti->free_stk = NULL;
+	ti->free_ring = NULL;
 }
 
 struct tcpsm_flow *tcpsm_table_find(struct tcpsm_inst *ti, const struct tcpsm_key *k, uint32_t hash)
@@ -167,16 +175,22 @@ static void table_remove(struct tcpsm_inst *ti, struct tcpsm_flow *f)
 	}
 }
 
+/* A flow object: a freed one first (its pages are warm), else the next
+ * never used. Owning thread only. */
 static struct tcpsm_flow *pool_get(struct tcpsm_inst *ti)
 {
 	void *o;
-	if (ti->mp) {
-		if (rte_mempool_get(ti->mp, &o) != 0)
-			return NULL;
+	if (rte_ring_sc_dequeue(ti->free_ring, &o) == 0) {
 		MP_TSAN_ACQUIRE(o); /* freed by the call_rcu thread (tcpsm.c) */
+		MP_ASAN_UNPOISON(o, sizeof(struct tcpsm_flow));
 		return o;
 	}
-	return ti->n_free ? ti->free_stk[--ti->n_free] : NULL;
+	if (ti->n_bumped == ti->n_obj)
+		return NULL;
+	struct tcpsm_flow *f = &ti->arr[ti->n_bumped];
+	/* Each object keeps its slot for life: flow creation keeps it. */
+	f->slot = ti->slot_base + ti->n_bumped++;
+	return f;
 }
 
 /* A quarter, not a half: once new flows stop being published, the table's
@@ -186,7 +200,7 @@ static struct tcpsm_flow *pool_get(struct tcpsm_inst *ti)
 void tcpsm_pool_watch(struct tcpsm_inst *ti)
 {
 	unsigned n = tcpsm_pool_size(&ti->p);
-	unsigned avail = ti->mp ? rte_mempool_avail_count(ti->mp) : ti->n_free;
+	unsigned avail = rte_ring_count(ti->free_ring) + (ti->n_obj - ti->n_bumped);
 	unsigned used = n - (avail < n ? avail : n);
 	unsigned retiring = used > ti->n_active ? used - ti->n_active : 0;
 	ti->pool_low = retiring > (n - ti->p.flows) / 4;
@@ -194,10 +208,11 @@ void tcpsm_pool_watch(struct tcpsm_inst *ti)
 
 void tcpsm_flowtab_put(struct tcpsm_inst *ti, struct tcpsm_flow *f)
 {
-	if (ti->mp)
-		rte_mempool_put(ti->mp, f);
-	else
-		ti->free_stk[ti->n_free++] = f;
+	/* Poisoned while free (runtime/asan.h): a stage or reader touching a
+	 * retired flow is reported, except the seqlock readers that retry. */
+	MP_ASAN_POISON(f, sizeof(*f));
+	/* Room for every object: the put cannot fail. */
+	rte_ring_mp_enqueue(ti->free_ring, f);
 }
 
 void tcpsm_list_set(struct tcpsm_inst *ti, struct tcpsm_flow *f, unsigned list, uint64_t ts)

@@ -109,8 +109,8 @@ static void extend_high(struct tcpsm_side *s, const struct tcpsm_side *r, int64_
 
 /* ---- instances ------------------------------------------------------------ */
 
-struct tcpsm_inst *tcpsm_inst_create(const struct tcpsm_params *p, unsigned idx, struct rte_mempool *mp, uint64_t *ctr,
-                                     struct mp_conntable *ct, tcpsm_end_fn on_end, void *end_arg)
+struct tcpsm_inst *tcpsm_inst_create(const struct tcpsm_params *p, unsigned idx, uint64_t *ctr, struct mp_conntable *ct,
+                                     tcpsm_end_fn on_end, void *end_arg)
 {
 	struct tcpsm_inst *ti;
 	int r;
@@ -135,7 +135,7 @@ struct tcpsm_inst *tcpsm_inst_create(const struct tcpsm_params *p, unsigned idx,
 		ti->ctr = ctr;
 	else if ((ti->ctr = calloc(TCPSM_C_N, sizeof(uint64_t))))
 		ti->own_ctr = 1;
-	r = ti->ctr ? tcpsm_flowtab_init(ti, mp) : -ENOMEM;
+	r = ti->ctr ? tcpsm_flowtab_init(ti) : -ENOMEM;
 	if (r == 0)
 		r = tcpsm_reasm_setup(ti);
 	if (r < 0) {

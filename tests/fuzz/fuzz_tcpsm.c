@@ -63,7 +63,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	p.buf_pool = 0; /* sized for the table (a smaller pool is refused) */
 	p.buf_free_at_end = (c >> 5) & 1;
 	ended = 0;
-	struct tcpsm_inst *ti = tcpsm_inst_create(&p, 0, NULL, NULL, NULL, on_end, NULL);
+	struct tcpsm_inst *ti = tcpsm_inst_create(&p, 0, NULL, NULL, on_end, NULL);
 	CHECK(ti);
 	uint32_t last_seq[8][2] = {{0}}, last_ack[8][2] = {{0}};
 	uint64_t now = 1700000000ull * 1000000000ull;

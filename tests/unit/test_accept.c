@@ -58,7 +58,7 @@ static struct tcpsm_params params(void)
 static void start(struct tcpsm_params p)
 {
 	now = T0;
-	ti = tcpsm_inst_create(&p, 0, NULL, NULL, NULL, on_end_cb, NULL);
+	ti = tcpsm_inst_create(&p, 0, NULL, NULL, on_end_cb, NULL);
 	ck_assert_ptr_nonnull(ti);
 	/* Reader mode on both sides from the first byte, so that the test can
 	 * read the streams as an application does. */

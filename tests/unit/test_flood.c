@@ -69,7 +69,7 @@ static void start(struct tcpsm_params p)
 {
 	n_ends = n_ends_total = 0;
 	now = T0;
-	ti = tcpsm_inst_create(&p, 0, NULL, NULL, NULL, on_end_cb, NULL);
+	ti = tcpsm_inst_create(&p, 0, NULL, NULL, on_end_cb, NULL);
 	ck_assert_ptr_nonnull(ti);
 }
 
@@ -334,7 +334,7 @@ START_TEST(churn_defers_publication)
 	unsigned slack = tcpsm_pool_size(&p) - p.flows;
 	n_held = 0;
 	now = T0;
-	ti = tcpsm_inst_create(&p, 0, NULL, NULL, ct, hold_cb, NULL);
+	ti = tcpsm_inst_create(&p, 0, NULL, ct, hold_cb, NULL);
 	ck_assert_ptr_nonnull(ti);
 	tcpsm_pool_watch(ti);
 	ck_assert(!ti->pool_low);
@@ -531,7 +531,7 @@ START_TEST(pool_too_small_refused)
 	    strstr(msg, "flows = 8 needs (2 sides x 2 chunks (data and slot map) for buf_size = 4K)"));
 	ck_assert_ptr_nonnull(strstr(msg, "set buf_pool to at least 144K (or 0: sized for flows), flows to at most 7"));
 	errno = 0;
-	ck_assert_ptr_null(tcpsm_inst_create(&p, 0, NULL, NULL, NULL, on_end_cb, NULL));
+	ck_assert_ptr_null(tcpsm_inst_create(&p, 0, NULL, NULL, on_end_cb, NULL));
 	ck_assert_int_eq(errno, EINVAL);
 
 	p.buf_pool = 32 * CHUNK_BYTES;

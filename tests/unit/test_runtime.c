@@ -19,6 +19,7 @@
 #include <rte_ring.h>
 
 #include "conf.h"
+#include "mbufpool.h"
 #include "pcapin.h"
 #include "pipeline.h"
 #include "stage.h"
@@ -661,6 +662,58 @@ static int write_capture(const char *path, unsigned n)
 	return 0;
 }
 
+/* The packet pool filled as it is used (runtime/mbufpool.c): 20,000 mbufs
+ * start with one chunk populated, grow when the free ones run low, every
+ * object handed out is a ready mbuf of the pool (as rte_pktmbuf_pool_create
+ * makes them: data room, private area, headroom), and all 20,000 can be
+ * taken and given back. */
+START_TEST(mbuf_pool_grows_as_used)
+{
+	struct mp_mbuf_lazy *lz = NULL;
+	const unsigned n = 20000;
+	struct rte_mempool *mp = mp_mbuf_pool_create("t_lazy", n, 0, MP_META_PRIV_SIZE, 2176, 0, &lz);
+	ck_assert_ptr_nonnull(mp);
+	ck_assert_ptr_nonnull(lz); /* --no-huge --no-pci */
+	ck_assert_uint_eq(mp->populated_size, 8192);
+	ck_assert_uint_eq(rte_mempool_avail_count(mp), 8192);
+	/* Nothing to do while plenty is free. */
+	mp_mbuf_pool_keep(mp, lz);
+	ck_assert_uint_eq(mp->populated_size, 8192);
+
+	struct rte_mbuf **b = calloc(n, sizeof(*b));
+	ck_assert_ptr_nonnull(b);
+	unsigned got = 0;
+	while (got < n) {
+		mp_mbuf_pool_keep(mp, lz);
+		if (rte_pktmbuf_alloc_bulk(mp, b + got, 32) != 0)
+			break;
+		got += 32;
+	}
+	/* keep() grew it ahead of need: no allocation failed before the end. */
+	ck_assert_uint_ge(got, n - 32);
+	ck_assert_uint_eq(mp->populated_size, n);
+	while (got < n && (b[got] = rte_pktmbuf_alloc(mp)))
+		got++;
+	ck_assert_uint_eq(got, n);
+	ck_assert_ptr_null(rte_pktmbuf_alloc(mp));
+	for (unsigned i = 0; i < n; i++) {
+		struct rte_mbuf *m = b[i];
+		ck_assert_ptr_eq(m->pool, mp);
+		ck_assert_uint_eq(m->buf_len, 2176);
+		ck_assert_uint_eq(m->priv_size, MP_META_PRIV_SIZE);
+		ck_assert_uint_eq(m->data_off, RTE_PKTMBUF_HEADROOM);
+		ck_assert_uint_eq(rte_pktmbuf_tailroom(m), 2176 - RTE_PKTMBUF_HEADROOM);
+		ck_assert_ptr_eq(m->buf_addr, (char *)m + sizeof(*m) + MP_META_PRIV_SIZE);
+		memset(rte_pktmbuf_mtod(m, char *), 0xa5, rte_pktmbuf_tailroom(m));
+	}
+	rte_pktmbuf_free_bulk(b, n);
+	ck_assert_uint_eq(rte_mempool_avail_count(mp), n);
+	ck_assert_int_eq(mp_mbuf_pool_grow(mp, lz), 0); /* full */
+	free(b);
+	mp_mbuf_pool_free(mp, lz);
+}
+END_TEST
+
 int main(void)
 {
 	char err[1024];
@@ -705,6 +758,7 @@ int main(void)
 	tcase_add_test(t, pipeline_runs_and_conserves);
 	tcase_add_test(t, pcapfile_reader);
 	tcase_add_test(t, totals_by_kind);
+	tcase_add_test(t, mbuf_pool_grows_as_used);
 	suite_add_tcase(s, t);
 	SRunner *sr = srunner_create(s);
 	srunner_set_fork_status(sr, CK_NOFORK);

@@ -69,7 +69,7 @@ static void setup_with(struct tcpsm_params p)
 	cport = 40000;
 	sport_ = 80;
 	now = T0;
-	ti = tcpsm_inst_create(&p, 0, NULL, NULL, NULL, on_end_cb, NULL);
+	ti = tcpsm_inst_create(&p, 0, NULL, NULL, on_end_cb, NULL);
 	ck_assert_ptr_nonnull(ti);
 }
 
@@ -971,7 +971,7 @@ START_TEST(flow_slots)
 {
 	struct tcpsm_params p = defparams();
 	unsigned S = tcpsm_pool_size(&p);
-	struct tcpsm_inst *t1 = tcpsm_inst_create(&p, 1, NULL, NULL, NULL, on_end_cb, NULL);
+	struct tcpsm_inst *t1 = tcpsm_inst_create(&p, 1, NULL, NULL, on_end_cb, NULL);
 	ck_assert_ptr_nonnull(t1);
 	uint32_t seen[16];
 	for (unsigned i = 0; i < 16; i++) {
@@ -1060,7 +1060,7 @@ START_TEST(conntable_publish)
 	ck_assert_ptr_nonnull(ct);
 	struct tcpsm_params p = defparams();
 	tcpsm_inst_destroy(ti);
-	ti = tcpsm_inst_create(&p, 3, NULL, NULL, ct, on_end_cb, NULL);
+	ti = tcpsm_inst_create(&p, 3, NULL, ct, on_end_cb, NULL);
 	n_ends = 0;
 	struct tcpsm_flow *f = handshake();
 	go(1, A_ | P_, 1001, 5001, 42);
@@ -1105,7 +1105,7 @@ START_TEST(conntable_publish_after_roles)
 	ck_assert_ptr_nonnull(ct);
 	struct tcpsm_params p = defparams();
 	tcpsm_inst_destroy(ti);
-	ti = tcpsm_inst_create(&p, 0, NULL, NULL, ct, on_end_cb, NULL);
+	ti = tcpsm_inst_create(&p, 0, NULL, ct, on_end_cb, NULL);
 	struct tcpsm_key k;
 	memset(&k, 0, sizeof(k));
 	k.a[3] = 1, k.b[3] = 2, k.pa = 40000, k.pb = 80;

@@ -1,0 +1,233 @@
+/* The packet buffer pool, filled as it is used.
+ *
+ * rte_pktmbuf_pool_create writes every mbuf of the pool before the first
+ * packet: at the default 65,535 mbufs that is ~160 MB of first touches, and
+ * it was 1.2-1.5 s of the 2 s `mospipe -r samples/sample.pcap` took (the
+ * same run with 4,096 mbufs: 0.5 s; bench/README.md, "Start-up").
+ *
+ * Here, when no device can DMA into the pool (no hugepages, no PCI: the
+ * vdevs we run on copy with the CPU), the pool's memory is a reserved
+ * anonymous mapping (transparent huge pages where the kernel gives them)
+ * and the mempool is populated a chunk at a time: the first at start, the
+ * next when the free objects in the pool's ring fall under a low-water mark
+ * (mp_mbuf_pool_keep, called by rx before it takes packets). Objects are
+ * initialised (rte_pktmbuf_init) by our mempool driver's populate hook before
+ * DPDK enqueues them, so no lcore can take an object that is not ready.
+ * The pool's size ([mempool] mbufs) is still the bound on packets in
+ * flight; memory grows towards it only as the traffic needs.
+ *
+ * With hugepages or PCI devices the pool is made as before, whole, in DPDK
+ * memory (a NIC needs IOVA-contiguous objects).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_malloc.h>
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+#include <rte_ring.h>
+#include <rte_spinlock.h>
+
+#include "asan.h"
+#include "mbufpool.h"
+#include "meta.h"
+#include "tsan.h"
+
+/* Objects per growth step: ~20 MB of 2 KiB mbufs. */
+#define POOL_CHUNK_OBJS 8192u
+
+/* ---- the mempool driver: DPDK's ring driver plus the populate hook ---------- */
+
+/* Our populate: DPDK's helper, with each object made an mbuf before DPDK
+ * adds it to the pool (obj_cb enqueues it: from then on any lcore may take
+ * it). Pools that are not pktmbuf pools pass through untouched. */
+struct pop_arg {
+	rte_mempool_populate_obj_cb_t *cb;
+	void *cb_arg;
+	unsigned idx;
+};
+
+static void init_then_add(struct rte_mempool *mp, void *opaque, void *obj, rte_iova_t iova)
+{
+	struct pop_arg *a = opaque;
+	/* rte_pktmbuf_init reads the object's IOVA from its header, which
+	 * DPDK's callback writes next: write it first. */
+	((struct rte_mempool_objhdr *)RTE_PTR_SUB(obj, sizeof(struct rte_mempool_objhdr)))->iova = iova;
+	rte_pktmbuf_init(mp, NULL, obj, a->idx++);
+	a->cb(mp, a->cb_arg, obj, iova);
+}
+
+int mp_mbuf_populate(struct rte_mempool *mp, unsigned max_objs, void *vaddr, rte_iova_t iova, size_t len,
+                     rte_mempool_populate_obj_cb_t *obj_cb, void *obj_cb_arg)
+{
+	/* (DPDK rounds the private size up to a cache line.) */
+	if (mp->private_data_size < sizeof(struct rte_pktmbuf_pool_private) || mp->elt_size < sizeof(struct rte_mbuf))
+		return rte_mempool_op_populate_helper(mp, 0, max_objs, vaddr, iova, len, obj_cb, obj_cb_arg);
+	struct pop_arg a = {obj_cb, obj_cb_arg, mp->populated_size};
+	return rte_mempool_op_populate_helper(mp, 0, max_objs, vaddr, iova, len, init_then_add, &a);
+}
+
+#if !defined(MP_ASAN) && !defined(MP_TSAN)
+static int ring_alloc(struct rte_mempool *mp)
+{
+	char name[RTE_RING_NAMESIZE + RTE_MEMPOOL_NAMESIZE];
+	snprintf(name, sizeof(name), "m_%.*s", (int)RTE_RING_NAMESIZE - 3, mp->name);
+	struct rte_ring *r = rte_ring_create(name, rte_align32pow2(mp->size + 1), mp->socket_id, 0);
+	if (!r)
+		return -rte_errno;
+	mp->pool_data = r;
+	return 0;
+}
+
+static void ring_free(struct rte_mempool *mp)
+{
+	rte_ring_free(mp->pool_data);
+}
+
+static int ring_enqueue(struct rte_mempool *mp, void *const *objs, unsigned n)
+{
+	return rte_ring_mp_enqueue_bulk(mp->pool_data, objs, n, NULL) == 0 ? -ENOBUFS : 0;
+}
+
+static int ring_dequeue(struct rte_mempool *mp, void **objs, unsigned n)
+{
+	return rte_ring_mc_dequeue_bulk(mp->pool_data, objs, n, NULL) == 0 ? -ENOBUFS : 0;
+}
+
+static unsigned ring_count(const struct rte_mempool *mp)
+{
+	return rte_ring_count(mp->pool_data);
+}
+
+static struct rte_mempool_ops lazy_ops = {
+    .name = "mp_mbuf_ring",
+    .alloc = ring_alloc,
+    .free = ring_free,
+    .enqueue = ring_enqueue,
+    .dequeue = ring_dequeue,
+    .get_count = ring_count,
+    .populate = mp_mbuf_populate,
+};
+RTE_MEMPOOL_REGISTER_OPS(lazy_ops);
+#endif
+
+static const char *pool_ops(void)
+{
+#if !defined(MP_ASAN) && !defined(MP_TSAN)
+	return lazy_ops.name;
+#else
+	return mp_san_pool_ops(); /* those drivers carry mp_mbuf_populate too */
+#endif
+}
+
+/* ---- the pool --------------------------------------------------------------- */
+
+/* Populates the next chunk. Caller holds the lock. @return objects added. */
+static int grow_locked(struct rte_mempool *mp, struct mp_mbuf_lazy *lz)
+{
+	if (lz->done == lz->n_chunks)
+		return 0;
+	int r = rte_mempool_populate_virt(mp, lz->base + (size_t)lz->done * lz->chunk_bytes, lz->chunk_bytes,
+	                                  getpagesize(), NULL, NULL);
+	if (r <= 0)
+		return r < 0 ? r : -ENOSPC;
+	lz->done++;
+	if (lz->done == lz->n_chunks || mp->populated_size >= mp->size)
+		__atomic_store_n(&lz->full, 1, __ATOMIC_RELEASE);
+	return r;
+}
+
+struct rte_mempool *mp_mbuf_pool_create(const char *name, unsigned n, unsigned cache, uint16_t priv_size,
+                                        uint16_t data_room, int socket, struct mp_mbuf_lazy **lazy)
+{
+	*lazy = NULL;
+	if (rte_eal_has_hugepages() || rte_eal_has_pci())
+		return rte_pktmbuf_pool_create_by_ops(name, n, cache, priv_size, data_room, socket, mp_san_pool_ops());
+
+	struct rte_pktmbuf_pool_private priv = {.mbuf_data_room_size = data_room, .mbuf_priv_size = priv_size};
+	unsigned elt = (unsigned)sizeof(struct rte_mbuf) + priv_size + data_room;
+	struct mp_mbuf_lazy *lz = rte_zmalloc("mbuf_lazy", sizeof(*lz), RTE_CACHE_LINE_SIZE);
+	struct rte_mempool *mp = NULL;
+	if (!lz) {
+		rte_errno = ENOMEM;
+		return NULL;
+	}
+	rte_spinlock_init(&lz->lock);
+	/* Objects may span pages: nothing DMAs into them. */
+	mp = rte_mempool_create_empty(name, n, elt, cache, sizeof(priv), socket, RTE_MEMPOOL_F_NO_IOVA_CONTIG);
+	if (!mp)
+		goto fail;
+	if (rte_mempool_set_ops_byname(mp, pool_ops(), NULL) != 0) {
+		rte_errno = EINVAL;
+		goto fail;
+	}
+	rte_pktmbuf_pool_init(mp, &priv);
+
+	size_t pg = (size_t)getpagesize();
+	size_t total_elt = (size_t)mp->header_size + mp->elt_size + mp->trailer_size;
+	unsigned per = n < POOL_CHUNK_OBJS ? n : POOL_CHUNK_OBJS;
+	/* A chunk's start is page-aligned (so cache-aligned): per objects fit. */
+	lz->chunk_bytes = (per * total_elt + pg - 1) / pg * pg;
+	lz->n_chunks = (n + per - 1) / per;
+	size_t bytes = lz->chunk_bytes * lz->n_chunks;
+	void *m = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (m == MAP_FAILED) {
+		rte_errno = ENOMEM;
+		goto fail;
+	}
+	(void)madvise(m, bytes, MADV_HUGEPAGE);
+	lz->base = m;
+	/* Grow while a quarter of a chunk is still free: rx takes a burst at a
+	 * time and the per-lcore caches hold some, so the pool never runs dry
+	 * for want of a chunk it could have had. */
+	lz->low = per / 4;
+	int r = grow_locked(mp, lz);
+	if (r <= 0) {
+		rte_errno = -r;
+		goto fail;
+	}
+	*lazy = lz;
+	return mp;
+fail:;
+	int e = rte_errno;
+	if (mp)
+		rte_mempool_free(mp);
+	if (lz->base)
+		munmap(lz->base, lz->chunk_bytes * lz->n_chunks);
+	rte_free(lz);
+	rte_errno = e;
+	return NULL;
+}
+
+int mp_mbuf_pool_grow(struct rte_mempool *mp, struct mp_mbuf_lazy *lz)
+{
+	if (!lz || __atomic_load_n(&lz->full, __ATOMIC_ACQUIRE))
+		return 0;
+	if (!rte_spinlock_trylock(&lz->lock))
+		return 0; /* another rx instance is at it */
+	int r = grow_locked(mp, lz);
+	rte_spinlock_unlock(&lz->lock);
+	return r;
+}
+
+void mp_mbuf_pool_keep_slow(struct rte_mempool *mp, struct mp_mbuf_lazy *lz)
+{
+	/* The pool's ring only (rte_mempool_avail_count also walks every
+	 * lcore's cache): what the caches hold is extra margin. */
+	if (rte_mempool_get_ops(mp->ops_index)->get_count(mp) < lz->low)
+		(void)mp_mbuf_pool_grow(mp, lz);
+}
+
+void mp_mbuf_pool_free(struct rte_mempool *mp, struct mp_mbuf_lazy *lz)
+{
+	rte_mempool_free(mp);
+	if (lz) {
+		munmap(lz->base, lz->chunk_bytes * lz->n_chunks);
+		rte_free(lz);
+	}
+}
