@@ -187,6 +187,19 @@ static int services_create(struct mp_pipeline *pl)
 			 * tcpsm cycles per packet, 1 per bucket 13.9K (2M spoofed
 			 * SYNs + ACKs, bench/README.md). */
 			unsigned long buckets = (unsigned long)c->flows * pl->n_inst[s];
+			/* Sized from the input too: captures alone hold at most a
+			 * flow per packet (pre-scanned). Every walk of the table
+			 * (midstat's, per interval) visits every bucket: 262,144 of
+			 * them cost 100 ms a table on samples/sample.pcap. */
+			uint64_t pkts = 0;
+			int files = pl->n_ports > 0;
+			for (unsigned k = 0; k < pl->n_ports; k++) {
+				if (pl->port[k].kind != MP_PORT_PCAP)
+					files = 0;
+				pkts += pl->port[k].expect;
+			}
+			if (files && pkts < buckets)
+				buckets = (unsigned long)pkts;
 			if (buckets < 1024)
 				buckets = 1024;
 			pl->conntable = mp_conntable_create(buckets, v->conn_snap, v->conn_match);
