@@ -204,8 +204,9 @@ static void free_rcu(struct rcu_head *h)
 	/* tsan.h: after tcpsm's last use (call_rcu) and after every reader. */
 	MP_TSAN_ACQUIRE(f);
 	MP_TSAN_RCU_GP_DONE();
-	MP_TSAN_RELEASE(f); /* to tcpsm's next pool_get of this flow */
-	tcpsm_flowtab_put(f->ti, f);
+	struct tcpsm_inst *ti = f->ti; /* read before the release: tcpsm may reuse f at once */
+	MP_TSAN_RELEASE(f);            /* to tcpsm's next pool_get of this flow */
+	tcpsm_flowtab_put(ti, f);
 	MP_TSAN_CB_DONE();
 }
 
