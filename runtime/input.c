@@ -656,12 +656,15 @@ int mp_input_ports_setup(struct mp_pipeline *pl)
 		                "MOSPIPE_INPUT=pcap:FILE, or a --vdev in [eal] args\n");
 		return -ENODEV;
 	}
-	if (c->fanout == MP_FANOUT_INDEX && c->n_inst[MP_ST_RX] > 1 && n + n_file > 0) {
+	if (c->fanout == MP_FANOUT_INDEX && c->n_inst[MP_ST_RX] > 1 && n > 0) {
 		/* Ports are polled one queue each, spread over rx instances: the
-		 * two directions of a flow may enter through different ones. */
+		 * two directions of a flow may enter through different ones.
+		 * Classic pcap files rx maps itself are split by address hash
+		 * (every instance reads the file, each takes its share). */
 		fprintf(stderr,
 		        "mospipe: [pipeline] fanout = index with %u rx instances needs an input that keeps "
-		        "each flow on one rx instance (gen: parts); with ports use fanout = hash\n",
+		        "each flow on one rx instance (gen: parts, or classic pcap files read with "
+		        "[input] pcap_mmap = yes); with ports or pcapng files use fanout = hash\n",
 		        c->n_inst[MP_ST_RX]);
 		return -EINVAL;
 	}

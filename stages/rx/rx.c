@@ -47,6 +47,12 @@
 
 struct rx_port {
 	struct mp_port *p;
+	/* A capture rx maps itself: this instance's cursor in it. Split over
+	 * the rx instances (split_n > 1: replicated pipelines on one file),
+	 * each reads every record and takes those whose address hash falls to
+	 * it (both directions of a flow, and every fragment of a datagram). */
+	struct mp_pcapfile cur;
+	uint16_t split_n, split_i;
 	uint64_t got;      /* packets received */
 	uint64_t last_tsc; /* last time it delivered or was checked */
 	int finished;
@@ -86,8 +92,26 @@ static int rx_init(struct mp_stage_inst *si)
 		        si->idx, sizeof(*rp));
 		return -ENOMEM;
 	}
-	for (unsigned i = si->idx; i < pl->n_ports; i += pl->n_inst[MP_ST_RX])
-		rp->port[rp->n++].p = &pl->port[i];
+	unsigned n_rx = pl->n_inst[MP_ST_RX];
+	/* Captures rx reads itself are read by every instance, each taking its
+	 * share, when the pipelines are replicated (fanout = index: instance i
+	 * feeds only instance i downstream); other ports go round robin. */
+	int split = n_rx > 1 && pl->conf->fanout == MP_FANOUT_INDEX;
+	for (unsigned i = 0; i < pl->n_ports; i++) {
+		struct mp_port *p = &pl->port[i];
+		if (split && p->pf) {
+			struct rx_port *rpp = &rp->port[rp->n++];
+			rpp->p = p;
+			rpp->cur = *p->pf;
+			rpp->split_n = (uint16_t)n_rx;
+			rpp->split_i = (uint16_t)si->idx;
+		} else if (i % n_rx == si->idx) {
+			struct rx_port *rpp = &rp->port[rp->n++];
+			rpp->p = p;
+			if (p->pf)
+				rpp->cur = *p->pf;
+		}
+	}
 	rp->idle_tsc = pl->conf->pcap_eof_idle_ms * (pl->tsc_hz / 1000);
 	rp->check_tsc = pl->tsc_hz / 1000;
 	uint64_t now = rte_rdtsc();
@@ -178,7 +202,7 @@ static uint16_t gen_rx(struct mp_stage_inst *si, struct rx_port *rpp, struct rte
  * offline input is never dropped. */
 static uint16_t file_rx(struct mp_stage_inst *si, struct rx_port *rpp, struct rte_mbuf **b, unsigned burst)
 {
-	struct mp_pcapfile *pf = rpp->p->pf;
+	struct mp_pcapfile *pf = &rpp->cur;
 	struct rte_mempool *mp = si->pl->pool;
 	unsigned n = 0;
 	if (unlikely(rte_pktmbuf_alloc_bulk(mp, b, burst) != 0)) {
@@ -192,10 +216,12 @@ static uint16_t file_rx(struct mp_stage_inst *si, struct rx_port *rpp, struct rt
 		uint64_t save = pf->pos;
 		if (!mp_pcapfile_next(pf, &d, &len, &ts)) {
 			rpp->finished = 1;
-			if (pf->bad)
+			if (pf->bad && rpp->split_i == 0) /* counted once when split */
 				mp_ctr_add(si, RX_PORT_ERRORS, 1);
 			break;
 		}
+		if (rpp->split_n > 1 && rx_addr_hash_raw(d, len, rpp->p->dlt) % rpp->split_n != rpp->split_i)
+			continue; /* another instance's share */
 		struct rte_mbuf *m = b[n], *last = m;
 		uint16_t room = rte_pktmbuf_tailroom(m);
 		uint32_t k = len < room ? len : room;

@@ -15,10 +15,9 @@
  * fan-out to several classify instances: only addresses, so that every
  * fragment of a datagram lands on the same instance. Never fails: what it
  * cannot parse hashes to 0. classify does the real, validated parse. */
-static inline uint32_t rx_addr_hash(const struct rte_mbuf *m, int dlt)
+static inline uint32_t rx_addr_hash_raw(const uint8_t *p, uint32_t len, int dlt)
 {
-	const uint8_t *p = rte_pktmbuf_mtod(m, const uint8_t *);
-	uint32_t len = rte_pktmbuf_data_len(m), off = 0;
+	uint32_t off = 0;
 	uint16_t et = 0x0800;
 
 	if (dlt == 1) { /* Ethernet, VLAN/QinQ, MPLS */
@@ -58,6 +57,11 @@ static inline uint32_t rx_addr_hash(const struct rte_mbuf *m, int dlt)
 	if (et == 0x86dd && off + 40 <= len)
 		return mp_hash_mix(mp_sym_hash(p + off + 8, 0, p + off + 24, 0, 16));
 	return 0;
+}
+
+static inline uint32_t rx_addr_hash(const struct rte_mbuf *m, int dlt)
+{
+	return rx_addr_hash_raw(rte_pktmbuf_mtod(m, const uint8_t *), rte_pktmbuf_data_len(m), dlt);
 }
 
 #endif

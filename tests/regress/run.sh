@@ -3,7 +3,7 @@
 # (and `build-san` under sanitizers).  Runs, in order:
 #   selftest  corpus.py --self-test (comparator logic on fake flow logs)
 #   badinput  badinput.tsv: bad captures, conf files, options -> exit 2, one line
-#   mapping   every corpus capture through 5 stage/lcore mappings: same counters
+#   mapping   every corpus capture through 7 stage/lcore mappings: same counters
 #   corpus    corpus.py: flow log vs Zeek/Suricata/Arkime expectations
 #   filter    filter.py: the trailing BPF expression vs tcpdump
 #   equiv     equiv.py: API programs' per-flow traces identical at every
