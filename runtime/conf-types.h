@@ -9,6 +9,8 @@
 enum mp_mode { MP_MODE_MONITOR = 0, MP_MODE_INLINE = 1 };
 enum mp_full { MP_FULL_EVICT = 0, MP_FULL_REFUSE = 1 };
 enum mp_csum { MP_CSUM_VERIFY = 0, MP_CSUM_IGNORE = 1 };
+/* How -i opens a live interface ([ports] driver). */
+enum mp_portdrv { MP_PORTDRV_AUTO = 0, MP_PORTDRV_AF_XDP = 1, MP_PORTDRV_AF_PACKET = 2 };
 enum mp_fanout { MP_FANOUT_HASH = 0, MP_FANOUT_INDEX = 1 };
 enum mp_overlap { MP_OVERLAP_FIRST = 0, MP_OVERLAP_LAST = 1, MP_OVERLAP_TARGET = 2 };
 /* The receiver a stream is modelled on (tcp.policy, [policy]). */
@@ -63,6 +65,7 @@ struct mp_conf {
 	char pairs[MP_CONF_STR];
 	unsigned rx_desc, tx_desc;
 	unsigned ring_frames, ring_block; /* AF_PACKET ring of -i ports */
+	unsigned port_driver;             /* enum mp_portdrv */
 	/* [mempool] */
 	unsigned mbufs, mbuf_cache, data_room;
 	/* [eal] */

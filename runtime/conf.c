@@ -32,7 +32,8 @@ enum key_type {
 	T_ENUM_POLICY,
 	T_ENUM_URGENT,
 	T_ENUM_FRAGPOL,
-	T_ENUM_UNPARSABLE
+	T_ENUM_UNPARSABLE,
+	T_ENUM_PORTDRV
 };
 
 struct key_desc {
@@ -70,6 +71,7 @@ static const char *const enum_urgent[] = {"remove", "inline", NULL};
 static const char *const enum_fanout[] = {"hash", "index", NULL};
 static const char *const enum_fragpol[] = {"linux", "bsd", "first", "last", NULL};
 static const char *const enum_unparsable[] = {"drop", "forward", NULL};
+static const char *const enum_portdrv[] = {"auto", "af_xdp", "af_packet", NULL};
 
 const char *const mp_stage_names[MP_ST_N] = {
 #define MP_ST_NAME_(ID, name) [MP_ST_##ID] = #name,
@@ -100,6 +102,7 @@ static const char *const *enum_choices(enum key_type t)
 	case T_ENUM_URGENT: return enum_urgent;
 	case T_ENUM_FRAGPOL: return enum_fragpol;
 	case T_ENUM_UNPARSABLE: return enum_unparsable;
+	case T_ENUM_PORTDRV: return enum_portdrv;
 	default: return NULL;
 	}
 }

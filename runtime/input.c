@@ -12,6 +12,7 @@
  */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -22,6 +23,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <linux/ethtool.h>
+#include <linux/if_xdp.h>
+#include <linux/sockios.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 
 #include <rte_eal.h>
 #include <rte_errno.h>
@@ -314,9 +321,175 @@ static int input_pcap(const struct mp_conf *c, char *files)
 	return 0;
 }
 
-/* iface:IF[,IF]: an AF_PACKET vdev per interface, with a queue pair per rx
- * or tx instance (whichever has more). @return 0, -EINVAL or -ENODEV after
- * printing why. */
+/* ---- live interfaces: AF_XDP or AF_PACKET ------------------------------------ */
+
+/* libbpf and libxdp (under DPDK's net_af_xdp) print every INFO line to
+ * stderr ("elf: skipping unrecognized data section", "No bpffs found"...);
+ * only their warnings are worth a user's eye, prefixed with who says them.
+ * Their print hooks are looked up at run time: mospipe does not link them. */
+static int xdp_print_warn(int level, const char *fmt, va_list ap)
+{
+	if (level != 0) /* LIBBPF_WARN and LIBXDP_WARN are 0 */
+		return 0;
+	/* Without a bpf filesystem mounted libxdp loads its program alone
+	 * (no dispatcher for several programs on one interface): what we need. */
+	if (strstr(fmt, "bpffs"))
+		return 0;
+	fputs("mospipe: af_xdp: ", stderr);
+	return vfprintf(stderr, fmt, ap);
+}
+
+/* @return 0 when libxdp and libbpf load (net_af_xdp needs both), their
+ * INFO lines silenced; else -ENOENT. */
+static int xdp_libs_load(void)
+{
+	typedef int (*print_fn)(int, const char *, va_list);
+	typedef print_fn (*set_print_fn)(print_fn);
+	static int loaded = 0;
+	if (loaded)
+		return loaded > 0 ? 0 : -ENOENT;
+	void *bpf = dlopen("libbpf.so.1", RTLD_NOW | RTLD_GLOBAL);
+	void *xdp = bpf ? dlopen("libxdp.so.1", RTLD_NOW | RTLD_GLOBAL) : NULL;
+	if (!xdp) {
+		loaded = -1;
+		return -ENOENT;
+	}
+	set_print_fn f = (set_print_fn)dlsym(bpf, "libbpf_set_print");
+	if (f)
+		f(xdp_print_warn);
+	f = (set_print_fn)dlsym(xdp, "libxdp_set_print");
+	if (f)
+		f(xdp_print_warn);
+	loaded = 1;
+	return 0;
+}
+
+/* Drivers whose receive path runs XDP programs natively (AF_XDP without the
+ * generic, skb-based hook, which is no faster than AF_PACKET). */
+static const char *const xdp_native_drivers[] = {"veth", "virtio_net", "i40e",      "ice",       "ixgbe",   "igb",
+                                                 "igc",  "ixgbevf",    "mlx5_core", "mlx4_en",   "bnxt_en", "ena",
+                                                 "tun",  "nfp",        "qede",      "stmmaceth", "sfc",     NULL};
+/* Of those, the ones whose AF_XDP sockets receive into the UMEM directly
+ * (zero-copy): the only ones [ports] driver = auto opens through AF_XDP.
+ * Elsewhere (veth, virtio_net...) AF_XDP copies each frame as AF_PACKET
+ * does, and DPDK 22.11's net_af_xdp gives a socket a fill ring of 2,048
+ * frames where AF_PACKET's ring holds [ports] ring_frames: measured on veth
+ * (bench/README.md, "Live ports"), AF_XDP lost 12-15% of the frames of 200
+ * concurrent downloads that AF_PACKET's 16,384-frame ring lost none of, and
+ * took longer. */
+static const char *const xdp_zc_drivers[] = {"i40e", "ice", "ixgbe", "igc", "mlx5_core", "stmmaceth", NULL};
+
+static int in_list(const char *const *l, const char *s)
+{
+	for (unsigned i = 0; l[i]; i++)
+		if (!strcmp(l[i], s))
+			return 1;
+	return 0;
+}
+
+/* The kernel driver of interface ifname (ETHTOOL_GDRVINFO). */
+static int if_driver(const char *ifname, char *out, size_t n)
+{
+	struct ethtool_drvinfo di = {.cmd = ETHTOOL_GDRVINFO};
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	ifr.ifr_data = (void *)&di;
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	int r = ioctl(fd, SIOCETHTOOL, &ifr) < 0 ? -errno : 0;
+	close(fd);
+	if (r == 0)
+		snprintf(out, n, "%s", di.driver);
+	return r;
+}
+
+/* Receive queues the interface has (/sys/class/net/IF/queues/rx-N). */
+static unsigned if_rx_queues(const char *ifname)
+{
+	char path[300];
+	snprintf(path, sizeof(path), "/sys/class/net/%s/queues", ifname);
+	DIR *d = opendir(path);
+	unsigned n = 0;
+	struct dirent *e;
+	while (d && (e = readdir(d)))
+		n += !strncmp(e->d_name, "rx-", 3);
+	if (d)
+		closedir(d);
+	return n;
+}
+
+static long if_mtu(const char *ifname)
+{
+	char path[300];
+	snprintf(path, sizeof(path), "/sys/class/net/%s/mtu", ifname);
+	FILE *f = fopen(path, "r");
+	long m = -1;
+	if (f) {
+		if (fscanf(f, "%ld", &m) != 1)
+			m = -1;
+		fclose(f);
+	}
+	return m;
+}
+
+/* Whether ifname can be opened through DPDK's net_af_xdp with q queue
+ * pairs. @return 1, or 0 with why set (for the start-up report). */
+static int xdp_usable(const struct mp_conf *c, const char *ifname, unsigned q, char *why, size_t n)
+{
+	char drv[64] = "";
+	char so[PATH_MAX];
+	snprintf(so, sizeof(so), "%s/librte_net_af_xdp.so", RTE_EAL_PMD_PATH);
+	if (access(so, R_OK) != 0) {
+		snprintf(why, n, "DPDK's net_af_xdp is not installed (apt-get install librte-net-af-xdp23)");
+		return 0;
+	}
+	if (xdp_libs_load() < 0) {
+		snprintf(why, n, "libxdp/libbpf cannot be loaded (apt-get install libxdp1)");
+		return 0;
+	}
+	int fd = socket(AF_XDP, SOCK_RAW | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		snprintf(why, n, "this kernel gives no AF_XDP socket (%s)", strerror(errno));
+		return 0;
+	}
+	close(fd);
+	if (if_driver(ifname, drv, sizeof(drv)) < 0) {
+		snprintf(why, n, "its driver is unknown");
+		return 0;
+	}
+	if (!in_list(xdp_native_drivers, drv)) {
+		snprintf(why, n, "driver %s has no native XDP receive", drv);
+		return 0;
+	}
+	if (c->port_driver == MP_PORTDRV_AUTO && !in_list(xdp_zc_drivers, drv)) {
+		snprintf(why, n,
+		         "driver %s has no AF_XDP zero-copy, and copying AF_PACKET's deeper ring loses less "
+		         "([ports] driver = af_xdp to use it anyway)",
+		         drv);
+		return 0;
+	}
+	unsigned nq = if_rx_queues(ifname);
+	if (nq < q) {
+		snprintf(why, n, "%u queue pairs wanted (rx/tx instances), the interface has %u receive queue%s", q, nq,
+		         nq == 1 ? "" : "s");
+		return 0;
+	}
+	/* A frame must fit one mbuf's data: net_af_xdp does not chain. */
+	long mtu = if_mtu(ifname);
+	if (mtu < 0 || (unsigned long)mtu + 18 > c->data_room - RTE_PKTMBUF_HEADROOM) {
+		snprintf(why, n, "MTU %ld is above what one mbuf holds ([mempool] data_room %u)", mtu, c->data_room);
+		return 0;
+	}
+	return 1;
+}
+
+/* iface:IF[,IF]: a vdev per interface, with a queue pair per rx or tx
+ * instance (whichever has more): net_af_xdp where [ports] driver allows and
+ * the interface supports it (auto: zero-copy drivers only), else
+ * net_af_packet. Says which at
+ * start-up. @return 0, -EINVAL or -ENODEV after printing why. */
 static int input_iface(const struct mp_conf *c, char *ifs)
 {
 	char *save = NULL;
@@ -326,7 +499,7 @@ static int input_iface(const struct mp_conf *c, char *ifs)
 		struct mp_port *p = pending_port();
 		if (!p)
 			return -EINVAL;
-		char path[300];
+		char path[300], why[200] = "";
 		snprintf(path, sizeof(path), "/sys/class/net/%s", f);
 		if (access(path, F_OK) != 0) {
 			fprintf(stderr,
@@ -338,15 +511,47 @@ static int input_iface(const struct mp_conf *c, char *ifs)
 		p->kind = MP_PORT_IFACE;
 		p->dlt = 1; /* DLT_EN10MB */
 		snprintf(p->name, sizeof(p->name), "%s", f);
+		int xdp = 0;
+		if (c->port_driver == MP_PORTDRV_AF_PACKET)
+			snprintf(why, sizeof(why), "[ports] driver = af_packet");
+		else
+			xdp = xdp_usable(c, f, q, why, sizeof(why));
+		if (!xdp && c->port_driver == MP_PORTDRV_AF_XDP) {
+			fprintf(stderr,
+			        "mospipe: %s: [ports] driver = af_xdp, but AF_XDP cannot be used: %s (driver = auto "
+			        "falls back to AF_PACKET)\n",
+			        f, why);
+			return -EINVAL;
+		}
 		eal_arg("--vdev");
-		/* framecnt a multiple of the frames per block (the PMD needs it). */
-		unsigned per_block = c->ring_block / 2048, frames = c->ring_frames;
-		frames = (frames + per_block - 1) / per_block * per_block;
-		eal_arg("net_af_packet%u,iface=%s,qpairs=%u,blocksz=%u,framesz=2048,framecnt=%u", in_g.n_pending, f, q,
-		        c->ring_block, frames);
-		p->ring_cap = frames;
+		if (xdp) {
+			p->xdp = 1;
+			/* Frames wait in the socket's receive ring (rx_desc each). */
+			p->ring_cap = c->rx_desc;
+			eal_arg("net_af_xdp%u,iface=%s,start_queue=0,queue_count=%u", in_g.n_pending, f, q);
+			fprintf(stderr, "mospipe: %s: AF_XDP (native XDP), %u queue pair%s\n", f, q, q == 1 ? "" : "s");
+		} else {
+			/* framecnt a multiple of the frames per block (the PMD needs it). */
+			unsigned per_block = c->ring_block / 2048, frames = c->ring_frames;
+			frames = (frames + per_block - 1) / per_block * per_block;
+			eal_arg("net_af_packet%u,iface=%s,qpairs=%u,blocksz=%u,framesz=2048,framecnt=%u",
+			        in_g.n_pending, f, q, c->ring_block, frames);
+			p->ring_cap = frames;
+			fprintf(stderr, "mospipe: %s: AF_PACKET, %u queue pair%s (AF_XDP not used: %s)\n", f, q,
+			        q == 1 ? "" : "s", why);
+		}
 		in_g.n_pending++;
 	}
+	return 0;
+}
+
+/* Whether some port is opened through AF_XDP: its socket's memory (UMEM)
+ * is the mbuf pool's, registered with the kernel once, whole. */
+int mp_input_pool_whole(void)
+{
+	for (unsigned i = 0; i < in_g.n_pending; i++)
+		if (in_g.pending[i].xdp)
+			return 1;
 	return 0;
 }
 
@@ -555,9 +760,13 @@ static int sysfs_u64(const char *ifname, const char *what, uint64_t *v)
 
 int mp_port_kernel_rx(const struct mp_port *p, uint64_t *frames)
 {
-	uint64_t rx, drop;
+	uint64_t rx, drop = 0;
 	int r = sysfs_u64(p->name, "rx_packets", &rx);
-	if (r == 0)
+	/* With an XDP program attached, rx_packets counts every frame XDP saw,
+	 * those it could not hand to the socket (ring full) included, and
+	 * rx_dropped counts those again (veth: 200,000 frames sent, rx_packets
+	 * 200,000 with 72,952 of them in rx_dropped too). */
+	if (r == 0 && !p->xdp)
 		r = sysfs_u64(p->name, "rx_dropped", &drop);
 	if (r == 0)
 		*frames = rx + drop;

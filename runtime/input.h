@@ -19,8 +19,12 @@ int mp_input_ports_setup(struct mp_pipeline *pl);
 
 /* MP_PORT_IFACE p: frames its interface received so far by the kernel's
  * count (/sys/class/net/IF/statistics rx_packets + rx_dropped, of the
- * caller's network namespace). @return 0, or -errno when unreadable. */
+ * caller's network namespace; rx_packets alone for an AF_XDP port). @return 0, or -errno when unreadable. */
 int mp_port_kernel_rx(const struct mp_port *p, uint64_t *frames);
+
+/* Whether the mbuf pool must be made whole at start (an AF_XDP port
+ * registers its memory with the kernel once), not filled as used. */
+int mp_input_pool_whole(void);
 
 /* Stops and closes pl's ports: ethdevs, mapped files, generators. */
 void mp_input_ports_close(struct mp_pipeline *pl);

@@ -17,7 +17,10 @@
  * flight; memory grows towards it only as the traffic needs.
  *
  * With hugepages or PCI devices the pool is made as before, whole, in DPDK
- * memory (a NIC needs IOVA-contiguous objects).
+ * memory (a NIC needs IOVA-contiguous objects); so it is with an AF_XDP
+ * port: DPDK's net_af_xdp registers the pool's memory with the kernel as
+ * the socket's UMEM once, from its first object over populated_size
+ * objects, so a chunk added later would lie outside it.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -143,10 +146,10 @@ static int grow_locked(struct rte_mempool *mp, struct mp_mbuf_lazy *lz)
 }
 
 struct rte_mempool *mp_mbuf_pool_create(const char *name, unsigned n, unsigned cache, uint16_t priv_size,
-                                        uint16_t data_room, int socket, struct mp_mbuf_lazy **lazy)
+                                        uint16_t data_room, int socket, int whole, struct mp_mbuf_lazy **lazy)
 {
 	*lazy = NULL;
-	if (rte_eal_has_hugepages() || rte_eal_has_pci())
+	if (whole || rte_eal_has_hugepages() || rte_eal_has_pci())
 		return rte_pktmbuf_pool_create_by_ops(name, n, cache, priv_size, data_room, socket, mp_san_pool_ops());
 
 	struct rte_pktmbuf_pool_private priv = {.mbuf_data_room_size = data_room, .mbuf_priv_size = priv_size};

@@ -21,10 +21,12 @@ struct mp_mbuf_lazy {
 };
 
 /* A pktmbuf pool of n mbufs (as rte_pktmbuf_pool_create_by_ops, with our
- * driver). *lazy: the growth state when it is populated lazily, else NULL.
+ * driver); whole: made and filled at once, in DPDK memory (a device takes
+ * its memory as one region). *lazy: the growth state when it is populated
+ * lazily, else NULL.
  * @return the pool, or NULL with rte_errno set. */
 struct rte_mempool *mp_mbuf_pool_create(const char *name, unsigned n, unsigned cache, uint16_t priv_size,
-                                        uint16_t data_room, int socket, struct mp_mbuf_lazy **lazy);
+                                        uint16_t data_room, int socket, int whole, struct mp_mbuf_lazy **lazy);
 
 /* Populates one more chunk now (any lcore; a no-op while another grows it).
  * @return objects added, 0 when full or busy, < 0 on error. */

@@ -26,7 +26,7 @@ struct mp_reclog;
 enum mp_port_kind {
 	MP_PORT_ETHDEV = 0, /* any DPDK port given by EAL arguments */
 	MP_PORT_PCAP = 1,   /* net_pcap reading a file: has an end */
-	MP_PORT_IFACE = 2,  /* net_af_packet on a live interface */
+	MP_PORT_IFACE = 2,  /* a live interface: net_af_xdp or net_af_packet */
 	/* runtime/gen.h's workload generator inside rx (no ethdev, no file I/O):
 	 * one per rx instance, generator part i of n_rx; has an end when a
 	 * pkts= or conns= limit is given. Inline tx has nowhere to send its
@@ -55,6 +55,7 @@ struct mp_port {
 	 * (PACKET_FANOUT). */
 	uint16_t n_rxq;
 	uint32_t ring_cap; /* MP_PORT_IFACE: frames each queue's kernel ring holds */
+	uint8_t xdp;       /* MP_PORT_IFACE: opened through net_af_xdp (else net_af_packet) */
 };
 
 struct mp_lcore_run {

@@ -247,8 +247,9 @@ struct mp_pipeline *mp_pipeline_create(struct mp_conf *c, void *app)
 		pl->base_ns = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 	}
 
-	pl->pool = mp_mbuf_pool_create("mp_pool", c->mbufs, mp_san_pool_cache(c->mbuf_cache), MP_META_PRIV_SIZE,
-	                               (uint16_t)c->data_room, (int)rte_socket_id(), &pl->pool_lazy);
+	pl->pool =
+	    mp_mbuf_pool_create("mp_pool", c->mbufs, mp_san_pool_cache(c->mbuf_cache), MP_META_PRIV_SIZE,
+	                        (uint16_t)c->data_room, (int)rte_socket_id(), mp_input_pool_whole(), &pl->pool_lazy);
 	if (!pl->pool) {
 		r = -rte_errno;
 		fprintf(stderr,

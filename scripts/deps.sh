@@ -5,6 +5,7 @@ set -euo pipefail
 PKGS=(
   build-essential pkg-config     # compiler, make
   libdpdk-dev                    # rings, mempools, ethdev, net_pcap/af_packet PMDs, ip_frag, bpf, telemetry
+  librte-net-af-xdp23            # DPDK's AF_XDP PMD ([ports] driver = af_xdp; the inline tests use it)
   liburcu-dev                    # RCU connection table (cds_lfht, QSBR)
   libhyperscan-dev               # stream-mode string search (apps, bench)
   check                          # unit tests

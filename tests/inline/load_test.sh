@@ -7,6 +7,8 @@
 #
 #   cli [veth0] <--> [mbc] mb [mbs] <--> [veth0] srv
 #        mb: first br0 (a plain Linux bridge), then mospipe -i mbc,mbs -m inline
+#            ([ports] driver = auto: AF_PACKET on veth), then the same with
+#            driver = af_xdp (DPDK's net_af_xdp, native XDP on veth; cubic only)
 # Each phase: N concurrent downloads of a 256 KiB file (xfer.py, HTTP), the
 # server's congestion control set to cubic or bbr (its route's congctl). Checked (the truths are
 # the endpoints' and the kernel's): every download arrives whole (sha256),
@@ -114,44 +116,59 @@ fi
 ns "$NS_MB" ip link del br0
 
 # ---- the box --------------------------------------------------------------------
-kern() { # frames the kernel counted on mbc and mbs (rx_packets + rx_dropped)
-  local s=0 i f
-  for i in mbc mbs; do
-    for f in rx_packets rx_dropped; do s=$((s + $(ns "$NS_MB" cat /sys/class/net/$i/statistics/$f))); done
-  done
+# kern auto: frames the kernel counted on mbc and mbs (rx_packets +
+# rx_dropped). kern af_xdp: frames the far ends sent into them (tx_packets
+# of cli's and srv's veth0): with an XDP program on mbc and mbs their
+# rx_dropped counts again frames rx_packets holds, and a frame veth could
+# not queue to XDP is the sender's tx_dropped, in neither.
+kern() {
+  local s=0 i f n
+  if [[ $1 == af_xdp ]]; then
+    for n in "$NS_CLI" "$NS_SRV"; do s=$((s + $(ns "$n" cat /sys/class/net/veth0/statistics/tx_packets))); done
+  else
+    for i in mbc mbs; do
+      for f in rx_packets rx_dropped; do s=$((s + $(ns "$NS_MB" cat /sys/class/net/$i/statistics/$f))); done
+    done
+  fi
   echo "$s"
 }
-ip netns exec "$NS_MB" "$MOSPIPE" -i mbc,mbs -m inline -q --flow-log "$W/flows.jsonl" \
-  --counters-json "$W/counters.json" >"$W/mp.out" 2>"$W/mp.err" &
-MP_PID=$!
-BG_PIDS+=("$MP_PID")
-TEL="/var/run/dpdk/mospipe-$MP_PID/dpdk_telemetry.v2"
-# The first count once mospipe runs (its telemetry answers), before any
-# frame: a SYN sent while it was starting reached the port but not the box.
-wait_for 60 "$PY" "$XFER" tel "$TEL" /mospipe/counters >/dev/null 2>&1 || fail "mospipe's telemetry did not answer"
-K0=$(kern)
-if wait_for 30 ns "$NS_CLI" "$PY" "$XFER" probe "$IP4_SRV" $PORT --timeout 1; then
-  phase box-cubic cubic
-  phase box-bbr bbr
-else
-  fail "mospipe does not forward: $(tail -2 "$W/mp.err")"
-fi
-box_idle "$TEL"
-kill -INT "$MP_PID"
-deadline=$((SECONDS + 20))
-while kill -0 "$MP_PID" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
-MP_RC=0
-if kill -0 "$MP_PID" 2>/dev/null; then MP_RC=124; stop_pid "$MP_PID"; else wait "$MP_PID" || MP_RC=$?; fi
-K1=$(kern)
-check "SIGINT: mospipe exits with status 0 (got $MP_RC)" test "$MP_RC" -eq 0
+# box_run DRIVER TAG CC...: mospipe -i mbc,mbs -m inline with [ports] driver
+# = DRIVER on the same veths, one phase of N downloads per congestion control
+# CC, then its checks (prefixed by the driver in the PYEOF lines' callers).
+box_run() {
+  local d=$1 tag=$2
+  shift 2
+  local ccs=("$@")
+  ip netns exec "$NS_MB" "$MOSPIPE" -i mbc,mbs -m inline -q --flow-log "$W/$d.flows.jsonl" \
+    --counters-json "$W/$d.counters.json" --set ports.driver="$d" >"$W/$d.mp.out" 2>"$W/$d.mp.err" &
+  MP_PID=$!
+  BG_PIDS+=("$MP_PID")
+  TEL="/var/run/dpdk/mospipe-$MP_PID/dpdk_telemetry.v2"
+  # The first count once mospipe runs (its telemetry answers), before any
+  # frame: a SYN sent while it was starting reached the port but not the box.
+  wait_for 60 "$PY" "$XFER" tel "$TEL" /mospipe/counters >/dev/null 2>&1 || fail "mospipe's telemetry did not answer"
+  K0=$(kern "$d")
+  if wait_for 30 ns "$NS_CLI" "$PY" "$XFER" probe "$IP4_SRV" $PORT --timeout 1; then
+    for cc in "${ccs[@]}"; do phase "$tag-$cc" "$cc"; done
+  else
+    fail "$d: mospipe does not forward: $(tail -2 "$W/$d.mp.err")"
+  fi
+  box_idle "$TEL"
+  kill -INT "$MP_PID"
+  deadline=$((SECONDS + 20))
+  while kill -0 "$MP_PID" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
+  MP_RC=0
+  if kill -0 "$MP_PID" 2>/dev/null; then MP_RC=124; stop_pid "$MP_PID"; else wait "$MP_PID" || MP_RC=$?; fi
+  K1=$(kern "$d")
+  check "$d: SIGINT: mospipe exits with status 0 (got $MP_RC)" test "$MP_RC" -eq 0
 
-"$PY" - "$W/counters.json" "$W/flows.jsonl" "$((K1 - K0))" "$((2 * N))" "$PORT" <<'PYEOF' >"$W/checks.txt" || true
+  "$PY" - "$W/$d.counters.json" "$W/$d.flows.jsonl" "$((K1 - K0))" "$((${#ccs[@]} * N))" "$PORT" <<'PYEOF' >"$W/$d.checks.txt" || true
 import json, sys
 cj, fl, kern, ndl, port = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 t = json.load(open(cj))["totals"]
 rx, inj, tx, dt, pm = t["rx"], t["injected"], t["tx"], t["drops_total"], t.get("port_missed", 0)
 print(f"CHECK {int(rx + inj == tx + dt)} counters: rx + injected == tx + drops_total ({rx} + {inj} == {tx} + {dt})")
-print(f"CHECK {int(kern == rx + pm)} ports: frames the kernel received on mbc and mbs = rx + port_missed "
+print(f"CHECK {int(kern == rx + pm)} ports: frames the kernel counted into mbc and mbs = rx + port_missed "
       f"({kern} == {rx} + {pm})")
 rows = [json.loads(l) for l in open(fl)]
 dl = [r for r in rows if r["svr"].endswith(f":{port}") and r["svr_bytes"] > 262144]
@@ -161,16 +178,27 @@ print(f"CHECK {int(not bad)} flow log: every download's bytes seen (missed 0) an
       + (f"; first bad: {bad[0]}" if bad else ""))
 print(f"INFO port_missed {pm}, drops {dt} {dict((k, v) for k, v in t['drops'].items() if v)}")
 PYEOF
-while read -r tag ok rest; do
-  case $tag in
-    CHECK) if [[ $ok == 1 ]]; then pass "$rest"; else fail "$rest"; fi ;;
-    INFO) echo "  $ok $rest" ;;
-  esac
-done <"$W/checks.txt"
-[[ -s "$W/checks.txt" ]] || fail "counters json or flow log unreadable: $(tail -2 "$W/mp.err")"
-for cc in cubic bbr; do
-  b=${SECS[bridge-$cc]:-} x=${SECS[box-$cc]:-}
-  [[ -n $b && -n $x ]] && echo "  $cc: $N downloads in ${x} s through the box, ${b} s through the bridge" \
+  while read -r tag ok rest; do
+    case $tag in
+      CHECK) if [[ $ok == 1 ]]; then pass "$rest"; else fail "$rest"; fi ;;
+      INFO) echo "  $ok $rest" ;;
+    esac
+  done <"$W/$d.checks.txt"
+  [[ -s "$W/$d.checks.txt" ]] || fail "counters json or flow log unreadable: $(tail -2 "$W/$d.mp.err")"
+  local line
+  line=$(grep -m1 "^mospipe: mbc: " "$W/$d.mp.err" || true)
+  echo "  $d: ${line:-no start-up report}"
+}
+# auto: AF_PACKET on veth (no AF_XDP zero-copy there); af_xdp: the same
+# downloads through DPDK's net_af_xdp (native XDP on veth), cubic only.
+box_run auto box cubic bbr
+check "auto: the start-up report says AF_PACKET on veth, and why" \
+  grep -q "^mospipe: mbc: AF_PACKET, 1 queue pair (AF_XDP not used: driver veth has no AF_XDP zero-copy" "$W/auto.mp.err"
+box_run af_xdp xdp cubic
+check "af_xdp: the start-up report says AF_XDP" grep -q "^mospipe: mbc: AF_XDP (native XDP), 1 queue pair" "$W/af_xdp.mp.err"
+for k in box-cubic box-bbr xdp-cubic; do
+  b=${SECS[bridge-${k#*-}]:-} x=${SECS[$k]:-}
+  [[ -n $b && -n $x ]] && echo "  $k: $N downloads in ${x} s through the box, ${b} s through the bridge" \
     "(box/bridge time $("$PY" -c "print(f'{$x / $b:.2f}')"))"
 done
 echo "load: $PASSED passed, $FAILED failed"

@@ -15,7 +15,8 @@
 #        mb:  mospipe -i mb0 (monitor), [ports] ring_frames = 64,
 #             ring_block = 4096 (32 blocks of 2 frames)
 # Also: ring_frames and ring_block reach the PMD (a 64-frame ring loses
-# frames; 16384 loses none of a slower stream, sent unpinned). IPv6 is off on
+# frames; 16384 loses none of a slower stream, sent unpinned); the same
+# count through an AF_XDP port ([ports] driver = af_xdp). IPv6 is off on
 # both ends so that nothing but the test's frames crosses the link.
 # Prints PASS/FAIL per check, ends with "portmiss: N passed, M failed".
 # Exit 0 all passed, 1 something failed, 77 skipped (no root / no netns).
@@ -161,6 +162,19 @@ if run_box twoq 0 20000 -l "0=rx,classify,tcpsm,events,app,tx.0;1=tx.1"; then
   check "two queue pairs: frames sent = rx + port_missed ($TX = $RX + $PM)" test "$TX" -eq $((RX + PM))
   check "two queue pairs: rx polls both queues, nothing lost (port_missed $PM)" test "$PM" -eq 0
 fi
+
+# 4. An AF_XDP port ([ports] driver = af_xdp: native XDP on veth) with a
+#    64-descriptor socket ring, overloaded as in 1. The truth is the far
+#    end's tx_packets (with an XDP program on mb0, its rx_dropped counts
+#    again frames rx_packets holds; a frame veth could not queue to XDP is
+#    the sender's tx_dropped and reached neither).
+if run_box xdp 1 200000 --set ports.driver=af_xdp --set ports.rx_desc=64; then
+  check "af_xdp: the start-up report says AF_XDP" grep -q "^mospipe: mb0: AF_XDP (native XDP), 1 queue pair" "$W/xdp.err"
+  check "af_xdp overload: the 64-descriptor ring lost frames (port_missed $PM > 0)" test "$PM" -gt 0
+  check "af_xdp overload: frames sent = rx + port_missed ($TX = $RX + $PM)" test "$TX" -eq $((RX + PM))
+fi
+check "auto on veth: AF_PACKET, and the start-up report says why" \
+  grep -q "^mospipe: mb0: AF_PACKET, 1 queue pair (AF_XDP not used: driver veth has no AF_XDP zero-copy" "$W/big.err"
 
 echo "portmiss: $PASSED passed, $FAILED failed"
 [[ $FAILED -eq 0 ]]

@@ -671,7 +671,7 @@ START_TEST(mbuf_pool_grows_as_used)
 {
 	struct mp_mbuf_lazy *lz = NULL;
 	const unsigned n = 20000;
-	struct rte_mempool *mp = mp_mbuf_pool_create("t_lazy", n, 0, MP_META_PRIV_SIZE, 2176, 0, &lz);
+	struct rte_mempool *mp = mp_mbuf_pool_create("t_lazy", n, 0, MP_META_PRIV_SIZE, 2176, 0, 0, &lz);
 	ck_assert_ptr_nonnull(mp);
 	ck_assert_ptr_nonnull(lz); /* --no-huge --no-pci */
 	ck_assert_uint_eq(mp->populated_size, 8192);
@@ -710,6 +710,16 @@ START_TEST(mbuf_pool_grows_as_used)
 	ck_assert_uint_eq(rte_mempool_avail_count(mp), n);
 	ck_assert_int_eq(mp_mbuf_pool_grow(mp, lz), 0); /* full */
 	free(b);
+	mp_mbuf_pool_free(mp, lz);
+
+	/* Whole (an AF_XDP port registers the pool's memory once): every
+	 * object made at start, in one region of DPDK memory, as net_af_xdp
+	 * takes it (from the first object, populated_size objects long). */
+	mp = mp_mbuf_pool_create("t_whole", n, 0, MP_META_PRIV_SIZE, 2176, 0, 1, &lz);
+	ck_assert_ptr_nonnull(mp);
+	ck_assert_ptr_null(lz);
+	ck_assert_uint_eq(mp->populated_size, n);
+	ck_assert_uint_eq(mp->nb_mem_chunks, 1);
 	mp_mbuf_pool_free(mp, lz);
 }
 END_TEST
