@@ -186,6 +186,8 @@ int mp_report_json(const struct mp_pipeline *pl, FILE *f)
 					fprintf(f, "%s%u", k ? ", " : "", rte_ring_count(si->fb_in[k]));
 				fprintf(f, "]");
 			}
+			if (si->type->report_json)
+				si->type->report_json(si, f);
 			fprintf(f, "}");
 		}
 	fprintf(f, "\n ]}\n");

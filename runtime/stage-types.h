@@ -7,6 +7,7 @@
 #define MP_STAGE_TYPES_H
 
 #include <stdint.h>
+#include <stdio.h>
 #include <rte_common.h>
 
 struct rte_ring;
@@ -108,6 +109,10 @@ struct mp_stage_type {
 	 * instance with feedback input first takes what is still in it (what
 	 * came back after it finished). May be NULL. */
 	void (*fini)(struct mp_stage_inst *si);
+	/* Writes the instance's own keys into its object of the counters JSON,
+	 * each preceded by ", " (main thread, after the lcores stopped, before
+	 * fini). May be NULL. */
+	void (*report_json)(const struct mp_stage_inst *si, FILE *f);
 };
 
 struct mp_out {

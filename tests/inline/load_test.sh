@@ -170,6 +170,16 @@ rx, inj, tx, dt, pm = t["rx"], t["injected"], t["tx"], t["drops_total"], t.get("
 print(f"CHECK {int(rx + inj == tx + dt)} counters: rx + injected == tx + drops_total ({rx} + {inj} == {tx} + {dt})")
 print(f"CHECK {int(kern == rx + pm)} ports: frames the kernel counted into mbc and mbs = rx + port_missed "
       f"({kern} == {rx} + {pm})")
+# The box's own latency (tx: rx poll to the port): every forwarded frame in
+# it (none is made inside this pipeline), its percentiles in order.
+lat = [s.get("latency_ns") for s in json.load(open(cj))["stages"] if s["stage"] == "tx"]
+lat = [l for l in lat if l]
+nl = sum(l["frames"] for l in lat)
+print(f"CHECK {int(nl == tx)} latency: every frame sent is measured ({nl} == {tx})")
+order = all(l["p50"] <= l["p90"] <= l["p99"] <= l["p999"] <= l["max"] for l in lat)
+print(f"CHECK {int(bool(lat) and order)} latency: p50 <= p90 <= p99 <= p99.9 <= max "
+      + "; ".join(f"p50 {l['p50'] / 1e3:.1f} us, p99 {l['p99'] / 1e3:.1f} us, p99.9 {l['p999'] / 1e3:.1f} us, "
+                  f"max {l['max'] / 1e3:.1f} us" for l in lat))
 rows = [json.loads(l) for l in open(fl)]
 dl = [r for r in rows if r["svr"].endswith(f":{port}") and r["svr_bytes"] > 262144]
 bad = [r for r in dl if r["svr_missed"] or r["cli_missed"] or r["end"] not in ("fin", "open")]
