@@ -865,15 +865,21 @@ int mp_input_ports_setup(struct mp_pipeline *pl)
 		                "MOSPIPE_INPUT=pcap:FILE, or a --vdev in [eal] args\n");
 		return -ENODEV;
 	}
-	if (c->fanout == MP_FANOUT_INDEX && c->n_inst[MP_ST_RX] > 1 && n > 0) {
-		/* Ports are polled one queue each, spread over rx instances: the
+	int all_iface = n == in_g.n_pending;
+	for (unsigned i = 0; i < in_g.n_pending && i < n; i++)
+		all_iface &= in_g.pending[i].kind == MP_PORT_IFACE;
+	if (c->fanout == MP_FANOUT_INDEX && c->n_inst[MP_ST_RX] > 1 && n > 0 && !all_iface) {
+		/* Other ports are polled whole, spread over rx instances: the
 		 * two directions of a flow may enter through different ones.
 		 * Classic pcap files rx maps itself are split by address hash
-		 * (every instance reads the file, each takes its share). */
+		 * (every instance reads the file, each takes its share); live
+		 * interfaces (-i) get a queue pair per rx instance, and rx hands
+		 * each frame to the instance its address hash falls to. */
 		fprintf(stderr,
 		        "mospipe: [pipeline] fanout = index with %u rx instances needs an input that keeps "
-		        "each flow on one rx instance (gen: parts, or classic pcap files read with "
-		        "[input] pcap_mmap = yes); with ports or pcapng files use fanout = hash\n",
+		        "each flow on one rx instance (gen: parts, classic pcap files read with "
+		        "[input] pcap_mmap = yes, or live interfaces given by -i / iface:); with other ports or "
+		        "pcapng files use fanout = hash\n",
 		        c->n_inst[MP_ST_RX]);
 		return -EINVAL;
 	}

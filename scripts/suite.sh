@@ -59,6 +59,7 @@ if [[ -f tests/inline/verdict_test.sh ]]; then run verdict bash tests/inline/ver
 if [[ -f tests/inline/parse_test.sh ]]; then run parse bash tests/inline/parse_test.sh build; fi
 if [[ -f tests/inline/portmiss_test.sh ]]; then run portmiss bash tests/inline/portmiss_test.sh build; fi
 if [[ -f tests/inline/load_test.sh ]]; then run load bash tests/inline/load_test.sh build; fi
+if [[ -f tests/inline/replicated_test.sh ]]; then run replicated bash tests/inline/replicated_test.sh build; fi
 if [[ -f tests/midstat/run.sh ]]; then run midstat bash tests/midstat/run.sh build; fi
 if [[ -f tests/evasion/run.sh ]]; then run evasion bash tests/evasion/run.sh build; fi
 if [[ -f tests/api/run.sh ]]; then run api bash tests/api/run.sh build; fi
@@ -88,7 +89,7 @@ done
 if [[ -f tests/midstat/run.sh ]]; then run san-midstat bash tests/midstat/run.sh build --only stress; fi
 # The namespace tests under ASan too (mempools and reassembly chunks are
 # poisoned while free in this build: runtime/asan.h); each takes 5-30 s.
-for t in run impair_test flowlog_test verdict_test parse_test; do
+for t in run impair_test flowlog_test verdict_test parse_test replicated_test; do
   [[ -f tests/inline/$t.sh ]] && run "san inline $t" bash "tests/inline/$t.sh" build-san
 done
 

@@ -323,7 +323,7 @@ static void usage(FILE *f)
 	           "that are monitored: midstat -r x.pcap 'tcp port 80'.\n\n"
 	           "  -r, --read FILE        offline: read a pcap/pcapng on packet time; a table per interval of\n"
 	           "                         capture time and a final table at the end\n"
-	           "  -i, --iface IF[,IF]    live: monitor these interfaces (AF_PACKET)\n"
+	           "  -i, --iface IF[,IF]    live: monitor these interfaces (AF_PACKET or AF_XDP)\n"
 	           "  -c, --conf FILE        pipeline.conf (inline mode, lcore mapping, ...)\n"
 	           "  -m, --mode MODE        monitor (default) or inline (forward between two interfaces)\n"
 	           "  -n, --interval SECS    table interval (default 1; capture time offline)\n"

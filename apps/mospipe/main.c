@@ -24,7 +24,7 @@ static void usage(FILE *f)
 	           "that are monitored: mospipe -r x.pcap 'tcp port 80'  ([input] filter).\n\n"
 	           "  -c, --conf FILE          pipeline.conf to read (default: none, built-in defaults)\n"
 	           "  -r, --read FILE[,FILE]   offline: read pcap/pcapng files on packet time\n"
-	           "  -i, --iface IF[,IF]      live: AF_PACKET on these interfaces\n"
+	           "  -i, --iface IF[,IF]      live: AF_PACKET or AF_XDP on these interfaces\n"
 	           "  -m, --mode MODE          monitor (default) or inline (forward between paired ports)\n"
 	           "  -w, --write FILE         write what leaves the box to a pcap file\n"
 	           "  -C, --checksum MODE      verify (default) or ignore TCP checksums\n"

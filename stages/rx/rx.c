@@ -15,6 +15,18 @@
  * rx fills freshly allocated mbufs with runtime/gen.h's frames and their packet
  * times, and the port is finished when the generator is done.
  *
+ * Replicated pipelines on live interfaces (fanout = index, n rx instances):
+ * each port has a queue pair per instance, and instance i polls the queues
+ * q with q % n == i of every port. The kernel spreads frames over a port's
+ * queues by its own hash (PACKET_FANOUT; a NIC's RSS hash need not be
+ * symmetric) and rolls a frame over to another queue when one is full, so
+ * a flow's frames may come in on different instances. Each instance takes
+ * the frames whose address hash (rx_addr_hash, as the file split uses)
+ * falls to it and hands the others to their instance through that
+ * instance's hand-off ring (multi-producer, single consumer), which it
+ * empties before it polls its queues. At a stop, an instance ends only
+ * once every instance has stopped polling and its ring is empty.
+ *
  * Once every port of the instance is finished, or the pipeline is stopped,
  * rx tells the runtime (mp_stage_input_ended) and sends nothing more.
  *
@@ -23,11 +35,13 @@
  * accessors at the end of this file are the only way in.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
+#include <rte_ring.h>
 #include <rte_malloc.h>
 #include <rte_ring.h>
 
@@ -56,9 +70,13 @@ struct rx_port {
 	uint64_t got;      /* packets received */
 	uint64_t last_tsc; /* last time it delivered or was checked */
 	int finished;
-	uint16_t next_q;   /* the receive queue polled next (round robin) */
-	uint64_t k_tsc;    /* MP_PORT_IFACE: when kernel_missed() last ran */
-	uint64_t k_missed; /* ... and what it had added to port_missed */
+	uint16_t next_q; /* the receive queue polled next (round robin) */
+	/* Its queues this instance polls: q_first, q_first + q_step, ... (0 and
+	 * 1: all); q_step > 1: replicated pipelines on the port's queues. */
+	uint16_t q_first, q_step;
+	uint8_t stats_owner; /* this instance accounts the port's statistics */
+	uint64_t k_tsc;      /* MP_PORT_IFACE: when kernel_missed() last ran */
+	uint64_t k_missed;   /* ... and what it had added to port_missed */
 };
 
 struct rx_priv {
@@ -71,6 +89,11 @@ struct rx_priv {
 	unsigned n_stash, stash_pos;
 	struct rte_mbuf *stash[256];
 	int ended; /* mp_stage_input_ended called: nothing more to send */
+	/* Replicated pipelines on live ports' queues: this instance's hand-off
+	 * ring (others put frames of its flows there), and the others'. */
+	struct rte_ring *steer;
+	struct rte_ring *steer_to[MP_MAX_INST];
+	uint8_t ports_stopped; /* stopped polling its queues (release) */
 	/* What rx.h's accessors read from other threads: written by this
 	 * instance's lcore only (gate_ns: by rx_gate_set), each an atomic
 	 * store; the orders are those rx.h states. */
@@ -105,11 +128,35 @@ static int rx_init(struct mp_stage_inst *si)
 			rpp->cur = *p->pf;
 			rpp->split_n = (uint16_t)n_rx;
 			rpp->split_i = (uint16_t)si->idx;
+			rpp->stats_owner = 1;
+		} else if (split && p->kind == MP_PORT_IFACE) {
+			/* Its queues q with q % n_rx == idx (input.c refuses a
+			 * port with fewer queues than rx instances). */
+			struct rx_port *rpp = &rp->port[rp->n++];
+			rpp->p = p;
+			rpp->q_first = (uint16_t)si->idx;
+			rpp->q_step = (uint16_t)n_rx;
+			rpp->stats_owner = i % n_rx == si->idx;
 		} else if (i % n_rx == si->idx) {
 			struct rx_port *rpp = &rp->port[rp->n++];
 			rpp->p = p;
+			rpp->stats_owner = 1;
 			if (p->pf)
 				rpp->cur = *p->pf;
+		}
+	}
+	for (unsigned k = 0; k < rp->n && !rp->steer; k++) {
+		if (rp->port[k].q_step < 2)
+			continue;
+		char name[RTE_RING_NAMESIZE];
+		snprintf(name, sizeof(name), "rxs%u_%" PRIxPTR, si->idx, (uintptr_t)pl & 0xffffffffffu);
+		rp->steer = rte_ring_create(name, 4096, (int)rte_socket_id(), RING_F_SC_DEQ);
+		if (!rp->steer) {
+			fprintf(stderr,
+			        "mospipe: rx.%u: cannot make its hand-off ring: %s (raise EAL -m in [eal] args)\n",
+			        si->idx, rte_strerror(rte_errno));
+			rte_free(rp);
+			return -ENOMEM;
 		}
 	}
 	rp->idle_tsc = pl->conf->pcap_eof_idle_ms * (pl->tsc_hz / 1000);
@@ -264,15 +311,67 @@ out:
  * (all of them are polled before rx reports nothing). */
 static uint16_t port_rx(struct rx_port *rpp, struct rte_mbuf **b, unsigned burst)
 {
-	unsigned nq = rpp->p->n_rxq ? rpp->p->n_rxq : 1;
-	for (unsigned k = 0; k < nq; k++) {
-		uint16_t q = rpp->next_q;
-		rpp->next_q = (uint16_t)(q + 1u == nq ? 0 : q + 1u);
+	unsigned nq = rpp->p->n_rxq ? rpp->p->n_rxq : 1, step = rpp->q_step ? rpp->q_step : 1;
+	unsigned cnt = nq > rpp->q_first ? (nq - rpp->q_first + step - 1) / step : 0;
+	for (unsigned k = 0; k < cnt; k++) {
+		uint16_t i = rpp->next_q;
+		rpp->next_q = (uint16_t)(i + 1u >= cnt ? 0 : i + 1u);
+		uint16_t q = (uint16_t)(rpp->q_first + i * step);
 		uint16_t n = rte_eth_rx_burst(rpp->p->id, q, b, (uint16_t)burst);
 		if (n)
 			return n;
 	}
 	return 0;
+}
+
+static struct rx_priv *rx_of(const struct mp_pipeline *pl, unsigned i);
+
+/* Replicated pipelines on a port's queues: keeps in b the frames whose
+ * address hash falls to this instance and hands the others to theirs.
+ * @return the frames kept (in order). */
+static unsigned steer(struct mp_stage_inst *si, struct rx_port *rpp, struct rte_mbuf **b, unsigned n)
+{
+	struct rx_priv *rp = si->priv;
+	unsigned n_rx = rpp->q_step, kept = 0, moved = 0, full = 0;
+	struct rte_mbuf *other[MP_MAX_INST][256];
+	unsigned n_other[MP_MAX_INST] = {0};
+	for (unsigned i = 0; i < n; i++) {
+		unsigned j = rx_addr_hash(b[i], rpp->p->dlt) % n_rx;
+		if (j == si->idx)
+			b[kept++] = b[i];
+		else
+			other[j][n_other[j]++] = b[i];
+	}
+	for (unsigned j = 0; j < n_rx; j++) {
+		if (!n_other[j])
+			continue;
+		if (!rp->steer_to[j]) /* every instance's init ran before any poll */
+			rp->steer_to[j] = rx_of(si->pl, j)->steer;
+		unsigned k = rte_ring_enqueue_burst(rp->steer_to[j], (void **)other[j], n_other[j], NULL);
+		moved += k;
+		if (k < n_other[j]) {
+			rte_pktmbuf_free_bulk(other[j] + k, n_other[j] - k);
+			full += n_other[j] - k;
+		}
+	}
+	if (moved)
+		mp_ctr_add(si, RX_STEERED, moved);
+	if (full)
+		mp_ctr_add(si, MP_CC_RING_FULL, full);
+	return kept;
+}
+
+/* Frames other instances handed to this one: on to classify. */
+static unsigned steer_in(struct mp_stage_inst *si, unsigned burst)
+{
+	struct rx_priv *rp = si->priv;
+	struct rte_mbuf *b[256];
+	unsigned n = rte_ring_dequeue_burst(rp->steer, (void **)b, burst, NULL);
+	if (n) {
+		mp_ctr_add(si, RX_STEERED_IN, n);
+		mp_out_send(si, 0, b, n);
+	}
+	return n;
 }
 
 /* A live interface's frames that rx never saw (AF_PACKET's ring overflowed,
@@ -305,7 +404,7 @@ static void account_port_stats(struct mp_stage_inst *si)
 	struct rx_priv *rp = si->priv;
 	for (unsigned i = 0; i < rp->n; i++) {
 		struct rte_eth_stats st;
-		if (rp->port[i].p->kind == MP_PORT_GEN || rp->port[i].p->pf)
+		if (rp->port[i].p->kind == MP_PORT_GEN || rp->port[i].p->pf || !rp->port[i].stats_owner)
 			continue;
 		if (rte_eth_stats_get(rp->port[i].p->id, &st) == 0) {
 			mp_ctr_add(si, RX_PORT_MISSED, st.imissed);
@@ -383,6 +482,18 @@ static unsigned rx_poll(struct mp_stage_inst *si)
 		int held;
 		if (rp->n_stash)
 			return gate_release(si, burst, 1, &held);
+		if (rp->steer) {
+			/* End only once no instance can hand this one a frame:
+			 * all stopped polling (each after its last hand-off),
+			 * and the ring is empty. */
+			__atomic_store_n(&rp->ports_stopped, 1, __ATOMIC_RELEASE);
+			int all = 1;
+			for (unsigned j = 0; j < pl->n_inst[MP_ST_RX]; j++)
+				all &= __atomic_load_n(&rx_of(pl, j)->ports_stopped, __ATOMIC_ACQUIRE);
+			unsigned k = steer_in(si, burst);
+			if (k || !all)
+				return k;
+		}
 		end_input(si);
 		return 0;
 	}
@@ -401,6 +512,11 @@ static unsigned rx_poll(struct mp_stage_inst *si)
 		if (held || k)
 			return k;
 	}
+	if (rp->steer) {
+		unsigned k = steer_in(si, burst);
+		if (k)
+			return k;
+	}
 	for (unsigned k = 0; k < rp->n; k++) {
 		struct rx_port *rpp = &rp->port[rp->next];
 		rp->next = rp->next + 1 == rp->n ? 0 : rp->next + 1;
@@ -412,7 +528,7 @@ static unsigned rx_poll(struct mp_stage_inst *si)
 		             : is_file ? file_rx(si, rpp, b, burst)
 		                       : port_rx(rpp, b, burst);
 		uint64_t now = rte_rdtsc();
-		if (rpp->p->kind == MP_PORT_IFACE && now - rpp->k_tsc > rte_get_tsc_hz()) {
+		if (rpp->p->kind == MP_PORT_IFACE && rpp->stats_owner && now - rpp->k_tsc > rte_get_tsc_hz()) {
 			rpp->k_tsc = now; /* once a second: telemetry shows it live */
 			kernel_missed(si, rpp, 0);
 		}
@@ -468,6 +584,8 @@ static unsigned rx_poll(struct mp_stage_inst *si)
 				gate_publish(si);
 			}
 		}
+		if (rpp->q_step > 1)
+			pass = steer(si, rpp, b, pass);
 		if (pass) {
 			__atomic_store_n(&rp->last_ts, mp_meta(b[pass - 1])->ts_ns, __ATOMIC_RELAXED);
 			mp_out_send(si, 0, b, pass);
@@ -492,7 +610,15 @@ static unsigned rx_poll(struct mp_stage_inst *si)
 
 static void rx_fini(struct mp_stage_inst *si)
 {
-	rte_free(si->priv);
+	struct rx_priv *rp = si->priv;
+	if (rp && rp->steer) {
+		/* Nothing is left after a stop (rx_poll); a failed start may. */
+		struct rte_mbuf *m;
+		while (rte_ring_dequeue(rp->steer, (void **)&m) == 0)
+			rte_pktmbuf_free(m);
+		rte_ring_free(rp->steer);
+	}
+	rte_free(rp);
 	si->priv = NULL;
 }
 

@@ -181,3 +181,20 @@ box_idle() {
   done
   echo "  note: traffic through the box did not stop for 1 s (rx=$cur)"
 }
+
+# links_down / links_up: the endpoints' veth0 in NS_CLI and NS_SRV down (no
+# frame can reach the box's ports: a retransmission after seconds of backoff
+# would otherwise arrive after the box's final count and before the test's),
+# then up again with their permanent neighbours (an admin down drops them).
+links_down() {
+  ns "$NS_CLI" ip link set veth0 down
+  ns "$NS_SRV" ip link set veth0 down
+  sleep 0.2
+}
+links_up() {
+  local a
+  ns "$NS_CLI" ip link set veth0 up
+  ns "$NS_SRV" ip link set veth0 up
+  for a in "$@"; do ns "$NS_CLI" ip neigh replace "$a" lladdr "$MAC_SRV" dev veth0 nud permanent; done
+  ns "$NS_SRV" ip neigh replace "$IP4_CLI" lladdr "$MAC_CLI" dev veth0 nud permanent
+}

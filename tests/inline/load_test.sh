@@ -154,12 +154,14 @@ box_run() {
     fail "$d: mospipe does not forward: $(tail -2 "$W/$d.mp.err")"
   fi
   box_idle "$TEL"
+  links_down
   kill -INT "$MP_PID"
   deadline=$((SECONDS + 20))
   while kill -0 "$MP_PID" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
   MP_RC=0
   if kill -0 "$MP_PID" 2>/dev/null; then MP_RC=124; stop_pid "$MP_PID"; else wait "$MP_PID" || MP_RC=$?; fi
   K1=$(kern "$d")
+  links_up "$IP4_SRV"
   check "$d: SIGINT: mospipe exits with status 0 (got $MP_RC)" test "$MP_RC" -eq 0
 
   "$PY" - "$W/$d.counters.json" "$W/$d.flows.jsonl" "$((K1 - K0))" "$((${#ccs[@]} * N))" "$PORT" <<'PYEOF' >"$W/$d.checks.txt" || true
