@@ -69,6 +69,8 @@ static int cmp_rows(const void *pa, const void *pb)
 
 void ms_sort_rows(struct ms_row *rows, size_t n, enum ms_sort by, uint64_t now_ns)
 {
+	if (n < 2) /* rows may be NULL when there are none: not qsort's to take */
+		return;
 	sort_now = now_ns;
 	sort_by = by;
 	qsort(rows, n, sizeof(*rows), cmp_rows);
