@@ -41,7 +41,6 @@
 
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
-#include <rte_ring.h>
 #include <rte_malloc.h>
 #include <rte_ring.h>
 
@@ -421,6 +420,7 @@ static void end_input(struct mp_stage_inst *si)
 	struct rx_priv *rp = si->priv;
 	account_port_stats(si);
 	rp->ended = 1;
+	__atomic_store_n(&rp->ports_stopped, 1, __ATOMIC_RELEASE);
 	/* Release: after the last packet was passed on (rx_gate_waiting). */
 	__atomic_store_n(&rp->done_input, 1, __ATOMIC_RELEASE);
 	mp_stage_input_ended(si);
@@ -482,11 +482,12 @@ static unsigned rx_poll(struct mp_stage_inst *si)
 		int held;
 		if (rp->n_stash)
 			return gate_release(si, burst, 1, &held);
+		/* Stopped polling: this instance hands no frame on from here. */
+		__atomic_store_n(&rp->ports_stopped, 1, __ATOMIC_RELEASE);
 		if (rp->steer) {
 			/* End only once no instance can hand this one a frame:
 			 * all stopped polling (each after its last hand-off),
 			 * and the ring is empty. */
-			__atomic_store_n(&rp->ports_stopped, 1, __ATOMIC_RELEASE);
 			int all = 1;
 			for (unsigned j = 0; j < pl->n_inst[MP_ST_RX]; j++)
 				all &= __atomic_load_n(&rx_of(pl, j)->ports_stopped, __ATOMIC_ACQUIRE);
