@@ -85,21 +85,8 @@ PY=$(command -v python3)
 XFER="$TOOLS/xfer.py"
 MIX="$TOOLS/tcpmix.py"
 
-W=$(mktemp -d /tmp/mp-flowlog.XXXXXX)
+begin_test flowlog MP_FLOWLOG_KEEP
 MP_PID=""
-on_exit() {
-  local rc=$?
-  cleanup_topology
-  if [[ -n "${MP_FLOWLOG_KEEP:-}" ]]; then echo "work dir kept: $W"; else rm -rf "$W"; fi
-  exit "$rc"
-}
-trap on_exit EXIT
-on_term() {
-  fail "time limit reached or interrupted"
-  echo "flowlog: $PASSED passed, $FAILED failed"
-  exit 1
-}
-trap on_term TERM INT
 
 # ---- topology: the impairment between mb and srv -----------------------------
 s="f$$"

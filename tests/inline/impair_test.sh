@@ -31,20 +31,7 @@ need_netns
 PY=$(command -v python3)
 XFER="$TOOLS/xfer.py"
 
-W=$(mktemp -d /tmp/mp-impair.XXXXXX)
-on_exit() {
-  local rc=$?
-  cleanup_topology
-  rm -rf "$W"
-  exit "$rc"
-}
-trap on_exit EXIT
-on_term() {
-  fail "time limit reached or interrupted"
-  echo "impair: $PASSED passed, $FAILED failed"
-  exit 1
-}
-trap on_term TERM INT
+begin_test impair
 
 mk_topology "p$$"
 PORT=8080

@@ -198,3 +198,32 @@ links_up() {
   for a in "$@"; do ns "$NS_CLI" ip neigh replace "$a" lladdr "$MAC_SRV" dev veth0 nud permanent; done
   ns "$NS_SRV" ip neigh replace "$IP4_CLI" lladdr "$MAC_CLI" dev veth0 nud permanent
 }
+
+# begin_test NAME [KEEP_VAR]: the work dir W (/tmp/mp-NAME.XXXXXX), removed
+# at exit with our processes and namespaces (kept, and said so, when the
+# variable named KEEP_VAR is set); a test with more to clean up defines
+# on_exit_extra. SIGTERM/SIGINT (the test's time limit) count a failure and
+# print the summary line "NAME: N passed, M failed".
+begin_test() {
+  TEST_NAME=$1
+  TEST_KEEP_VAR=${2:-}
+  W=$(mktemp -d "/tmp/mp-$1.XXXXXX")
+  trap _test_on_exit EXIT
+  trap _test_on_term TERM INT
+}
+_test_on_exit() {
+  local rc=$?
+  cleanup_topology
+  if declare -F on_exit_extra >/dev/null; then on_exit_extra; fi
+  if [[ -n $TEST_KEEP_VAR && -n ${!TEST_KEEP_VAR:-} ]]; then
+    echo "$TEST_NAME: work dir kept: $W"
+  else
+    rm -rf "$W"
+  fi
+  exit "$rc"
+}
+_test_on_term() {
+  fail "time limit reached or interrupted"
+  echo "$TEST_NAME: $PASSED passed, $FAILED failed"
+  exit 1
+}

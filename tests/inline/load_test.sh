@@ -47,20 +47,7 @@ PY=$(command -v python3)
 XFER="$TOOLS/xfer.py"
 N=${MP_LOAD_N:-200}
 
-W=$(mktemp -d /tmp/mp-load.XXXXXX)
-on_exit() {
-  local rc=$?
-  cleanup_topology
-  rm -rf "$W"
-  exit "$rc"
-}
-trap on_exit EXIT
-on_term() {
-  fail "time limit reached or interrupted"
-  echo "load: $PASSED passed, $FAILED failed"
-  exit 1
-}
-trap on_term TERM INT
+begin_test load
 
 mk_topology "l$$"
 for n in "$NS_CLI" "$NS_SRV"; do

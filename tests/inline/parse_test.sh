@@ -59,21 +59,8 @@ PEER="$ROOT/tests/apps/streamdump/peer.py"
 CRAFT="$HERE/parse_craft.py"
 XFER="$ROOT/tests/tools/xfer.py"
 
-W=$(mktemp -d /tmp/mp-parse.XXXXXX)
+begin_test parse MP_PARSE_KEEP
 BOX_PID=""
-on_exit() {
-  local rc=$?
-  cleanup_topology
-  if [[ -n "${MP_PARSE_KEEP:-}" ]]; then echo "parse: kept $W"; else rm -rf "$W"; fi
-  exit "$rc"
-}
-trap on_exit EXIT
-on_term() {
-  fail "time limit reached or interrupted"
-  echo "parse: $PASSED passed, $FAILED failed"
-  exit 1
-}
-trap on_term TERM INT
 
 mk_topology "p$$"
 PORT=8091 DROP_PORT=8092

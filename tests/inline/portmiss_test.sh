@@ -44,20 +44,7 @@ command -v taskset >/dev/null || skip "taskset (util-linux) is not installed"
 PY=$(command -v python3)
 XFER="$TOOLS/xfer.py"
 
-W=$(mktemp -d /tmp/mp-portmiss.XXXXXX)
-on_exit() {
-  local rc=$?
-  cleanup_topology
-  rm -rf "$W"
-  exit "$rc"
-}
-trap on_exit EXIT
-on_term() {
-  fail "time limit reached or interrupted"
-  echo "portmiss: $PASSED passed, $FAILED failed"
-  exit 1
-}
-trap on_term TERM INT
+begin_test portmiss
 
 s="p$$"
 NS_SND="$NSP-snd-$s" NS_MB="$NSP-mb-$s"

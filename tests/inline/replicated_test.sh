@@ -51,20 +51,7 @@ CONF="$ROOT/bench/mappings/best.conf"
 EAL="--no-huge -m 1024 --no-pci --no-shconf"
 RING=${MP_REPL_RING---set ports.ring_frames=128 --set ports.ring_block=4096}
 
-W=$(mktemp -d /tmp/mp-repl.XXXXXX)
-on_exit() {
-  local rc=$?
-  cleanup_topology
-  rm -rf "$W"
-  exit "$rc"
-}
-trap on_exit EXIT
-on_term() {
-  fail "time limit reached or interrupted"
-  echo "replicated: $PASSED passed, $FAILED failed"
-  exit 1
-}
-trap on_term TERM INT
+begin_test replicated
 
 mk_topology "r$$"
 for n in "$NS_CLI" "$NS_SRV"; do

@@ -35,21 +35,8 @@ need_netns
 PY=$(command -v python3)
 XFER="$TOOLS/xfer.py"
 
-W=$(mktemp -d /tmp/mp-inline.XXXXXX)
+begin_test inline
 MP_PID=""
-on_exit() {
-  local rc=$?
-  cleanup_topology
-  rm -rf "$W"
-  exit "$rc"
-}
-trap on_exit EXIT
-on_term() {
-  fail "time limit reached or interrupted"
-  echo "inline: $PASSED passed, $FAILED failed"
-  exit 1
-}
-trap on_term TERM INT
 
 mk_topology "i$$"
 echo "inline: namespaces $NS_CLI $NS_MB $NS_SRV, $NET4.0/24, $IP6_CLI/64"

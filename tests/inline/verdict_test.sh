@@ -49,22 +49,9 @@ need_netns
 PY=$(command -v python3)
 PEER="$TOOLS/verdict_peer.py"
 
-W=$(mktemp -d /tmp/mp-verdict.XXXXXX)
+begin_test verdict
 APP_PID=""
-on_exit() {
-  local rc=$?
-  cleanup_topology
-  [[ -z "$APP_PID" ]] || rm -rf "/var/run/dpdk/mospipe-$APP_PID"
-  rm -rf "$W"
-  exit "$rc"
-}
-trap on_exit EXIT
-on_term() {
-  fail "time limit reached or interrupted"
-  echo "verdict: $PASSED passed, $FAILED failed"
-  exit 1
-}
-trap on_term TERM INT
+on_exit_extra() { [[ -z "$APP_PID" ]] || rm -rf "/var/run/dpdk/mospipe-$APP_PID"; }
 
 PA=8081 PB=8082 PC=8083 PD=8084
 REQ="GET file SECRET!!"
