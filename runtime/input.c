@@ -15,6 +15,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
 #include <sched.h>
@@ -364,6 +365,24 @@ static int xdp_libs_load(void)
 	return 0;
 }
 
+/* /sys/class/net/IF/WHAT as a number (WHAT: "mtu", "statistics/rx_packets"...).
+ * @return 0, or -errno when unreadable. */
+static int sysfs_u64(const char *ifname, const char *what, uint64_t *v)
+{
+	char path[320];
+	snprintf(path, sizeof(path), "/sys/class/net/%s/%s", ifname, what);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -errno;
+	unsigned long long x;
+	int ok = fscanf(f, "%llu", &x) == 1;
+	fclose(f);
+	if (!ok)
+		return -EIO;
+	*v = x;
+	return 0;
+}
+
 /* Drivers whose receive path runs XDP programs natively (AF_XDP without the
  * generic, skb-based hook, which is no faster than AF_PACKET). */
 static const char *const xdp_native_drivers[] = {"veth", "virtio_net", "i40e",      "ice",       "ixgbe",   "igb",
@@ -420,20 +439,6 @@ static unsigned if_rx_queues(const char *ifname)
 	return n;
 }
 
-static long if_mtu(const char *ifname)
-{
-	char path[300];
-	snprintf(path, sizeof(path), "/sys/class/net/%s/mtu", ifname);
-	FILE *f = fopen(path, "r");
-	long m = -1;
-	if (f) {
-		if (fscanf(f, "%ld", &m) != 1)
-			m = -1;
-		fclose(f);
-	}
-	return m;
-}
-
 /* Whether ifname can be opened through DPDK's net_af_xdp with q queue
  * pairs. @return 1, or 0 with why set (for the start-up report). */
 static int xdp_usable(const struct mp_conf *c, const char *ifname, unsigned q, char *why, size_t n)
@@ -477,9 +482,10 @@ static int xdp_usable(const struct mp_conf *c, const char *ifname, unsigned q, c
 		return 0;
 	}
 	/* A frame must fit one mbuf's data: net_af_xdp does not chain. */
-	long mtu = if_mtu(ifname);
-	if (mtu < 0 || (unsigned long)mtu + 18 > c->data_room - RTE_PKTMBUF_HEADROOM) {
-		snprintf(why, n, "MTU %ld is above what one mbuf holds ([mempool] data_room %u)", mtu, c->data_room);
+	uint64_t mtu = 0;
+	if (sysfs_u64(ifname, "mtu", &mtu) < 0 || mtu + 18 > c->data_room - RTE_PKTMBUF_HEADROOM) {
+		snprintf(why, n, "MTU %" PRIu64 " is above what one mbuf holds ([mempool] data_room %u)", mtu,
+		         c->data_room);
 		return 0;
 	}
 	return 1;
@@ -742,32 +748,16 @@ int mp_eal_setup(struct mp_conf *c, const char *prog)
 
 /* ---- ports ---------------------------------------------------------------- */
 
-static int sysfs_u64(const char *ifname, const char *what, uint64_t *v)
-{
-	char path[320];
-	snprintf(path, sizeof(path), "/sys/class/net/%s/statistics/%s", ifname, what);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return -errno;
-	unsigned long long x;
-	int ok = fscanf(f, "%llu", &x) == 1;
-	fclose(f);
-	if (!ok)
-		return -EIO;
-	*v = x;
-	return 0;
-}
-
 int mp_port_kernel_rx(const struct mp_port *p, uint64_t *frames)
 {
 	uint64_t rx, drop = 0;
-	int r = sysfs_u64(p->name, "rx_packets", &rx);
+	int r = sysfs_u64(p->name, "statistics/rx_packets", &rx);
 	/* With an XDP program attached, rx_packets counts every frame XDP saw,
 	 * those it could not hand to the socket (ring full) included, and
 	 * rx_dropped counts those again (veth: 200,000 frames sent, rx_packets
 	 * 200,000 with 72,952 of them in rx_dropped too). */
 	if (r == 0 && !p->xdp)
-		r = sysfs_u64(p->name, "rx_dropped", &drop);
+		r = sysfs_u64(p->name, "statistics/rx_dropped", &drop);
 	if (r == 0)
 		*frames = rx + drop;
 	return r;

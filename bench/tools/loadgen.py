@@ -116,6 +116,24 @@ def start_ping(a, stop, rtts):
     return t
 
 
+def run_all(fn, n, join_timeout=None, ping=None):
+    """Runs fn(i) for i < n on threads at once, waits for them (join_timeout
+    each), then stops the echo probe (ping: (thread, stop event) or None).
+    @return the seconds they took."""
+    th = [threading.Thread(target=fn, args=(i,), daemon=True) for i in range(n)]
+    t0 = time.perf_counter()
+    for t in th:
+        t.start()
+    for t in th:
+        t.join(join_timeout)
+    secs = time.perf_counter() - t0
+    if ping:
+        ping[1].set()
+        if ping[0]:
+            ping[0].join(5)
+    return secs
+
+
 def cmd_dl(a):
     want = hashlib.sha256(open(a.file, "rb").read()).hexdigest()
     size = len(open(a.file, "rb").read())
@@ -140,17 +158,7 @@ def cmd_dl(a):
         except OSError:
             pass
 
-    pt = start_ping(a, stop, rtts)
-    th = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(a.n)]
-    t0 = time.perf_counter()
-    for t in th:
-        t.start()
-    for t in th:
-        t.join(a.timeout + 5)
-    secs = time.perf_counter() - t0
-    stop.set()
-    if pt:
-        pt.join(5)
+    secs = run_all(one, a.n, a.timeout + 5, (start_ping(a, stop, rtts), stop))
     print(json.dumps({"ok": sum(ok), "n": a.n, "secs": round(secs, 3), "rtt_us": sorted(round(r, 1) for r in rtts)}))
 
 
@@ -160,7 +168,7 @@ def cmd_churn(a):
     lock = threading.Lock()
     todo = iter(range(a.n))
 
-    def worker():
+    def worker(_):
         while True:
             with lock:
                 if next(todo, None) is None:
@@ -180,13 +188,7 @@ def cmd_churn(a):
                     okc[0] += 1
                     lat.append(dt)
 
-    th = [threading.Thread(target=worker, daemon=True) for _ in range(a.c)]
-    t0 = time.perf_counter()
-    for t in th:
-        t.start()
-    for t in th:
-        t.join()
-    secs = time.perf_counter() - t0
+    secs = run_all(worker, a.c)
     print(json.dumps({"ok": okc[0], "n": a.n, "secs": round(secs, 3), "conn_s": round(okc[0] / secs, 1),
                       "lat_us": sorted(round(x, 1) for x in lat)}))
 
@@ -223,17 +225,7 @@ def cmd_bulk(a):
         except (OSError, ValueError):
             pass
 
-    pt = start_ping(a, stop, rtts)
-    th = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(a.flows)]
-    t0 = time.perf_counter()
-    for t in th:
-        t.start()
-    for t in th:
-        t.join(a.secs + 60)
-    secs = time.perf_counter() - t0
-    stop.set()
-    if pt:
-        pt.join(5)
+    secs = run_all(one, a.flows, a.secs + 60, (start_ping(a, stop, rtts), stop))
     print(json.dumps({"bytes": sum(total), "flows": a.flows, "secs": round(secs, 3),
                       "gbps": round(sum(total) * 8 / secs / 1e9, 3), "rtt_us": sorted(round(r, 1) for r in rtts)}))
 

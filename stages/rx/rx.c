@@ -335,7 +335,7 @@ static unsigned steer(struct mp_stage_inst *si, struct rx_port *rpp, struct rte_
 	struct rte_mbuf *other[MP_MAX_INST][256];
 	unsigned n_other[MP_MAX_INST] = {0};
 	for (unsigned i = 0; i < n; i++) {
-		unsigned j = rx_addr_hash(b[i], rpp->p->dlt) % n_rx;
+		unsigned j = mp_meta(b[i])->hash % n_rx; /* set by rx_poll */
 		if (j == si->idx)
 			b[kept++] = b[i];
 		else
@@ -569,7 +569,9 @@ static unsigned rx_poll(struct mp_stage_inst *si)
 			else
 				md->ts_ns = live_ns;
 		}
-		if (si->out[0].n > 1)
+		/* The address hash: classify's fan-out, and the hand-off between
+		 * replicated pipelines (steer) reads it too. */
+		if (si->out[0].n > 1 || rpp->q_step > 1)
 			for (uint16_t i = 0; i < n; i++)
 				mp_meta(b[i])->hash = rx_addr_hash(b[i], rpp->p->dlt);
 		mp_ctr_add(si, MP_CC_IN, n);

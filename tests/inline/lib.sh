@@ -227,3 +227,15 @@ _test_on_term() {
   echo "$TEST_NAME: $PASSED passed, $FAILED failed"
   exit 1
 }
+
+# report_checks FILE [PREFIX]: a checker's lines "CHECK 1|0 TEXT" as
+# PASS/FAIL (TEXT after PREFIX), its lines "INFO TEXT" echoed indented.
+report_checks() {
+  local tag ok rest
+  while read -r tag ok rest; do
+    case $tag in
+      CHECK) if [[ $ok == 1 ]]; then pass "${2:-}$rest"; else fail "${2:-}$rest"; fi ;;
+      INFO) echo "  $ok $rest" ;;
+    esac
+  done <"$1"
+}

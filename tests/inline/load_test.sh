@@ -179,12 +179,7 @@ print(f"CHECK {int(not bad)} flow log: every download's bytes seen (missed 0) an
       + (f"; first bad: {bad[0]}" if bad else ""))
 print(f"INFO port_missed {pm}, drops {dt} {dict((k, v) for k, v in t['drops'].items() if v)}")
 PYEOF
-  while read -r tag ok rest; do
-    case $tag in
-      CHECK) if [[ $ok == 1 ]]; then pass "$rest"; else fail "$rest"; fi ;;
-      INFO) echo "  $ok $rest" ;;
-    esac
-  done <"$W/$d.checks.txt"
+  report_checks "$W/$d.checks.txt"
   [[ -s "$W/$d.checks.txt" ]] || fail "counters json or flow log unreadable: $(tail -2 "$W/$d.mp.err")"
   local line
   line=$(grep -m1 "^mospipe: mbc: " "$W/$d.mp.err" || true)

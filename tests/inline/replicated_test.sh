@@ -158,12 +158,7 @@ print(f"CHECK {int(len(dl) == ndl and not part)} flow log: {len(dl)} downloads l
 print(f"CHECK {int(not bad)} flow log: every download seen whole from its SYN to its FIN, one pipeline each"
       + (f"; first bad: {bad[0]}" if bad else ""))
 PYEOF
-while read -r tag ok rest; do
-  case $tag in
-    CHECK) if [[ $ok == 1 ]]; then pass "mospipe: $rest"; else fail "mospipe: $rest"; fi ;;
-    INFO) echo "  $ok $rest" ;;
-  esac
-done <"$W/checks.txt"
+report_checks "$W/checks.txt" "mospipe: "
 [[ -s "$W/checks.txt" ]] || fail "counters json or flow log unreadable: $(tail -2 "$W/mp.err")"
 
 # ---- midstat on the same two lcores ---------------------------------------------
@@ -199,11 +194,7 @@ print(f"CHECK {int(len(fin) == ndl)} midstat: {len(fin)} of them ended by FIN wi
 st = health.get("stages", []) if health else []
 print(f"CHECK {int(len(st) == 12)} midstat's health names the 12 stage instances of two pipelines ({len(st)})")
 PYEOF
-while read -r tag ok rest; do
-  case $tag in
-    CHECK) if [[ $ok == 1 ]]; then pass "$rest"; else fail "$rest"; fi ;;
-  esac
-done <"$W/ms.txt"
+report_checks "$W/ms.txt"
 [[ -s "$W/ms.txt" ]] || fail "midstat's output unreadable: $(tail -2 "$W/ms.err")"
 
 echo "replicated: $PASSED passed, $FAILED failed"
