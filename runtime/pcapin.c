@@ -50,14 +50,10 @@ void mp_pcap_cuts_free(struct mp_pcap_cuts *c)
 	memset(c, 0, sizeof(*c));
 }
 
-int mp_pcap_prescan(const char *path, uint64_t *count, int *dlt, struct mp_pcap_cuts *cuts, char *err, size_t errlen)
+/* Checks a capture's link type against those classify parses. @return 0 or
+ * -EINVAL with a message. */
+static int dlt_check(pcap_t *p, const char *path, int *dlt, char *err, size_t errlen)
 {
-	char perr[PCAP_ERRBUF_SIZE];
-	pcap_t *p = pcap_open_offline(path, perr);
-	if (!p) {
-		snprintf(err, errlen, "%s: cannot read capture: %s (give a pcap or pcapng file)", path, perr);
-		return -EINVAL;
-	}
 	*dlt = pcap_datalink(p);
 	switch (*dlt) {
 	case DLT_EN10MB:
@@ -66,15 +62,47 @@ int mp_pcap_prescan(const char *path, uint64_t *count, int *dlt, struct mp_pcap_
 	case DLT_IPV6:
 	case DLT_LINUX_SLL:
 	case DLT_NULL:
-	case DLT_LOOP: break;
+	case DLT_LOOP: return 0;
 	default:
 		snprintf(
 		    err, errlen,
 		    "%s: link type %s (%d) is not supported: use Ethernet, raw IP, Linux SLL or BSD loopback captures",
 		    path, pcap_datalink_val_to_name(*dlt) ? pcap_datalink_val_to_name(*dlt) : "?", *dlt);
-		pcap_close(p);
 		return -EINVAL;
 	}
+}
+
+/* Opens a capture with libpcap and checks its link type. @return the handle,
+ * or NULL with a message in err. */
+static pcap_t *open_checked(const char *path, int *dlt, char *err, size_t errlen)
+{
+	char perr[PCAP_ERRBUF_SIZE];
+	pcap_t *p = pcap_open_offline(path, perr);
+	if (!p) {
+		snprintf(err, errlen, "%s: cannot read capture: %s (give a pcap or pcapng file)", path, perr);
+		return NULL;
+	}
+	if (dlt_check(p, path, dlt, err, errlen) < 0) {
+		pcap_close(p);
+		return NULL;
+	}
+	return p;
+}
+
+int mp_pcap_header(const char *path, int *dlt, char *err, size_t errlen)
+{
+	pcap_t *p = open_checked(path, dlt, err, errlen);
+	if (!p)
+		return -EINVAL;
+	pcap_close(p);
+	return 0;
+}
+
+int mp_pcap_prescan(const char *path, uint64_t *count, int *dlt, struct mp_pcap_cuts *cuts, char *err, size_t errlen)
+{
+	pcap_t *p = open_checked(path, dlt, err, errlen);
+	if (!p)
+		return -EINVAL;
 	struct pcap_pkthdr *h;
 	const u_char *d;
 	uint64_t n = 0;
@@ -217,6 +245,51 @@ int mp_pcapfile_next(struct mp_pcapfile *f, const uint8_t **data, uint32_t *capl
 	*ts_ns = ((uint64_t)sec * 1000000u + us) * 1000u;
 	f->pos += 16 + (uint64_t)cl;
 	return 1;
+}
+
+/* libpcap refuses a record whose captured length is above this (sf-pcap.c's
+ * MAXIMUM_SNAPLEN, the limit of every link type classify parses). */
+#define PCAP_MAX_CAPLEN 262144u
+
+int mp_pcapfile_scan(const struct mp_pcapfile *f, const char *path, uint64_t *count, char *err, size_t errlen)
+{
+	uint64_t pos = 24, n = 0;
+	while (pos < f->size) {
+		const char *why = NULL;
+		char buf[160];
+		uint64_t left = f->size - pos;
+		if (left < 16) {
+			snprintf(buf, sizeof(buf), "truncated dump file; tried to read 16 header bytes, only got %llu",
+			         (unsigned long long)left);
+			why = buf;
+		} else {
+			const uint8_t *h = f->map + pos;
+			uint32_t cl = rd32(h + 8, f->swap), wl = rd32(h + 12, f->swap);
+			if (f->lswap == MP_PCAP_LEN_SWAPPED || (f->lswap == MP_PCAP_LEN_MAYBE_SWAPPED && cl > wl))
+				cl = wl;
+			if (cl > PCAP_MAX_CAPLEN) {
+				snprintf(buf, sizeof(buf),
+				         "invalid packet capture length %u, bigger than maximum of %u", cl,
+				         PCAP_MAX_CAPLEN);
+				why = buf;
+			} else if (cl > left - 16) {
+				snprintf(buf, sizeof(buf),
+				         "truncated dump file; tried to read %u captured bytes, only got %llu", cl,
+				         (unsigned long long)(left - 16));
+				why = buf;
+			} else {
+				pos += 16 + (uint64_t)cl;
+				n++;
+				continue;
+			}
+		}
+		snprintf(err, errlen,
+		         "%s: capture is damaged after %llu packets: %s (truncate or repair it, e.g. with pcapfix)",
+		         path, (unsigned long long)n, why);
+		return -EINVAL;
+	}
+	*count = n;
+	return 0;
 }
 
 void mp_pcapfile_close(struct mp_pcapfile *f)

@@ -23,6 +23,9 @@ struct mp_pcap_cuts {
  * (free with mp_pcap_cuts_free). @return 0, or -EINVAL / -ENOMEM with a
  * message in err. */
 int mp_pcap_prescan(const char *path, uint64_t *count, int *dlt, struct mp_pcap_cuts *cuts, char *err, size_t errlen);
+/* The link type check of mp_pcap_prescan alone: reads the file header only.
+ * @return 0, or -EINVAL with a message in err. */
+int mp_pcap_header(const char *path, int *dlt, char *err, size_t errlen);
 /* @return the original length of record idx, or caplen when the capture did
  * not cut it. idx must not decrease from one call to the next. */
 uint32_t mp_pcap_cuts_len(struct mp_pcap_cuts *c, uint64_t idx, uint32_t caplen);
@@ -47,6 +50,12 @@ struct mp_pcapfile *mp_pcapfile_open(const char *path, char *err, size_t errlen)
  * time in ns at microsecond precision; its original length in f->wirelen
  * (never below caplen). @return 1, or 0 at the end. */
 int mp_pcapfile_next(struct mp_pcapfile *f, const uint8_t **data, uint32_t *caplen, uint64_t *ts_ns);
+/* Validates a mapped file as libpcap reads it, without reading a packet:
+ * walks the record headers, counts them (*count) and refuses a partial
+ * header, a record cut short or a captured length libpcap refuses, with the
+ * message mp_pcap_prescan gives. The mapping is only read: several threads
+ * may scan one file. @return 0, or -EINVAL with a message in err. */
+int mp_pcapfile_scan(const struct mp_pcapfile *f, const char *path, uint64_t *count, char *err, size_t errlen);
 void mp_pcapfile_close(struct mp_pcapfile *f);
 
 #endif

@@ -6,7 +6,9 @@
  * exactly the records the pre-scan counted, each record's original length
  * is never below its captured length, and the cut records the pre-scan
  * listed are those whose original length the mapped reader finds longer
- * than their captured bytes. */
+ * than their captured bytes; the header scan (mp_pcapfile_scan) accepts
+ * every file libpcap reads whole, with its count, and refuses only files
+ * libpcap refuses. */
 #define _GNU_SOURCE
 #include <stdint.h>
 #include <stdio.h>
@@ -59,6 +61,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		/* libpcap and the mapped reader agree on what a classic file holds */
 		if (r == 0 && !f->bad)
 			CHECK(n == count);
+		/* and the scan that replaces libpcap's pre-scan for mapped files
+		 * accepts what libpcap reads whole, with the same count, and
+		 * refuses only what libpcap refuses */
+		uint64_t sc = 0;
+		char e3[1024] = "";
+		int rs = mp_pcapfile_scan(f, path, &sc, e3, sizeof(e3));
+		if (r == 0)
+			CHECK(rs == 0 && sc == count);
+		if (rs < 0)
+			CHECK(r < 0 && strstr(e3, "damaged") != NULL);
+		if (rs == 0)
+			CHECK(!f->bad && sc == n);
 		mp_pcapfile_close(f);
 	}
 	if (r == 0)

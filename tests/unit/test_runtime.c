@@ -609,6 +609,55 @@ START_TEST(pcapfile_reader)
 		mp_pcapfile_close(pf2);
 		ck_assert_int_eq(mp_pcap_prescan(path, &count, &dlt2, NULL, err, sizeof(err)), 0);
 		ck_assert_uint_eq(count, 3); /* libpcap agrees */
+		pf2 = mp_pcapfile_open(path, err, sizeof(err));
+		count = 0;
+		ck_assert_int_eq(mp_pcapfile_scan(pf2, path, &count, err, sizeof(err)), 0);
+		ck_assert_uint_eq(count, 3); /* and so does the scan of a mapped file */
+		mp_pcapfile_close(pf2);
+	}
+	/* The scan refuses what libpcap refuses (a record cut short, a partial
+	 * header, a captured length above libpcap's 262,144), after the same
+	 * number of packets, in libpcap's words. */
+	{
+		uint64_t count = 0;
+		int dlt2;
+		write_raw(path, 0xa1b2c3d4u, 0, 1);
+		ck_assert_int_eq(mp_pcap_prescan(path, &count, &dlt2, NULL, err, sizeof(err)), -EINVAL);
+		ck_assert_ptr_nonnull(strstr(err, "damaged after 2 packets: truncated dump file"));
+		struct mp_pcapfile *pf2 = mp_pcapfile_open(path, err, sizeof(err));
+		ck_assert_int_eq(mp_pcapfile_scan(pf2, path, &count, err, sizeof(err)), -EINVAL);
+		ck_assert_msg(strstr(err,
+		                     "damaged after 2 packets: truncated dump file; tried to read 58 captured bytes, "
+		                     "only got 10") != NULL,
+		              "%s", err);
+		mp_pcapfile_close(pf2);
+		write_raw(path, 0xa1b2c3d4u, 0, 0);
+		FILE *o = fopen(path, "ab");
+		fwrite("0123456789", 1, 10, o); /* a partial record header */
+		fclose(o);
+		ck_assert_int_eq(mp_pcap_prescan(path, &count, &dlt2, NULL, err, sizeof(err)), -EINVAL);
+		pf2 = mp_pcapfile_open(path, err, sizeof(err));
+		ck_assert_int_eq(mp_pcapfile_scan(pf2, path, &count, err, sizeof(err)), -EINVAL);
+		ck_assert_msg(strstr(err,
+		                     "damaged after 3 packets: truncated dump file; tried to read 16 header bytes, "
+		                     "only got 10") != NULL,
+		              "%s", err);
+		mp_pcapfile_close(pf2);
+		write_raw(path, 0xa1b2c3d4u, 0, 0);
+		o = fopen(path, "ab");
+		put32(o, 1700000003u, 0);
+		put32(o, 0, 0);
+		put32(o, 262145, 0);
+		put32(o, 262145, 0);
+		static uint8_t big[262145];
+		fwrite(big, 1, sizeof(big), o);
+		fclose(o);
+		ck_assert_int_eq(mp_pcap_prescan(path, &count, &dlt2, NULL, err, sizeof(err)), -EINVAL);
+		pf2 = mp_pcapfile_open(path, err, sizeof(err));
+		ck_assert_int_eq(mp_pcapfile_scan(pf2, path, &count, err, sizeof(err)), -EINVAL);
+		ck_assert_msg(strstr(err, "damaged after 3 packets: invalid packet capture length 262145") != NULL,
+		              "%s", err);
+		mp_pcapfile_close(pf2);
 	}
 	write_raw(path, 0xa1b2c3d4u, 0, 1);
 	struct mp_pcapfile *pf = mp_pcapfile_open(path, err, sizeof(err));
