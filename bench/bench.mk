@@ -19,6 +19,13 @@ $(B)/bench/gen-speed: $(B)/bench/gen_speed.o $(GEN_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# chase: this machine's memory latency floor (bench/floor.py; prints, asserts
+# nothing).
+all: $(B)/bench/chase
+$(B)/bench/chase: $(B)/bench/chase.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^
+
 # The unit test runs the gen tool (pcap round trip).
 # It needs only gen.o, so it links that rather than the whole libmospipe.a
 # (an explicit rule: it takes precedence over the $(B)/tests/% pattern).
@@ -62,6 +69,6 @@ bench-quick: all
 bench-smoke: all
 	bash bench/smoke.sh $(B)
 
--include $(B)/bench/gen_main.d $(B)/bench/gen_speed.d
+-include $(B)/bench/gen_main.d $(B)/bench/gen_speed.d $(B)/bench/chase.d
 -include $(B)/bench/peers/pcapfloor.d $(B)/bench/peers/nids_count.d
 -include $(B)/bench/apps/pktcount.d $(B)/bench/apps/hs_search.d

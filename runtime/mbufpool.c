@@ -234,3 +234,27 @@ void mp_mbuf_pool_free(struct rte_mempool *mp, struct mp_mbuf_lazy *lz)
 		rte_free(lz);
 	}
 }
+
+void mp_mbuf_ext_noop_free(void *addr, void *opaque)
+{
+	(void)addr;
+	(void)opaque;
+}
+
+int mp_mbuf_unshare(struct rte_mbuf *m)
+{
+	if (!RTE_MBUF_HAS_EXTBUF(m))
+		return 0;
+	uint16_t len = m->data_len;
+	const void *src = rte_pktmbuf_mtod(m, const void *);
+	if (m->nb_segs != 1 || (uint32_t)RTE_PKTMBUF_HEADROOM + len > rte_pktmbuf_data_room_size(m->pool))
+		return -ENOSPC;
+	uint64_t olf = m->ol_flags & ~RTE_MBUF_F_EXTERNAL;
+	uint32_t pkt_len = m->pkt_len;
+	rte_pktmbuf_detach(m); /* back to its own room; the mapped bytes stay */
+	memcpy(rte_pktmbuf_mtod(m, void *), src, len);
+	m->data_len = len;
+	m->pkt_len = pkt_len;
+	m->ol_flags = olf;
+	return 0;
+}

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include <rte_branch_prediction.h>
+#include <rte_mbuf.h>
 #include <rte_mempool.h>
 #include <rte_spinlock.h>
 
@@ -40,6 +41,33 @@ static inline void mp_mbuf_pool_keep(struct rte_mempool *mp, struct mp_mbuf_lazy
 	if (unlikely(lz != NULL) && !__atomic_load_n(&lz->full, __ATOMIC_RELAXED))
 		mp_mbuf_pool_keep_slow(mp, lz);
 }
+
+/* ---- frames in memory the pool does not own -------------------------------
+ * rx reads a mapped capture without copying: the mbuf is attached to the
+ * record's bytes in the mapping as an external buffer (DPDK's extbuf), the
+ * mapping outliving every mbuf of the run. The extbuf's shared-info word
+ * lives at the start of the mbuf's own data room, unused while attached and
+ * in the cache line the metadata's tail shares; freeing the mbuf detaches
+ * it (nothing to release). A frame attached so has no headroom or tailroom:
+ * what must grow it (the API's MOS_INSERT) takes it into the mbuf's own
+ * room first (mp_mbuf_unshare). */
+void mp_mbuf_ext_noop_free(void *addr, void *opaque);
+
+static inline void mp_mbuf_attach_bytes(struct rte_mbuf *m, const void *data, uint16_t len)
+{
+	struct rte_mbuf_ext_shared_info *sh = (struct rte_mbuf_ext_shared_info *)m->buf_addr;
+	sh->free_cb = mp_mbuf_ext_noop_free;
+	sh->fcb_opaque = NULL;
+	rte_mbuf_ext_refcnt_set(sh, 1);
+	rte_pktmbuf_attach_extbuf(m, (void *)(uintptr_t)data, RTE_BAD_IOVA, len, sh);
+	m->data_len = len;
+	m->pkt_len = len;
+}
+
+/* Gives an attached single-segment mbuf its bytes in its own data room
+ * (after the usual headroom), detached. @return 0 (also when it was not
+ * attached), or -ENOSPC when the frame does not fit there. */
+int mp_mbuf_unshare(struct rte_mbuf *m);
 
 /* Frees the pool and its mapping. */
 void mp_mbuf_pool_free(struct rte_mempool *mp, struct mp_mbuf_lazy *lz);

@@ -161,7 +161,10 @@ struct mp_pcapfile *mp_pcapfile_open(const char *path, char *err, size_t errlen)
 		close(fd);
 		return NULL;
 	}
-	uint8_t *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	/* Writable, private: rx hands out frames in place (mbufs attached to
+	 * the mapping), and what writes into a frame (the API's MOS_OVERWRITE)
+	 * gets its own copy of that page, never the file's. */
+	uint8_t *m = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
 	close(fd);
 	if (m == MAP_FAILED) {
 		snprintf(err, errlen, "%s: cannot map: %s", path, strerror(errno));

@@ -12,6 +12,7 @@
 
 #include "app.h"
 #include "conf-types.h"
+#include "mbufpool.h"
 #include "meta.h"
 #include "parse.h"
 #include "pipeline-types.h"
@@ -100,7 +101,9 @@ int mp_api_modify(struct rte_mbuf *m, struct mp_meta *md, off_t offset, const ui
 		md->pay_cap = (uint16_t)(md->pay_cap > datalen ? md->pay_cap - datalen : 0);
 		break;
 	case MOS_INSERT:
-		if (region != MOS_TCP_PAYLOAD || !data || (uint64_t)offset > rlen || rte_pktmbuf_tailroom(m) < datalen)
+		if (region != MOS_TCP_PAYLOAD || !data || (uint64_t)offset > rlen)
+			return -EINVAL;
+		if (mp_mbuf_unshare(m) < 0 || rte_pktmbuf_tailroom(m) < datalen)
 			return -EINVAL;
 		if (!rte_pktmbuf_append(m, datalen))
 			return -EINVAL;

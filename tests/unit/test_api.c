@@ -11,6 +11,7 @@
 
 #include "app.h"
 #include "conf.h"
+#include "mbufpool.h"
 #include "meta.h"
 #include "parse.h"
 #include "pipeline.h"
@@ -226,6 +227,49 @@ START_TEST(drop_and_bad_options)
 }
 END_TEST
 
+/* A frame rx read from a mapped capture is attached to the capture's bytes
+ * (mp_mbuf_attach_bytes: no room around it): MOS_INSERT first takes it into
+ * the mbuf's own room, the capture's bytes stay as they were, and freeing
+ * it gives the mbuf its own buffer back. */
+START_TEST(insert_into_attached_frame)
+{
+	struct rte_mbuf *src = mk(0, "0123456789");
+	uint16_t len = rte_pktmbuf_data_len(src);
+	static uint8_t file[256];
+	memcpy(file, rte_pktmbuf_mtod(src, uint8_t *), len);
+	struct rte_mbuf *m = rte_pktmbuf_alloc(pool);
+	ck_assert_ptr_nonnull(m);
+	void *own = m->buf_addr;
+	mp_mbuf_attach_bytes(m, file, len);
+	ck_assert(RTE_MBUF_HAS_EXTBUF(m));
+	ck_assert_ptr_eq(rte_pktmbuf_mtod(m, uint8_t *), file);
+	ck_assert_uint_eq(rte_pktmbuf_tailroom(m), 0);
+	struct mp_meta *md = mp_meta(m), chk;
+	*md = *mp_meta(src);
+	char buf[64];
+	ck_assert_int_eq(mp_api_modify(m, md, 2, (const uint8_t *)"xy", 2, MOS_TCP_PAYLOAD | MOS_INSERT), 0);
+	ck_assert(!RTE_MBUF_HAS_EXTBUF(m));
+	ck_assert_ptr_eq(m->buf_addr, own);
+	/* then the IP length, in the mbuf's own room now */
+	uint8_t l[2] = {0, 40 + 12};
+	ck_assert_int_eq(
+	    mp_api_modify(m, md, 2, l, 2, MOS_IP_HDR | MOS_OVERWRITE | MOS_UPDATE_IP_CHKSUM | MOS_UPDATE_TCP_CHKSUM),
+	    0);
+	ck_assert_int_eq(verify(m, &chk), CLS_OK);
+	ck_assert_str_eq(payload_of(m, &chk, buf), "01xy23456789");
+	ck_assert(ipv4_hdr_ok(m));
+	ck_assert_int_eq(memcmp(file, rte_pktmbuf_mtod(src, uint8_t *), len), 0);
+	/* attached again, freed attached: back to the pool with its own room */
+	mp_mbuf_attach_bytes(m, file, len);
+	rte_pktmbuf_free(m);
+	struct rte_mbuf *again = rte_pktmbuf_alloc(pool);
+	ck_assert(!RTE_MBUF_HAS_EXTBUF(again));
+	ck_assert_ptr_eq(again->buf_addr, (char *)again + sizeof(struct rte_mbuf) + rte_pktmbuf_priv_size(pool));
+	rte_pktmbuf_free(again);
+	rte_pktmbuf_free(src);
+}
+END_TEST
+
 int main(void)
 {
 	char err[1024];
@@ -248,6 +292,7 @@ int main(void)
 	tcase_add_test(t, ipv6_extension_header_checksum);
 	tcase_add_test(t, chomp_and_insert_after_length_fix);
 	tcase_add_test(t, drop_and_bad_options);
+	tcase_add_test(t, insert_into_attached_frame);
 	suite_add_tcase(s, t);
 	SRunner *sr = srunner_create(s);
 	srunner_set_fork_status(sr, CK_NOFORK);

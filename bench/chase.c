@@ -1,0 +1,168 @@
+/* chase: this machine's memory floor, for bench/floor.py (issue #14, target
+ * 1). Measures, on one CPU:
+ *
+ *   latency  a pointer chase (each load's address is the previous load's
+ *            value) over a random cycle of cache lines in a working set of
+ *            the given size: the time of one cache miss that nothing can
+ *            overlap, TLB miss and page walk included. With 4 KiB pages
+ *            (MADV_NOHUGEPAGE) and with transparent huge pages
+ *            (MADV_HUGEPAGE): the difference is the page walk, which in a
+ *            VM is a nested (two-dimensional) walk.
+ *   parallel K independent chases interleaved (K = 4, 8, 16): the time per
+ *            load when the CPU can have K misses in flight, as the stack's
+ *            prefetch across a burst allows at best.
+ *
+ * Prints one JSON line: {"ghz": ..., "points": [{"bytes", "pages", "chains",
+ * "ns", "cycles"}...]}. Asserts nothing; bench/floor.py puts the figures next
+ * to the stack's cycles per packet.
+ *
+ * Usage: chase [--max-mib N] [--loads N]
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <x86intrin.h>
+
+#define LINE 64u
+
+static double now_s(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+/* TSC cycles per ns over a tenth of a second (the stack's cycles per packet
+ * are TSC cycles too: rte_rdtsc). */
+static double tsc_ghz(void)
+{
+	double t0 = now_s();
+	uint64_t c0 = __rdtsc();
+	while (now_s() - t0 < 0.1)
+		;
+	double t1 = now_s();
+	uint64_t c1 = __rdtsc();
+	return (double)(c1 - c0) / ((t1 - t0) * 1e9);
+}
+
+static uint64_t rng = 88172645463325252ull;
+static uint64_t xorshift(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return rng;
+}
+
+/* Links the n lines of buf into `chains` random cycles (line i holds the
+ * address of its successor); the heads in head[]. */
+static void link_lines(char *buf, size_t n, unsigned chains, void **head)
+{
+	size_t *perm = malloc(n * sizeof(*perm));
+	if (!perm) {
+		fprintf(stderr, "chase: out of memory for a permutation of %zu lines\n", n);
+		exit(1);
+	}
+	for (size_t i = 0; i < n; i++)
+		perm[i] = i;
+	for (size_t i = n - 1; i > 0; i--) {
+		size_t j = (size_t)(xorshift() % (i + 1));
+		size_t t = perm[i];
+		perm[i] = perm[j];
+		perm[j] = t;
+	}
+	size_t per = n / chains;
+	for (unsigned c = 0; c < chains; c++) {
+		size_t *p = perm + (size_t)c * per;
+		for (size_t i = 0; i < per; i++)
+			*(void **)(buf + p[i] * LINE) = buf + p[(i + 1) % per] * LINE;
+		head[c] = buf + p[0] * LINE;
+	}
+	free(perm);
+}
+
+/* ns per load of `chains` interleaved chases, loads in all. */
+static double run(void **head, unsigned chains, uint64_t loads)
+{
+	void *p[16];
+	memcpy(p, head, chains * sizeof(void *));
+	uint64_t rounds = loads / chains;
+	double t0 = now_s();
+	switch (chains) {
+	case 1:
+		for (uint64_t i = 0; i < rounds; i++)
+			p[0] = *(void **)p[0];
+		break;
+	default:
+		for (uint64_t i = 0; i < rounds; i++)
+			for (unsigned c = 0; c < chains; c++)
+				p[c] = *(void **)p[c];
+	}
+	double t = now_s() - t0;
+	/* keep the chase alive */
+	uintptr_t x = 0;
+	for (unsigned c = 0; c < chains; c++)
+		x ^= (uintptr_t)p[c];
+	if (x == 1)
+		puts("");
+	return t * 1e9 / (double)(rounds * chains);
+}
+
+int main(int argc, char **argv)
+{
+	size_t max_mib = 2048;
+	uint64_t loads = 20000000;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--max-mib") && i + 1 < argc)
+			max_mib = strtoull(argv[++i], NULL, 10);
+		else if (!strcmp(argv[i], "--loads") && i + 1 < argc)
+			loads = strtoull(argv[++i], NULL, 10);
+		else {
+			fprintf(stderr, "usage: chase [--max-mib N] [--loads N]\n");
+			return 2;
+		}
+	}
+	double ghz = tsc_ghz();
+	printf("{\"ghz\": %.4f, \"points\": [", ghz);
+	int first = 1;
+	for (int huge = 0; huge <= 1; huge++) {
+		for (size_t kib = 16; kib <= max_mib * 1024; kib *= 4) {
+			size_t bytes = kib * 1024, n = bytes / LINE;
+			/* 2 MiB aligned, so that THP can back all of it */
+			size_t map = bytes + (2u << 20);
+			char *raw = mmap(NULL, map, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			if (raw == MAP_FAILED) {
+				fprintf(stderr, "chase: cannot map %zu bytes: %s\n", map, strerror(errno));
+				return 1;
+			}
+			char *buf = (char *)(((uintptr_t)raw + (2u << 20) - 1) & ~(uintptr_t)((2u << 20) - 1));
+			madvise(buf, bytes, huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
+			memset(buf, 0, bytes);
+			unsigned chain_set[] = {1, 4, 8, 16};
+			for (unsigned k = 0; k < 4; k++) {
+				unsigned chains = chain_set[k];
+				/* the parallel runs only where misses dominate */
+				if (chains > 1 && bytes < (64u << 20))
+					continue;
+				if (n / chains < 16)
+					continue;
+				void *head[16];
+				link_lines(buf, n, chains, head);
+				run(head, chains, loads / 10); /* warm the TLB and caches */
+				double ns = run(head, chains, loads);
+				printf("%s\n {\"bytes\": %zu, \"pages\": \"%s\", \"chains\": %u, \"ns\": %.2f, \"cycles\": %.1f}",
+				       first ? "" : ",", bytes, huge ? "2M" : "4K", chains, ns, ns * ghz);
+				first = 0;
+				fflush(stdout);
+			}
+			munmap(raw, map);
+		}
+	}
+	printf("\n]}\n");
+	return 0;
+}
