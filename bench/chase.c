@@ -155,7 +155,8 @@ int main(int argc, char **argv)
 				link_lines(buf, n, chains, head);
 				run(head, chains, loads / 10); /* warm the TLB and caches */
 				double ns = run(head, chains, loads);
-				printf("%s\n {\"bytes\": %zu, \"pages\": \"%s\", \"chains\": %u, \"ns\": %.2f, \"cycles\": %.1f}",
+				printf("%s\n {\"bytes\": %zu, \"pages\": \"%s\", \"chains\": %u, \"ns\": %.2f, "
+				       "\"cycles\": %.1f}",
 				       first ? "" : ",", bytes, huge ? "2M" : "4K", chains, ns, ns * ghz);
 				first = 0;
 				fflush(stdout);
