@@ -301,9 +301,10 @@ static int scans_join(int report)
 	return r;
 }
 
-/* pcap:FILE[,FILE]: each file is pre-scanned (its packet count marks the end
- * of input); classic pcap files in monitor mode are mapped and read by rx
- * itself, others (pcapng, inline mode, pcap_mmap = no) become net_pcap vdevs.
+/* pcap:FILE[,FILE]: classic pcap files in monitor mode are mapped and read
+ * by rx itself, scanned by a thread while EAL starts (scans_join); others
+ * (pcapng, inline mode, pcap_mmap = no) are pre-scanned by libpcap (their
+ * packet count marks the end of input) and become net_pcap vdevs.
  * @return 0 or -EINVAL after printing why. */
 static int input_pcap(const struct mp_conf *c, char *files)
 {

@@ -220,18 +220,25 @@ struct mp_pcapfile *mp_pcapfile_open(const char *path, char *err, size_t errlen)
 	return f;
 }
 
+/* A record header's captured length (returned) and original length (*wl),
+ * in the order the file's version puts them. */
+static uint32_t rec_lens(const struct mp_pcapfile *f, const uint8_t *h, uint32_t *wl)
+{
+	uint32_t cl = rd32(h + 8, f->swap), w = rd32(h + 12, f->swap);
+	if (f->lswap == MP_PCAP_LEN_SWAPPED || (f->lswap == MP_PCAP_LEN_MAYBE_SWAPPED && cl > w)) {
+		*wl = cl;
+		return w;
+	}
+	*wl = w;
+	return cl;
+}
+
 int mp_pcapfile_next(struct mp_pcapfile *f, const uint8_t **data, uint32_t *caplen, uint64_t *ts_ns)
 {
 	if (f->pos + 16 > f->size)
 		return 0;
 	const uint8_t *h = f->map + f->pos;
-	uint32_t sec = rd32(h, f->swap), frac = rd32(h + 4, f->swap), cl = rd32(h + 8, f->swap),
-	         wl = rd32(h + 12, f->swap);
-	if (f->lswap == MP_PCAP_LEN_SWAPPED || (f->lswap == MP_PCAP_LEN_MAYBE_SWAPPED && cl > wl)) {
-		uint32_t t = cl;
-		cl = wl;
-		wl = t;
-	}
+	uint32_t sec = rd32(h, f->swap), frac = rd32(h + 4, f->swap), wl, cl = rec_lens(f, h, &wl);
 	if (cl > f->size - f->pos - 16) {
 		f->bad = 1; /* truncated record: the pre-scan would have refused it */
 		return 0;
@@ -266,10 +273,7 @@ int mp_pcapfile_scan(const struct mp_pcapfile *f, const char *path, uint64_t *co
 			         (unsigned long long)left);
 			why = buf;
 		} else {
-			const uint8_t *h = f->map + pos;
-			uint32_t cl = rd32(h + 8, f->swap), wl = rd32(h + 12, f->swap);
-			if (f->lswap == MP_PCAP_LEN_SWAPPED || (f->lswap == MP_PCAP_LEN_MAYBE_SWAPPED && cl > wl))
-				cl = wl;
+			uint32_t wl, cl = rec_lens(f, f->map + pos, &wl);
 			if (cl > PCAP_MAX_CAPLEN) {
 				snprintf(buf, sizeof(buf),
 				         "invalid packet capture length %u, bigger than maximum of %u", cl,

@@ -241,12 +241,44 @@ static uint16_t gen_rx(struct mp_stage_inst *si, struct rx_port *rpp, struct rte
 	return (uint16_t)n;
 }
 
+/* Copies a frame larger than one mbuf's data room into m and as many chained
+ * mbufs as it needs (TSO captures). @return 0, or -1 (m as it was, no chain)
+ * when the pool ran dry. */
+static int copy_chained(struct rte_mempool *mp, struct rte_mbuf *m, const uint8_t *d, uint32_t len)
+{
+	struct rte_mbuf *last = m;
+	uint16_t room = rte_pktmbuf_tailroom(m);
+	uint32_t k = len < room ? len : room;
+	rte_memcpy(rte_pktmbuf_mtod(m, uint8_t *), d, k);
+	m->data_len = (uint16_t)k;
+	m->pkt_len = len;
+	for (uint32_t off = k; off < len;) {
+		struct rte_mbuf *seg = rte_pktmbuf_alloc(mp);
+		if (!seg) {
+			rte_pktmbuf_free(m->next);
+			m->next = NULL;
+			m->nb_segs = 1;
+			return -1;
+		}
+		uint16_t r = rte_pktmbuf_tailroom(seg);
+		uint32_t c = len - off < r ? len - off : r;
+		rte_memcpy(rte_pktmbuf_mtod(seg, uint8_t *), d + off, c);
+		seg->data_len = (uint16_t)c;
+		last->next = seg;
+		last = seg;
+		m->nb_segs++;
+		off += c;
+	}
+	return 0;
+}
+
 /* Fills up to burst mbufs from a mapped capture file (port->pf): each mbuf
  * attached to its record's bytes in the mapping (mbufpool.h; copying them
  * was ~60% of rx's 700 cycles/packet on the bench pcap), a frame above
- * 65,535 bytes copied into chained mbufs; packet time from the record. @return the frames received; the port is finished at the
- * end of the file. Waits (returns 0, counts no_mbuf) when the pool is empty:
- * offline input is never dropped. */
+ * 65,535 bytes copied into chained mbufs; packet time from the record.
+ * @return the frames received; the port is finished at the end of the file.
+ * Waits (returns 0, counts no_mbuf) when the pool is empty: offline input is
+ * never dropped. */
 static uint16_t file_rx(struct mp_stage_inst *si, struct rx_port *rpp, struct rte_mbuf **b, unsigned burst)
 {
 	struct mp_pcapfile *pf = &rpp->cur;
@@ -270,47 +302,18 @@ static uint16_t file_rx(struct mp_stage_inst *si, struct rx_port *rpp, struct rt
 		}
 		if (rpp->split_n > 1 && rx_addr_hash_raw(d, len, rpp->p->dlt) % rpp->split_n != rpp->split_i)
 			continue; /* another instance's share */
-		struct rte_mbuf *m = b[n], *last = m;
+		struct rte_mbuf *m = b[n];
 		if (likely(len <= UINT16_MAX)) {
-			/* No copy: the mbuf points at the record in the mapping. */
-			mp_mbuf_attach_bytes(m, d, (uint16_t)len);
-			mp_meta(m)->ts_ns = ts;
-			mp_meta(m)->pkt.wirelen = pf->wirelen;
-			n++;
-			continue;
-		}
-		uint16_t room = rte_pktmbuf_tailroom(m);
-		uint32_t k = len < room ? len : room;
-		rte_memcpy(rte_pktmbuf_mtod(m, uint8_t *), d, k);
-		m->data_len = (uint16_t)k;
-		m->pkt_len = len;
-		uint32_t off = k;
-		while (off < len) {
-			/* A frame larger than one data room (TSO captures). */
-			struct rte_mbuf *seg = rte_pktmbuf_alloc(mp);
-			if (!seg) {
-				/* Retry this frame later with fresh mbufs. */
-				rte_pktmbuf_free(m->next);
-				m->next = NULL;
-				m->nb_segs = 1;
-				pf->pos = save;
-				mp_ctr_add(si, RX_NO_MBUF, 1);
-				goto out;
-			}
-			uint16_t r = rte_pktmbuf_tailroom(seg);
-			uint32_t c = len - off < r ? len - off : r;
-			rte_memcpy(rte_pktmbuf_mtod(seg, uint8_t *), d + off, c);
-			seg->data_len = (uint16_t)c;
-			last->next = seg;
-			last = seg;
-			m->nb_segs++;
-			off += c;
+			mp_mbuf_attach_bytes(m, d, (uint16_t)len); /* no copy */
+		} else if (copy_chained(mp, m, d, len) < 0) {
+			pf->pos = save; /* retry this frame later with fresh mbufs */
+			mp_ctr_add(si, RX_NO_MBUF, 1);
+			break;
 		}
 		mp_meta(m)->ts_ns = ts;
 		mp_meta(m)->pkt.wirelen = pf->wirelen;
 		n++;
 	}
-out:
 	if (n < burst)
 		rte_pktmbuf_free_bulk(b + n, burst - n);
 	return (uint16_t)n;
