@@ -9,6 +9,8 @@
 enum mp_mode { MP_MODE_MONITOR = 0, MP_MODE_INLINE = 1 };
 enum mp_full { MP_FULL_EVICT = 0, MP_FULL_REFUSE = 1 };
 enum mp_csum { MP_CSUM_VERIFY = 0, MP_CSUM_IGNORE = 1 };
+/* How much of a mapped capture is checked for damage before the run. */
+enum mp_pcapcheck { MP_PCAPCHECK_START = 0, MP_PCAPCHECK_WHOLE = 1, MP_PCAPCHECK_NONE = 2 };
 /* How -i opens a live interface ([ports] driver). */
 enum mp_portdrv { MP_PORTDRV_AUTO = 0, MP_PORTDRV_AF_XDP = 1, MP_PORTDRV_AF_PACKET = 2 };
 enum mp_fanout { MP_FANOUT_HASH = 0, MP_FANOUT_INDEX = 1 };
@@ -61,6 +63,7 @@ struct mp_conf {
 	char filter[MP_CONF_STR]; /* BPF expression: packets that do not match are not monitored */
 	uint64_t pcap_eof_idle_ms;
 	unsigned pcap_mmap;
+	unsigned pcap_check; /* enum mp_pcapcheck */
 	/* [ports] */
 	char pairs[MP_CONF_STR];
 	unsigned rx_desc, tx_desc;

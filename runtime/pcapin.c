@@ -233,14 +233,22 @@ static uint32_t rec_lens(const struct mp_pcapfile *f, const uint8_t *h, uint32_t
 	return cl;
 }
 
+/* libpcap refuses a record whose captured length is above this (sf-pcap.c's
+ * MAXIMUM_SNAPLEN, the limit of every link type classify parses). */
+#define PCAP_MAX_CAPLEN 262144u
+
 int mp_pcapfile_next(struct mp_pcapfile *f, const uint8_t **data, uint32_t *caplen, uint64_t *ts_ns)
 {
-	if (f->pos + 16 > f->size)
+	if (f->pos + 16 > f->size) {
+		f->bad = f->pos < f->size; /* a partial header, not a clean end */
 		return 0;
+	}
 	const uint8_t *h = f->map + f->pos;
 	uint32_t sec = rd32(h, f->swap), frac = rd32(h + 4, f->swap), wl, cl = rec_lens(f, h, &wl);
-	if (cl > f->size - f->pos - 16) {
-		f->bad = 1; /* truncated record: the pre-scan would have refused it */
+	/* What the scan refuses, for the part of a file it left unchecked
+	 * (mp_pcapfile_scan_until). */
+	if (cl > f->size - f->pos - 16 || cl > PCAP_MAX_CAPLEN) {
+		f->bad = 1;
 		return 0;
 	}
 	*data = h + 16;
@@ -257,14 +265,19 @@ int mp_pcapfile_next(struct mp_pcapfile *f, const uint8_t **data, uint32_t *capl
 	return 1;
 }
 
-/* libpcap refuses a record whose captured length is above this (sf-pcap.c's
- * MAXIMUM_SNAPLEN, the limit of every link type classify parses). */
-#define PCAP_MAX_CAPLEN 262144u
-
 int mp_pcapfile_scan(const struct mp_pcapfile *f, const char *path, uint64_t *count, char *err, size_t errlen)
+{
+	uint64_t upto;
+	return mp_pcapfile_scan_until(f, path, NULL, 0, count, &upto, err, errlen);
+}
+
+int mp_pcapfile_scan_until(const struct mp_pcapfile *f, const char *path, const int *stop, uint64_t min_bytes,
+                           uint64_t *count, uint64_t *upto, char *err, size_t errlen)
 {
 	uint64_t pos = 24, n = 0;
 	while (pos < f->size) {
+		if (stop && (n & 1023) == 0 && pos >= min_bytes && __atomic_load_n(stop, __ATOMIC_ACQUIRE))
+			break;
 		const char *why = NULL;
 		char buf[160];
 		uint64_t left = f->size - pos;
@@ -307,6 +320,7 @@ int mp_pcapfile_scan(const struct mp_pcapfile *f, const char *path, uint64_t *co
 		return -EINVAL;
 	}
 	*count = n;
+	*upto = pos;
 	return 0;
 }
 

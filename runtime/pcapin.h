@@ -38,8 +38,11 @@ struct mp_pcapfile {
 	const uint8_t *map;
 	uint64_t size, pos;
 	int swap, nano;
-	int lswap;        /* MP_PCAP_LEN_*: where the captured length is (file version) */
-	int bad;          /* stopped at a truncated record */
+	int lswap; /* MP_PCAP_LEN_*: where the captured length is (file version) */
+	/* Stopped at a record libpcap refuses (a partial header, a record
+	 * cut short, a captured length above 262,144): the records before it
+	 * were read. */
+	int bad;
 	uint64_t pref;    /* bytes up to here are prefetched (mp_pcapfile_prefetch) */
 	uint32_t wirelen; /* original length of the record mp_pcapfile_next returned last */
 };
@@ -57,6 +60,12 @@ int mp_pcapfile_next(struct mp_pcapfile *f, const uint8_t **data, uint32_t *capl
  * message mp_pcap_prescan gives. The mapping is only read: several threads
  * may scan one file. @return 0, or -EINVAL with a message in err. */
 int mp_pcapfile_scan(const struct mp_pcapfile *f, const char *path, uint64_t *count, char *err, size_t errlen);
+/* mp_pcapfile_scan that may stop early: once *stop is set (by another
+ * thread) and at least min_bytes of the file are checked, it returns 0 with
+ * *count the records that end before *upto (the file's size when it walked
+ * them all). A reader then meets any damage beyond *upto itself (f->bad). */
+int mp_pcapfile_scan_until(const struct mp_pcapfile *f, const char *path, const int *stop, uint64_t min_bytes,
+                           uint64_t *count, uint64_t *upto, char *err, size_t errlen);
 void mp_pcapfile_close(struct mp_pcapfile *f);
 
 /* How far ahead of the reader mp_pcapfile_prefetch asks for the file's lines. */

@@ -39,6 +39,7 @@
 #include "input.h"
 #include "mbufpool.h"
 #include "hash.h"
+#include "pcapin.h"
 #include "pipeline.h"
 #include "reclog.h"
 #include "stage.h"
@@ -431,13 +432,33 @@ int mp_pipeline_launch(struct mp_pipeline *pl)
 	return 0;
 }
 
+/* A mapped capture whose damage rx met (port->damaged): the message the
+ * scan before the run gives for it. @return the ports found damaged. */
+static int report_damaged(const struct mp_pipeline *pl)
+{
+	int n = 0;
+	for (unsigned k = 0; k < pl->n_ports; k++) {
+		const struct mp_port *p = &pl->port[k];
+		if (!p->pf || !p->damaged)
+			continue;
+		char err[768];
+		uint64_t count;
+		if (mp_pcapfile_scan(p->pf, p->name, &count, err, sizeof(err)) < 0)
+			fprintf(stderr, "mospipe: %s\n", err);
+		else /* cannot be: rx and the scan refuse the same records */
+			fprintf(stderr, "mospipe: %s: capture is damaged\n", p->name);
+		n++;
+	}
+	return n;
+}
+
 int mp_pipeline_run_main(struct mp_pipeline *pl)
 {
 	lcore_loop(&pl->run[0]);
 	rte_eal_mp_wait_lcore();
 	MP_TSAN_ACQUIRE(&run_g.tsan_finish);
 	pl->end_tsc = rte_rdtsc();
-	return 0;
+	return report_damaged(pl) ? -EINVAL : 0;
 }
 
 int mp_pipeline_run(struct mp_pipeline *pl)

@@ -296,8 +296,10 @@ static uint16_t file_rx(struct mp_stage_inst *si, struct rx_port *rpp, struct rt
 		mp_pcapfile_prefetch(pf);
 		if (!mp_pcapfile_next(pf, &d, &len, &ts)) {
 			rpp->finished = 1;
-			if (pf->bad && rpp->split_i == 0) /* counted once when split */
+			if (pf->bad && rpp->split_i == 0) { /* counted once when split */
 				mp_ctr_add(si, RX_PORT_ERRORS, 1);
+				rpp->p->damaged = 1; /* read after the lcores are joined */
+			}
 			break;
 		}
 		if (rpp->split_n > 1 && rx_addr_hash_raw(d, len, rpp->p->dlt) % rpp->split_n != rpp->split_i)

@@ -96,7 +96,55 @@ def main():
                         "; ".join(problems) + f" | got: {shown[:200]} | ran: {r.cmdline()}")
             else:
                 res.add("badinput", case["name"], "PASS", shown[:160])
+        for name, extra in (("damaged-as-read", ["--set", "input.pcap_check=none"]),
+                            ("damaged-checked-first", [])):
+            damaged_vs_tcpdump(args.mospipe, Path(tmp) / "damaged.pcap", name, extra, res)
     return 1 if res.failed() else 0
+
+
+def damaged_vs_tcpdump(mospipe, cap, name, extra, res):
+    """A damaged capture against tcpdump (libpcap reading it as a user's
+    tool does): with [input] pcap_check = none rx reads the packets before the
+    damage, as tcpdump does, then stops with libpcap's reason and exit 1; by
+    default the file is refused before a packet is read (exit 2). Either
+    way the message names the packets before the damage and libpcap's
+    reason in libpcap's words."""
+    import json
+    import shutil
+    import subprocess
+    if not shutil.which("tcpdump"):
+        res.add("badinput", name, "SKIP", "tcpdump not installed (scripts/deps.sh installs it)")
+        return
+    t = subprocess.run(["tcpdump", "-n", "-r", str(cap)], capture_output=True, text=True, errors="replace")
+    n_read = len([l for l in t.stdout.splitlines() if l.strip()])
+    m = re.search(r"pcap_loop: (.*)$", t.stderr, re.M)
+    if not m:
+        res.add("badinput", name, "FAIL", f"tcpdump did not report the damage: {t.stderr.strip()[:200]}")
+        return
+    why = m.group(1).strip()
+    cj = cap.with_suffix("." + name + ".json")
+    r = mplib.run_mospipe(mospipe, ["-q", "-r", str(cap), "--counters-json", str(cj)] + extra, timeout=60)
+    lines = [l for l in r.stderr.splitlines() if l.strip()]
+    want = f"mospipe: {cap}: capture is damaged after {n_read} packets: {why}"
+    as_read = bool(extra)
+    problems = []
+    if r.timed_out:
+        problems.append("timed out")
+    if r.sanitizer_report():
+        problems.append("sanitizer: " + r.sanitizer_report())
+    if r.rc != (1 if as_read else 2):
+        problems.append(f"exit {r.rc}, want {1 if as_read else 2}")
+    if len(lines) != 1 or not lines[0].startswith(want):
+        problems.append(f"stderr {lines[:2]}, want one line starting {want!r}")
+    if as_read:
+        try:
+            rx = json.loads(cj.read_text())["totals"]["rx"]
+            if rx != n_read:
+                problems.append(f"rx {rx}, tcpdump read {n_read}")
+        except (OSError, ValueError, KeyError) as e:
+            problems.append(f"counters JSON: {e}")
+    res.add("badinput", name, "FAIL" if problems else "PASS",
+            "; ".join(problems) if problems else f"{n_read} packets, then: {why}")
 
 
 def _subst(arg, subst):

@@ -526,6 +526,32 @@ static void write_raw(const char *path, uint32_t magic, int swap, int truncate)
 	fclose(f);
 }
 
+/* What rx meets in the part of a damaged file the scan before the run
+ * left unchecked (mp_pcapfile_scan_until stopped early): the reader stops
+ * at the record the scan refuses, after the same n_before packets. */
+static void reader_meets_damage(const char *path, uint64_t n_before)
+{
+	char err[512];
+	struct mp_pcapfile *pf = mp_pcapfile_open(path, err, sizeof(err));
+	ck_assert_msg(pf != NULL, "%s", err);
+	uint64_t count = 99, upto = 0;
+	int stop = 1;
+	/* Stopped at once: nothing checked, nothing refused. */
+	ck_assert_int_eq(mp_pcapfile_scan_until(pf, path, &stop, 0, &count, &upto, err, sizeof(err)), 0);
+	ck_assert_uint_eq(count, 0);
+	ck_assert_uint_eq(upto, 24);
+	/* Told to check the whole file first, it refuses it as the scan does. */
+	ck_assert_int_eq(mp_pcapfile_scan_until(pf, path, &stop, UINT64_MAX, &count, &upto, err, sizeof(err)), -EINVAL);
+	const uint8_t *d;
+	uint32_t len;
+	uint64_t ts, n = 0;
+	while (mp_pcapfile_next(pf, &d, &len, &ts))
+		n++;
+	ck_assert_uint_eq(n, n_before);
+	ck_assert_int_eq(pf->bad, 1);
+	mp_pcapfile_close(pf);
+}
+
 START_TEST(pcapfile_reader)
 {
 	char path[128], err[512];
@@ -631,6 +657,7 @@ START_TEST(pcapfile_reader)
 		                     "only got 10") != NULL,
 		              "%s", err);
 		mp_pcapfile_close(pf2);
+		reader_meets_damage(path, 2);
 		write_raw(path, 0xa1b2c3d4u, 0, 0);
 		FILE *o = fopen(path, "ab");
 		fwrite("0123456789", 1, 10, o); /* a partial record header */
@@ -643,6 +670,7 @@ START_TEST(pcapfile_reader)
 		                     "only got 10") != NULL,
 		              "%s", err);
 		mp_pcapfile_close(pf2);
+		reader_meets_damage(path, 3);
 		write_raw(path, 0xa1b2c3d4u, 0, 0);
 		o = fopen(path, "ab");
 		put32(o, 1700000003u, 0);
@@ -658,6 +686,7 @@ START_TEST(pcapfile_reader)
 		ck_assert_msg(strstr(err, "damaged after 3 packets: invalid packet capture length 262145") != NULL,
 		              "%s", err);
 		mp_pcapfile_close(pf2);
+		reader_meets_damage(path, 3);
 	}
 	write_raw(path, 0xa1b2c3d4u, 0, 1);
 	struct mp_pcapfile *pf = mp_pcapfile_open(path, err, sizeof(err));
