@@ -66,6 +66,11 @@ struct mp_lcore_run {
 	unsigned n;
 	struct mp_stage_inst *inst[MP_MAX_PER_LCORE];
 	struct mp_pipeline *pl;
+	/* Passes of the lcore's loop over its instances so far, and whether
+	 * it left the loop: written by the lcore (atomically), read by
+	 * mospipe_quiet, which waits for whole passes (mp_lcores_pass). */
+	uint64_t loops;
+	int ended;
 };
 
 struct mp_pipeline {

@@ -408,14 +408,33 @@ static int lcore_loop(void *arg)
 		/* One quiescent state per loop: this lcore holds no RCU-protected
 		 * pointer across loop iterations. */
 		rcu_quiescent_state();
+		__atomic_store_n(&run->loops, run->loops + 1, __ATOMIC_RELEASE);
 		if (!moved)
 			rte_pause();
 	}
 	rcu_unregister_thread();
+	__atomic_store_n(&run->ended, 1, __ATOMIC_RELEASE);
 	if (pinned)
 		mp_main_unpin();
 	MP_TSAN_RELEASE(&run_g.tsan_finish); /* to whoever waited for the lcores */
 	return 0;
+}
+
+void mp_lcores_pass(struct mp_pipeline *pl)
+{
+	uint64_t seen[MP_MAX_LCORES];
+	for (unsigned i = 0; i < pl->n_runs; i++)
+		seen[i] = __atomic_load_n(&pl->run[i].loops, __ATOMIC_ACQUIRE);
+	for (unsigned i = 0; i < pl->n_runs; i++) {
+		/* Two: the pass under way when we looked may have begun before. */
+		for (unsigned spin = 0; __atomic_load_n(&pl->run[i].loops, __ATOMIC_ACQUIRE) < seen[i] + 2 &&
+		                        !__atomic_load_n(&pl->run[i].ended, __ATOMIC_ACQUIRE);
+		     spin++)
+			if (spin < 1000)
+				rte_pause();
+			else
+				usleep(20); /* the lcore's thread is not running */
+	}
 }
 
 int mp_pipeline_launch(struct mp_pipeline *pl)

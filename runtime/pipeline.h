@@ -45,6 +45,11 @@ struct mp_pipeline *mp_pipeline_create(struct mp_conf *c, void *app);
  * called, then drains in pipeline order. Blocks. @return 0. */
 int mp_pipeline_run(struct mp_pipeline *pl);
 
+/* Returns once every lcore still running has made two whole passes over
+ * its stage instances since the call: whatever burst one of them held when
+ * it was called has been passed on. Called off the datapath. */
+void mp_lcores_pass(struct mp_pipeline *pl);
+
 /* Launches the lcores other than the main one and returns; the main lcore's
  * list is run by mp_pipeline_run_main. For applications that own main(). */
 int mp_pipeline_launch(struct mp_pipeline *pl);

@@ -256,7 +256,7 @@ static void *reader(void *arg)
 		uint64_t boundary = 0, prev = 0;
 		for (;;) {
 			while (!mospipe_quiet() && !mospipe_finished())
-				usleep(200);
+				usleep(50);
 			if (mospipe_finished())
 				break;
 			uint64_t next = mospipe_gate_next();
