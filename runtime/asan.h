@@ -8,8 +8,8 @@
  * gave away, or a chunk the pool took back, gets a "use-after-poison"
  * report with both stacks. Outside ASan builds every macro is nothing.
  *
- * Mempools: a driver (runtime/asan.c, "mp_asan_ring": DPDK's ring driver
- * plus poisoning) and no per-lcore cache, since objects parked in a cache
+ * Mempools: our ring driver's hooks (runtime/mbufpool.c, "mp_mbuf_ring",
+ * with mp_asan_put/get below) and no per-lcore cache, since objects parked in a cache
  * never reach the driver. An object is poisoned from the first time it comes
  * back after the pool handed out anything (DPDK initialises every object of
  * a new pool in place). Code that reads freed memory on purpose (a
@@ -43,9 +43,48 @@ int __asan_address_is_poisoned(void const volatile *addr);
 #define MP_NO_ASAN
 #endif
 
-/* The mempool driver to create pools with: TSan's annotating driver in TSan
- * builds (runtime/tsan.h), the poisoning one in ASan builds, NULL (DPDK's
- * default) otherwise. */
+/* A mempool's record of its objects for the driver (runtime/mbufpool.c,
+ * "mp_mbuf_ring"): the range of addresses it ever held, unpoisoned when the
+ * pool goes away (DPDK frees a pool's memory before it calls the driver's
+ * free, and that memory is handed out again), and whether anything was
+ * taken yet (until then objects go in unpoisoned: DPDK fills a new pool and
+ * initialises every object in place). mp_asan_put poisons objects going
+ * back, mp_asan_get unpoisons objects taken. Nothing outside ASan builds. */
+#ifdef MP_ASAN
+#include <stdint.h>
+struct mp_asan_range {
+	uintptr_t lo, hi;
+	int armed;
+};
+void mp_asan_range_init(struct mp_asan_range *r);
+void mp_asan_range_fini(struct mp_asan_range *r);
+void mp_asan_put(struct mp_asan_range *r, size_t elt, void *const *objs, unsigned n);
+void mp_asan_get(struct mp_asan_range *r, size_t elt, void *const *objs, unsigned n);
+#else
+struct mp_asan_range {
+	char unused;
+};
+static inline void mp_asan_range_init(struct mp_asan_range *r)
+{
+	(void)r;
+}
+static inline void mp_asan_range_fini(struct mp_asan_range *r)
+{
+	(void)r;
+}
+static inline void mp_asan_put(struct mp_asan_range *r, size_t elt, void *const *objs, unsigned n)
+{
+	(void)r, (void)elt, (void)objs, (void)n;
+}
+static inline void mp_asan_get(struct mp_asan_range *r, size_t elt, void *const *objs, unsigned n)
+{
+	(void)r, (void)elt, (void)objs, (void)n;
+}
+#endif
+
+/* The mempool driver to create pools with: our ring driver in sanitizer
+ * builds (its hooks annotate for TSan and poison for ASan), NULL (DPDK's
+ * default) otherwise. Defined in runtime/mbufpool.c. */
 const char *mp_san_pool_ops(void);
 
 /* The per-lcore cache size to give a mempool: `want`, or 0 in ASan builds

@@ -44,7 +44,7 @@
 /* Objects per growth step: ~20 MB of 2 KiB mbufs. */
 #define POOL_CHUNK_OBJS 8192u
 
-/* ---- the mempool driver: DPDK's ring driver plus the populate hook ---------- */
+/* ---- the mempool driver ------------------------------------------------------ */
 
 /* Our populate: DPDK's helper, with each object made an mbuf before DPDK
  * adds it to the pool (obj_cb enqueues it: from then on any lcore may take
@@ -75,39 +75,70 @@ int mp_mbuf_populate(struct rte_mempool *mp, unsigned max_objs, void *vaddr, rte
 	return rte_mempool_op_populate_helper(mp, 0, max_objs, vaddr, iova, len, init_then_add, &a);
 }
 
-#if !defined(MP_ASAN) && !defined(MP_TSAN)
+/* The one driver every pool we create uses, in every build: DPDK's ring
+ * driver (a multi-producer, multi-consumer ring), our populate hook, and in
+ * sanitizer builds a hook per object crossing the ring: TSan is told of the
+ * hand-off (released on put, acquired on get: tsan.h), ASan poisons a free
+ * object and unpoisons a taken one (asan.h). Per-lcore mempool caches are
+ * inline code and stay on one thread; ASan builds run without them. */
+struct ring_pool {
+	struct rte_ring *r;
+	struct mp_asan_range asan; /* empty outside ASan builds */
+};
+
 static int ring_alloc(struct rte_mempool *mp)
 {
 	char name[RTE_RING_NAMESIZE + RTE_MEMPOOL_NAMESIZE];
+	struct ring_pool *p = rte_zmalloc("mp_ring_pool", sizeof(*p), 0);
+	if (!p)
+		return -ENOMEM;
 	snprintf(name, sizeof(name), "m_%.*s", (int)RTE_RING_NAMESIZE - 3, mp->name);
-	struct rte_ring *r = rte_ring_create(name, rte_align32pow2(mp->size + 1), mp->socket_id, 0);
-	if (!r)
-		return -rte_errno;
-	mp->pool_data = r;
+	p->r = rte_ring_create(name, rte_align32pow2(mp->size + 1), mp->socket_id, 0);
+	if (!p->r) {
+		int e = rte_errno;
+		rte_free(p);
+		return -e;
+	}
+	mp_asan_range_init(&p->asan);
+	mp->pool_data = p;
 	return 0;
 }
 
 static void ring_free(struct rte_mempool *mp)
 {
-	rte_ring_free(mp->pool_data);
+	struct ring_pool *p = mp->pool_data;
+	mp_asan_range_fini(&p->asan);
+	rte_ring_free(p->r);
+	rte_free(p);
 }
 
 static int ring_enqueue(struct rte_mempool *mp, void *const *objs, unsigned n)
 {
-	return rte_ring_mp_enqueue_bulk(mp->pool_data, objs, n, NULL) == 0 ? -ENOBUFS : 0;
+	struct ring_pool *p = mp->pool_data;
+	for (unsigned i = 0; i < n; i++)
+		MP_TSAN_RELEASE(objs[i]);
+	mp_asan_put(&p->asan, mp->elt_size, objs, n);
+	return rte_ring_mp_enqueue_bulk(p->r, objs, n, NULL) == 0 ? -ENOBUFS : 0;
 }
 
 static int ring_dequeue(struct rte_mempool *mp, void **objs, unsigned n)
 {
-	return rte_ring_mc_dequeue_bulk(mp->pool_data, objs, n, NULL) == 0 ? -ENOBUFS : 0;
+	struct ring_pool *p = mp->pool_data;
+	if (rte_ring_mc_dequeue_bulk(p->r, objs, n, NULL) == 0)
+		return -ENOBUFS;
+	for (unsigned i = 0; i < n; i++)
+		MP_TSAN_ACQUIRE(objs[i]);
+	mp_asan_get(&p->asan, mp->elt_size, (void *const *)objs, n);
+	return 0;
 }
 
 static unsigned ring_count(const struct rte_mempool *mp)
 {
-	return rte_ring_count(mp->pool_data);
+	const struct ring_pool *p = mp->pool_data;
+	return rte_ring_count(p->r);
 }
 
-static struct rte_mempool_ops lazy_ops = {
+static struct rte_mempool_ops ring_ops = {
     .name = "mp_mbuf_ring",
     .alloc = ring_alloc,
     .free = ring_free,
@@ -116,15 +147,14 @@ static struct rte_mempool_ops lazy_ops = {
     .get_count = ring_count,
     .populate = mp_mbuf_populate,
 };
-RTE_MEMPOOL_REGISTER_OPS(lazy_ops);
-#endif
+RTE_MEMPOOL_REGISTER_OPS(ring_ops);
 
-static const char *pool_ops(void)
+const char *mp_san_pool_ops(void)
 {
-#if !defined(MP_ASAN) && !defined(MP_TSAN)
-	return lazy_ops.name;
+#if defined(MP_ASAN) || defined(MP_TSAN)
+	return ring_ops.name;
 #else
-	return mp_san_pool_ops(); /* those drivers carry mp_mbuf_populate too */
+	return NULL; /* DPDK's default */
 #endif
 }
 
@@ -165,7 +195,7 @@ struct rte_mempool *mp_mbuf_pool_create(const char *name, unsigned n, unsigned c
 	mp = rte_mempool_create_empty(name, n, elt, cache, sizeof(priv), socket, RTE_MEMPOOL_F_NO_IOVA_CONTIG);
 	if (!mp)
 		goto fail;
-	if (rte_mempool_set_ops_byname(mp, pool_ops(), NULL) != 0) {
+	if (rte_mempool_set_ops_byname(mp, ring_ops.name, NULL) != 0) {
 		rte_errno = EINVAL;
 		goto fail;
 	}

@@ -44,9 +44,4 @@ extern char mp_tsan_rcu_token, mp_tsan_barrier_token; /* runtime/tsan.c */
 #define MP_TSAN_BARRIER_DONE() ((void)0)
 #endif
 
-/* The mempool driver to create pools with so that objects moving between
- * threads through a pool are annotated: "mp_tsan_ring" in TSan builds, NULL
- * (the default driver) otherwise. */
-const char *mp_tsan_pool_ops(void);
-
 #endif

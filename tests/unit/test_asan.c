@@ -68,7 +68,7 @@ START_TEST(mbuf_use_after_free)
 	mp_meta(m)->ts_ns = 2;
 	rte_pktmbuf_free(m);
 #ifdef MP_ASAN
-	ck_assert_str_eq(mp_san_pool_ops(), "mp_asan_ring");
+	ck_assert_str_eq(mp_san_pool_ops(), "mp_mbuf_ring");
 	ck_assert_uint_eq(mp_san_pool_cache(256), 0);
 	ck_assert(MP_ASAN_IS_POISONED(data));
 	ck_assert(MP_ASAN_IS_POISONED(mp_meta(m)));
