@@ -357,16 +357,18 @@ int mtcp_setconf(const struct mtcp_conf *conf)
 		/* As for mos.conf's no_ring_buffers (api_mosconf.c): mOS's count
 		 * of shared buffers, raised to the pool tcpsm needs for the table
 		 * when that is more (said on stderr). */
-		uint64_t need = tcpsm_buf_pool_need(c->flows, c->buf_size);
-		c->buf_pool = (uint64_t)conf->max_num_buffers * c->buf_size; /* 0: sized for the table */
-		if (c->buf_pool && c->buf_pool < need) {
+		uint64_t need;
+		int raised = 0;
+		c->buf_pool = 0;                          /* max_num_buffers = 0: sized for the table */
+		if (conf->max_num_buffers && c->buf_size) /* as mOS: count x size bytes */
+			c->buf_pool =
+			    mp_api_mos_pool((uint64_t)conf->max_num_buffers, c->buf_size, c->flows, &need, &raised);
+		if (raised)
 			fprintf(stderr,
 			        "mtcp_setconf: max_num_buffers = %d of %" PRIu64 " bytes cannot give each side of "
 			        "max_concurrency = %u flows its first reassembly chunks: the pool is %" PRIu64
 			        " bytes instead\n",
 			        conf->max_num_buffers, c->buf_size, c->flows, need);
-			c->buf_pool = need;
-		}
 		c->mos_buffers = (uint32_t)conf->max_num_buffers;
 	}
 	if (conf->tcp_timewait != m->tcp_timewait)

@@ -65,6 +65,14 @@ static int set(struct mp_conf *c, const char *path, unsigned line, const char *s
 	return -1;
 }
 
+uint64_t mp_api_mos_pool(uint64_t count, uint64_t size, unsigned flows, uint64_t *need, int *raised)
+{
+	uint64_t bytes = count * size;
+	*need = tcpsm_buf_pool_need(flows, size);
+	*raised = bytes < *need;
+	return *raised ? *need : bytes;
+}
+
 int mp_api_load_mosconf(struct mp_conf *c, const char *path, char *err, size_t errlen)
 {
 	FILE *f = fopen(path, "r");
@@ -200,17 +208,16 @@ int mp_api_load_mosconf(struct mp_conf *c, const char *path, char *err, size_t e
 		 * to that minimum, said once; mtcp_getconf() still reports the
 		 * file's count. */
 		char tmp[32];
-		uint64_t bytes = rings * (rmem ? rmem : c->buf_size);
-		uint64_t need = tcpsm_buf_pool_need(c->flows, c->buf_size);
-		if (bytes < need) {
+		uint64_t need;
+		int raised;
+		uint64_t bytes = mp_api_mos_pool(rings, rmem ? rmem : c->buf_size, c->flows, &need, &raised);
+		if (raised)
 			fprintf(stderr,
 			        "mtcp_init: %s:%u: mOS no_ring_buffers = %" PRIu64 " (%" PRIu64
 			        " bytes) cannot give each side "
 			        "of max_concurrency = %u flows its first reassembly chunks: the pool is %" PRIu64
 			        " bytes instead ([tcp] buf_pool)\n",
-			        path, rings_line, rings, bytes, c->flows, need);
-			bytes = need;
-		}
+			        path, rings_line, rings, rings * (rmem ? rmem : c->buf_size), c->flows, need);
 		snprintf(tmp, sizeof(tmp), "%" PRIu64, bytes);
 		if (set(c, path, rings_line, "tcp", "buf_pool", tmp, err, errlen) < 0)
 			goto fail;

@@ -137,6 +137,13 @@ int mp_api_modify(struct rte_mbuf *m, struct mp_meta *md, off_t offset, const ui
  * (-ENOBUFS: no mbuf). */
 int mp_api_reset_send(struct mp_appi *ai);
 
+/* mOS's count of shared receive buffers (mos.conf's no_ring_buffers,
+ * mtcp_conf.max_num_buffers) as [tcp] buf_pool: count * size bytes, unless
+ * that cannot give every side of a full table of flows its first chunks
+ * (mospipe refuses such a pool); then that minimum, *need, and *raised is
+ * set for the caller to say so. (api_mosconf.c) */
+uint64_t mp_api_mos_pool(uint64_t count, uint64_t size, unsigned flows, uint64_t *need, int *raised);
+
 /* Reads mOS's own configuration file (api_mosconf.c): when path holds
  * mOS's "mos { ... }" / "application { ... }" blocks, maps its keys onto c
  * and names each ignored one on stderr. @return 1 (read), 0 (not an mOS

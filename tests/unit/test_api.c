@@ -15,6 +15,7 @@
 #include "meta.h"
 #include "parse.h"
 #include "pipeline.h"
+#include "tcpsm.h"
 
 static struct rte_mempool *pool;
 static struct mp_conf conf;
@@ -270,6 +271,23 @@ START_TEST(insert_into_attached_frame)
 }
 END_TEST
 
+/* mOS's shared buffer count as the pool: count x size bytes (mOS's own
+ * pool), raised only when that cannot start every side of a full table. */
+START_TEST(mos_buffer_count_as_pool)
+{
+	uint64_t need;
+	int raised;
+	uint64_t per = tcpsm_buf_pool_need(4096, 16384);
+	ck_assert_uint_gt(per, 0);
+	uint64_t big = (per + 16383) / 16384 + 10;
+	ck_assert_uint_eq(mp_api_mos_pool(big, 16384, 4096, &need, &raised), big * 16384);
+	ck_assert_int_eq(raised, 0);
+	ck_assert_uint_eq(need, per);
+	ck_assert_uint_eq(mp_api_mos_pool(2, 16384, 4096, &need, &raised), per);
+	ck_assert_int_eq(raised, 1);
+}
+END_TEST
+
 int main(void)
 {
 	char err[1024];
@@ -293,6 +311,7 @@ int main(void)
 	tcase_add_test(t, chomp_and_insert_after_length_fix);
 	tcase_add_test(t, drop_and_bad_options);
 	tcase_add_test(t, insert_into_attached_frame);
+	tcase_add_test(t, mos_buffer_count_as_pool);
 	suite_add_tcase(s, t);
 	SRunner *sr = srunner_create(s);
 	srunner_set_fork_status(sr, CK_NOFORK);
