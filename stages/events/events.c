@@ -55,7 +55,8 @@
 struct ev_flow {
 	uint32_t sent; /* packets of the flow sent to the app stage */
 	uint8_t state; /* enum ev_flow_state */
-	uint8_t pad_[3];
+	uint8_t ended; /* a packet or control mbuf of it carried CONN_END */
+	uint8_t pad_[2];
 };
 
 enum ev_flow_state {
@@ -203,20 +204,26 @@ static unsigned events_poll(struct mp_stage_inst *si)
 			 * packets in the app stage, when it has one). */
 			struct ev_flow *ef = &ep->fl[md->flow_idx];
 			app = ef->state == EVF_FOLLOW;
+			if ((md->ev[0] | md->ev[1]) & MP_ON_CONN_END)
+				ef->ended = 1;
 			if (md->ctrl.type == MP_CTRL_RETIRE) {
 				ef->state = EVF_UNSEEN;
 				ef->sent = 0;
+				ef->ended = 0;
 			}
 		} else {
 			struct ev_flow *ef = &ep->fl[md->flow_idx];
 			if (ef->state == EVF_UNSEEN)
 				ef->state = flow_start(si, a, &rt, m, md);
 			if (ef->state == EVF_FOLLOW) {
-				/* With MOS_ON_ORPHAN registered, a followed flow's data
-				 * goes to the app: after its CONN_END it is an orphan
-				 * there (app.c, dispatch_raw). */
+				/* With MOS_ON_ORPHAN registered, the packet that ends a
+				 * followed flow goes to the app (which then holds the
+				 * flow gone) and so does every one after it: orphans
+				 * there (app.c, dispatch_raw). Before it the flow's
+				 * packets are no orphans, and bypass as usual. */
+				int end_now = ((md->ev[0] | md->ev[1]) & MP_ON_CONN_END) != 0;
 				if (mp_app_flow_want(a, md->flow_idx, md) || rt.any_raw ||
-				    (rt.any_orphan && md->kind == MP_PKT_DATA) ||
+				    (rt.any_orphan && (ef->ended || end_now)) ||
 				    ef->sent != mp_app_flow_done(a, md->flow_idx)) {
 					ef->sent++;
 					app = 1;
@@ -226,6 +233,7 @@ static unsigned events_poll(struct mp_stage_inst *si)
 					 * so the readers are past its window starts. */
 					tcpsm_flow_release(md->flow, md);
 				}
+				ef->ended |= (uint8_t)end_now;
 			} else {
 				app = rt.any_raw;
 			}

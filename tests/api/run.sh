@@ -277,6 +277,28 @@ if [ -f "$rae" ]; then
 	else ko "rst-inject-rae: $(grep -A2 'CONN_END RCV' "$tmp/trace.out" | tail -2)"; fi
 else ko "rst-inject-rae: $rae not found (set CORPUS)"; fi
 
+# 8c. MOS_ON_ORPHAN after CONN_END, and only then: on rst-inject-rae the
+#     packets after the RST the stack accepts (the one 8b pins: seq 1, ack
+#     26) are orphans, as many and as long as tcpdump shows them; the
+#     flow's packets before it are not, and registering the orphan
+#     callback no longer sends them all to the app stage (events bypasses
+#     those no callback wants: its `bypassed` counter).
+if [ -f "$rae" ]; then
+	{ cat "$conf"; printf '[output]\ncounters_json = %s\n' "$tmp/orphan.json"; } >"$tmp/orphan.conf"
+	after=$(tcpdump -nn -r "$rae" 2>/dev/null | awk 'e { n++; l += $NF } /Flags \[R\.\], seq 1, ack 26,/ { e = 1 } END { print n + 0, l + 0 }')
+	if MOSPIPE_INPUT=pcap:$rae "$root/$B/api/orphan_end" "$tmp/orphan.conf" "$tmp/orphan.out" >"$tmp/orphan.log" 2>&1 &&
+		grep -qx 'orphan_end: 0 failures' "$tmp/orphan.out"; then
+		got=$(awk '/^conn_end/ { print $4, $6 }' "$tmp/orphan.out")
+		byp=$(python3 -c 'import json,sys; print(sum(s["counters"]["bypassed"] for s in json.load(open(sys.argv[1]))["stages"] if s["stage"] == "events"))' "$tmp/orphan.json")
+		if [ "$got" = "$after" ] && [ "${byp:-0}" -gt 0 ] && grep -q '^conn_end 1 ' "$tmp/orphan.out"; then
+			ok "orphans after CONN_END: $got (packets, payload bytes) = tcpdump after the accepted RST; $byp packets bypassed before it"
+		else ko "orphans after CONN_END: got '$got' want '$after' (tcpdump), bypassed $byp"; fi
+	else
+		ko "orphan_end"
+		cat "$tmp/orphan.out" "$tmp/orphan.log" 2>/dev/null | tail -5
+	fi
+else ko "orphan_end: $rae not found (set CORPUS)"; fi
+
 # 9. Mappings: the trace is the same with the app on its own lcore, and two
 #    contexts on two app instances (one thread each) share the flows.
 { cat "$conf"; printf '[lcores]\n0 = rx classify tcpsm\n1 = events app tx\n'; } >"$tmp/2lc.conf"
