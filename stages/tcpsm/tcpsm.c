@@ -290,8 +290,9 @@ static unsigned tcpsm_poll(struct mp_stage_inst *si)
 	 * back-pressure never has to drop. */
 	unsigned room = mp_out_room(si);
 	n = mp_in_burst(si, b, RTE_MIN(si->pl->conf->burst, room / 3));
-	/* Three-step prefetch over the burst (metadata, table slot, flow): each
-	 * packet's flow is a likely cache miss at scale, so ask for it early. */
+	/* Prefetch over the burst in steps (metadata, table slot, flow, its
+	 * reassembly descriptors): each packet's flow is a likely cache miss at
+	 * scale, so ask for it early. */
 	for (unsigned i = 0; i < n && i < 8; i++)
 		rte_prefetch0(mp_meta(b[i]));
 	for (unsigned i = 0; i < n && i < 4; i++)
@@ -304,6 +305,8 @@ static unsigned tcpsm_poll(struct mp_stage_inst *si)
 			tcpsm_prefetch_slot(tp->ti, mp_meta(b[i + 4]));
 		if (i + 2 < n)
 			tcpsm_prefetch_flow(tp->ti, mp_meta(b[i + 2]));
+		if (tp->ti->reasm && i + 1 < n)
+			tcpsm_prefetch_bufs(tp->ti, mp_meta(b[i + 1]));
 		struct rte_mbuf *ended = NULL;
 		if (likely(md->kind == MP_PKT_DATA) &&
 		    unlikely(tcpsm_process(tp->ti, md, payload_of(tp, b[i], md)) == TCPSM_P_ENDED))
