@@ -41,7 +41,9 @@ int mospipe_flow_snap(mctx_t mctx, int sock, struct mp_conn_snap *out, const cha
 int mospipe_gate(uint64_t ns);
 
 /* 1 when the pipeline holds no packet (everything received has left tx) and
- * rx is waiting at the gate or finished; 0 otherwise. */
+ * rx is waiting at the gate or finished; 0 otherwise. Meant for a thread of
+ * the tool's own (midstat's reader): it waits for each lcore to make a pass
+ * over its stages, microseconds when they are idle. */
 int mospipe_quiet(void);
 
 /* 1 when the input has ended and the pipeline drained. */

@@ -426,6 +426,8 @@ void mp_lcores_pass(struct mp_pipeline *pl)
 	for (unsigned i = 0; i < pl->n_runs; i++)
 		seen[i] = __atomic_load_n(&pl->run[i].loops, __ATOMIC_ACQUIRE);
 	for (unsigned i = 0; i < pl->n_runs; i++) {
+		if (pl->run[i].lcore == rte_lcore_id())
+			continue; /* called from one of its stages: this pass is ours */
 		/* Two: the pass under way when we looked may have begun before. */
 		for (unsigned spin = 0; __atomic_load_n(&pl->run[i].loops, __ATOMIC_ACQUIRE) < seen[i] + 2 &&
 		                        !__atomic_load_n(&pl->run[i].ended, __ATOMIC_ACQUIRE);

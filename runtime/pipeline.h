@@ -47,7 +47,9 @@ int mp_pipeline_run(struct mp_pipeline *pl);
 
 /* Returns once every lcore still running has made two whole passes over
  * its stage instances since the call: whatever burst one of them held when
- * it was called has been passed on. Called off the datapath. */
+ * it was called has been passed on. Off the datapath; from a stage (a
+ * callback calling mospipe_quiet) the caller's own lcore is not waited
+ * for. */
 void mp_lcores_pass(struct mp_pipeline *pl);
 
 /* Launches the lcores other than the main one and returns; the main lcore's
