@@ -3,13 +3,18 @@
 mospipe with arguments a user could get wrong and expects exit status 2 and
 exactly one stderr line, starting "mospipe: ", that names the thing (regex
 in the row).  No sanitizer report is allowed either: error paths must not
-leak or crash.
+leak or crash.  A damaged capture is also checked against tcpdump's reading
+of it (damaged_vs_tcpdump): refused before the run by default, stopped at
+the damage with [input] pcap_check = none.
 """
 
 import argparse
+import json
 import re
 import shlex
+import shutil
 import struct
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -109,9 +114,6 @@ def damaged_vs_tcpdump(mospipe, cap, name, extra, res):
     default the file is refused before a packet is read (exit 2). Either
     way the message names the packets before the damage and libpcap's
     reason in libpcap's words."""
-    import json
-    import shutil
-    import subprocess
     if not shutil.which("tcpdump"):
         res.add("badinput", name, "SKIP", "tcpdump not installed (scripts/deps.sh installs it)")
         return
