@@ -300,10 +300,10 @@ static int scans_join(int report)
 	__atomic_store_n(&in_g.scan_stop, 1, __ATOMIC_RELEASE);
 	for (unsigned i = 0; i < in_g.n_file; i++) {
 		struct file_scan *fs = &in_g.scan[i];
-		if (!fs->started)
-			continue;
-		pthread_join(fs->t, NULL);
-		fs->started = 0;
+		if (fs->started) {
+			pthread_join(fs->t, NULL);
+			fs->started = 0;
+		}
 		if (fs->rc < 0) {
 			if (report && r == 0)
 				fprintf(stderr, "mospipe: %s\n", fs->err);
@@ -324,6 +324,8 @@ static int input_pcap(const struct mp_conf *c, char *files)
 {
 	char err[1024], *save = NULL;
 	int r;
+
+	__atomic_store_n(&in_g.scan_stop, 0, __ATOMIC_RELAXED); /* the scans run until EAL is up */
 
 	for (char *f = strtok_r(files, ",", &save); f; f = strtok_r(NULL, ",", &save)) {
 		struct mp_port *p = pending_port();
@@ -352,18 +354,16 @@ static int input_pcap(const struct mp_conf *c, char *files)
 				struct file_scan *fs = &in_g.scan[i];
 				fs->pf = pf;
 				fs->rc = 0;
-				if (c->pcap_check == MP_PCAPCHECK_NONE) {
-					/* rx meets any damage; a bound for the table */
-					fp->expect = (pf->size - 24) / 16;
-					continue;
-				}
+				fs->count = 0;
+				fs->upto = 24; /* none checked yet (scans_join's bound) */
+				if (c->pcap_check == MP_PCAPCHECK_NONE)
+					continue; /* rx meets any damage */
 				fs->min_bytes = c->pcap_check == MP_PCAPCHECK_WHOLE ? UINT64_MAX : SCAN_MIN_BYTES;
-				__atomic_store_n(&in_g.scan_stop, 0, __ATOMIC_RELAXED);
 				snprintf(fs->path, sizeof(fs->path), "%s", f);
 				if (pthread_create(&fs->t, NULL, scan_main, fs) == 0)
 					fs->started = 1;
 				else
-					scan_main(fs);
+					scan_main(fs); /* joined as done: scans_join reads its result */
 				continue;
 			}
 		}

@@ -358,11 +358,8 @@ int mtcp_setconf(const struct mtcp_conf *conf)
 		 * of shared buffers, raised to the pool tcpsm needs for the table
 		 * when that is more (said on stderr). */
 		uint64_t need;
-		int raised = 0;
-		c->buf_pool = 0;                          /* max_num_buffers = 0: sized for the table */
-		if (conf->max_num_buffers && c->buf_size) /* as mOS: count x size bytes */
-			c->buf_pool =
-			    mp_api_mos_pool((uint64_t)conf->max_num_buffers, c->buf_size, c->flows, &need, &raised);
+		int raised; /* max_num_buffers = 0: 0, sized for the table */
+		c->buf_pool = mp_api_mos_pool((uint64_t)conf->max_num_buffers, c->buf_size, c->flows, &need, &raised);
 		if (raised)
 			fprintf(stderr,
 			        "mtcp_setconf: max_num_buffers = %d of %" PRIu64 " bytes cannot give each side of "

@@ -69,7 +69,7 @@ uint64_t mp_api_mos_pool(uint64_t count, uint64_t size, unsigned flows, uint64_t
 {
 	uint64_t bytes = count * size;
 	*need = tcpsm_buf_pool_need(flows, size);
-	*raised = bytes < *need;
+	*raised = bytes && bytes < *need;
 	return *raised ? *need : bytes;
 }
 
@@ -208,16 +208,16 @@ int mp_api_load_mosconf(struct mp_conf *c, const char *path, char *err, size_t e
 		 * to that minimum, said once; mtcp_getconf() still reports the
 		 * file's count. */
 		char tmp[32];
-		uint64_t need;
+		uint64_t need, size = rmem ? rmem : c->buf_size;
 		int raised;
-		uint64_t bytes = mp_api_mos_pool(rings, rmem ? rmem : c->buf_size, c->flows, &need, &raised);
+		uint64_t bytes = mp_api_mos_pool(rings, size, c->flows, &need, &raised);
 		if (raised)
 			fprintf(stderr,
 			        "mtcp_init: %s:%u: mOS no_ring_buffers = %" PRIu64 " (%" PRIu64
 			        " bytes) cannot give each side "
 			        "of max_concurrency = %u flows its first reassembly chunks: the pool is %" PRIu64
 			        " bytes instead ([tcp] buf_pool)\n",
-			        path, rings_line, rings, rings * (rmem ? rmem : c->buf_size), c->flows, need);
+			        path, rings_line, rings, rings * size, c->flows, need);
 		snprintf(tmp, sizeof(tmp), "%" PRIu64, bytes);
 		if (set(c, path, rings_line, "tcp", "buf_pool", tmp, err, errlen) < 0)
 			goto fail;

@@ -141,7 +141,8 @@ int mp_api_reset_send(struct mp_appi *ai);
  * mtcp_conf.max_num_buffers) as [tcp] buf_pool: count * size bytes, unless
  * that cannot give every side of a full table of flows its first chunks
  * (mospipe refuses such a pool); then that minimum, *need, and *raised is
- * set for the caller to say so. (api_mosconf.c) */
+ * set for the caller to say so. 0 (no count, or no buffers): buf_pool = 0,
+ * sized for the table. (api_mosconf.c) */
 uint64_t mp_api_mos_pool(uint64_t count, uint64_t size, unsigned flows, uint64_t *need, int *raised);
 
 /* Reads mOS's own configuration file (api_mosconf.c): when path holds

@@ -187,16 +187,18 @@ static inline uint32_t tcpsm_md_hash(const struct mp_meta *md)
 }
 
 /* Prefetch steps for a packet a few places ahead in the burst: its table
- * slot first, then (once that line has arrived) the flow it points to, then
+ * slot first (@return it: the later steps take it, the hash is computed
+ * once), then (once that line has arrived) the flow it points to, then
  * (with buffers) its sides' reassembly descriptors. */
-static inline void tcpsm_prefetch_slot(const struct tcpsm_inst *ti, const struct mp_meta *md)
-{
-	rte_prefetch0(&ti->tab[tcpsm_md_hash(md) & ti->mask]);
-}
-
-static inline void tcpsm_prefetch_flow(const struct tcpsm_inst *ti, const struct mp_meta *md)
+static inline const struct tcpsm_slot *tcpsm_prefetch_slot(const struct tcpsm_inst *ti, const struct mp_meta *md)
 {
 	const struct tcpsm_slot *s = &ti->tab[tcpsm_md_hash(md) & ti->mask];
+	rte_prefetch0(s);
+	return s;
+}
+
+static inline void tcpsm_prefetch_flow(const struct tcpsm_inst *ti, const struct tcpsm_slot *s)
+{
 	if (s->f) {
 		rte_prefetch0(s->f);
 		rte_prefetch0((const char *)s->f + RTE_CACHE_LINE_SIZE);
@@ -219,9 +221,8 @@ static inline void tcpsm_prefetch_flow(const struct tcpsm_inst *ti, const struct
  * (tcpsm_reasm_apply for both sides, reasm_insert, reasm_edge). One lcore,
  * hs_search on the 3 M-frame peers pcap: 5.46 -> 4.95 s, replicated
  * pipelines 3.21 -> 2.77 s (medians of 7 and 5, alternated; bench/README.md). */
-static inline void tcpsm_prefetch_bufs(const struct tcpsm_inst *ti, const struct mp_meta *md)
+static inline void tcpsm_prefetch_bufs(const struct tcpsm_slot *s)
 {
-	const struct tcpsm_slot *s = &ti->tab[tcpsm_md_hash(md) & ti->mask];
 	const struct tcpsm_flow *f = s->f;
 	if (!f)
 		return;

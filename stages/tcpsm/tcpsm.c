@@ -293,20 +293,21 @@ static unsigned tcpsm_poll(struct mp_stage_inst *si)
 	/* Prefetch over the burst in steps (metadata, table slot, flow, its
 	 * reassembly descriptors): each packet's flow is a likely cache miss at
 	 * scale, so ask for it early. */
+	const struct tcpsm_slot *slot[RTE_DIM(b)];
 	for (unsigned i = 0; i < n && i < 8; i++)
 		rte_prefetch0(mp_meta(b[i]));
 	for (unsigned i = 0; i < n && i < 4; i++)
-		tcpsm_prefetch_slot(tp->ti, mp_meta(b[i]));
+		slot[i] = tcpsm_prefetch_slot(tp->ti, mp_meta(b[i]));
 	for (unsigned i = 0; i < n; i++) {
 		struct mp_meta *md = mp_meta(b[i]);
 		if (i + 8 < n)
 			rte_prefetch0(mp_meta(b[i + 8]));
 		if (i + 4 < n)
-			tcpsm_prefetch_slot(tp->ti, mp_meta(b[i + 4]));
+			slot[i + 4] = tcpsm_prefetch_slot(tp->ti, mp_meta(b[i + 4]));
 		if (i + 2 < n)
-			tcpsm_prefetch_flow(tp->ti, mp_meta(b[i + 2]));
+			tcpsm_prefetch_flow(tp->ti, slot[i + 2]);
 		if (tp->ti->reasm && i + 1 < n)
-			tcpsm_prefetch_bufs(tp->ti, mp_meta(b[i + 1]));
+			tcpsm_prefetch_bufs(slot[i + 1]);
 		struct rte_mbuf *ended = NULL;
 		if (likely(md->kind == MP_PKT_DATA) &&
 		    unlikely(tcpsm_process(tp->ti, md, payload_of(tp, b[i], md)) == TCPSM_P_ENDED))
