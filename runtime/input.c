@@ -848,9 +848,62 @@ int mp_port_kernel_rx(const struct mp_port *p, uint64_t *frames)
 	return r;
 }
 
-/* Configures and starts ethdev port i of pl: one rx queue, a tx queue per tx
- * instance (as many as the device has), checksum offloads when offered.
- * @return 0 or -errno after printing why. */
+/* The RSS key for replicated pipelines on a NIC's queues: 0x6d5a repeated
+ * makes the Toeplitz hash symmetric (Woo and Park, "Scalable TCP Session
+ * Monitoring with Symmetric Receive-side Scaling", 2012): a key that repeats
+ * every 16 bits hashes a tuple and its swap (addresses move by 32 bits,
+ * ports by 16) alike, so both directions of a flow land on one queue and rx
+ * hands nothing over; this one also spreads flows evenly (the paper).
+ * @return the key's length, len rounded down to an even count. */
+unsigned mp_rss_sym_key(uint8_t *key, unsigned len)
+{
+	len &= ~1u;
+	for (unsigned k = 0; k < len; k += 2) {
+		key[k] = 0x6d;
+		key[k + 1] = 0x5a;
+	}
+	return len;
+}
+
+/* RSS with the symmetric key on the queues of an ethdev port that replicated
+ * pipelines read (one queue per rx instance), when the device offers RSS
+ * for TCP; *ec then asks for it and key (at least info->hash_key_size, or
+ * 40, bytes) holds the key. @return 1 when asked for, 0 when not offered. */
+static int rss_sym_conf(const struct rte_eth_dev_info *info, struct rte_eth_conf *ec, uint8_t *key, unsigned keymax)
+{
+	uint64_t hf = info->flow_type_rss_offloads & (RTE_ETH_RSS_IPV4 | RTE_ETH_RSS_NONFRAG_IPV4_TCP |
+	                                              RTE_ETH_RSS_IPV6 | RTE_ETH_RSS_NONFRAG_IPV6_TCP);
+	unsigned len = info->hash_key_size ? info->hash_key_size : 40;
+	if (!(hf & (RTE_ETH_RSS_NONFRAG_IPV4_TCP | RTE_ETH_RSS_NONFRAG_IPV6_TCP)) || len > keymax)
+		return 0;
+	ec->rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+	ec->rx_adv_conf.rss_conf.rss_key = key;
+	ec->rx_adv_conf.rss_conf.rss_key_len = (uint8_t)mp_rss_sym_key(key, len);
+	ec->rx_adv_conf.rss_conf.rss_hf = hf;
+	return 1;
+}
+
+/* After the start: what the device holds, read back, for the start-up line.
+ * @return 1 when its key is the symmetric one. */
+static int rss_sym_check(uint16_t id, struct rte_eth_rss_conf *want)
+{
+	/* Some drivers take the key only this way (net_null; the ethdev layer
+	 * leaves rx_adv_conf to the driver's configure). */
+	(void)rte_eth_dev_rss_hash_update(id, want);
+	const uint8_t *key = want->rss_key;
+	unsigned len = want->rss_key_len;
+	uint8_t got[255];
+	struct rte_eth_rss_conf rc = {.rss_key = got, .rss_key_len = (uint8_t)sizeof(got)};
+	if (rte_eth_dev_rss_hash_conf_get(id, &rc) != 0 || len > sizeof(got))
+		return 0;
+	return memcmp(got, key, len) == 0;
+}
+
+/* Configures and starts ethdev port i of pl: one rx queue (a queue per rx
+ * instance for replicated pipelines on a live port: every queue of an
+ * AF_PACKET or AF_XDP port, n_rx queues with symmetric RSS on another
+ * ethdev), a tx queue per tx instance (as many as the device has), checksum
+ * offloads when offered. @return 0 or -errno after printing why. */
 static int ethdev_start(struct mp_pipeline *pl, unsigned i)
 {
 	const struct mp_conf *c = pl->conf;
@@ -877,6 +930,20 @@ static int ethdev_start(struct mp_pipeline *pl, unsigned i)
 	 * hashes frames over its queues' sockets (PACKET_FANOUT), so one left
 	 * unpolled would hold its share until its ring overflowed. */
 	unsigned nq = pl->port[i].kind == MP_PORT_IFACE && info.max_rx_queues > 1 ? info.max_rx_queues : 1;
+	unsigned n_rx = c->n_inst[MP_ST_RX];
+	uint8_t key[255];
+	int rss = 0;
+	if (pl->port[i].kind == MP_PORT_ETHDEV && c->fanout == MP_FANOUT_INDEX && n_rx > 1) {
+		if (info.max_rx_queues < n_rx) {
+			fprintf(stderr,
+			        "mospipe: port %u (%s): %u replicated pipelines need a receive queue each, the "
+			        "device has %u (use fewer rx instances in [lcores], or [pipeline] fanout = hash)\n",
+			        id, pl->port[i].name, n_rx, info.max_rx_queues);
+			return -EINVAL;
+		}
+		nq = n_rx;
+		rss = rss_sym_conf(&info, &ec, key, sizeof(key));
+	}
 	pl->port[i].n_rxq = (uint16_t)nq;
 	r = rte_eth_dev_configure(id, (uint16_t)nq, (uint16_t)q, &ec);
 	if (r == 0) {
@@ -897,6 +964,17 @@ static int ethdev_start(struct mp_pipeline *pl, unsigned i)
 		return r;
 	}
 	rte_eth_promiscuous_enable(id);
+	if (nq > 1 && pl->port[i].kind == MP_PORT_ETHDEV)
+		/* Frames of a flow that come in on another instance's queue
+		 * are handed to it by rx (stages/rx/rx.c): the key only spares
+		 * the hand-off. */
+		fprintf(stderr, "mospipe: port %u (%s): %u receive queues, one per rx instance; %s\n", id,
+		        pl->port[i].name, nq,
+		        !rss ? "no RSS for TCP on this device: rx hands each frame to its flow's instance"
+		        : rss_sym_check(id, &ec.rx_adv_conf.rss_conf)
+		            ? "RSS with a symmetric key (both directions of a flow on one queue)"
+		            : "RSS asked with a symmetric key, but the device does not report it back: rx hands "
+		              "frames on the wrong queue to their flow's instance");
 	/* What the kernel has counted so far is not the box's: port_missed
 	 * counts from here (frames the interface got that rx never saw). */
 	if (pl->port[i].kind == MP_PORT_IFACE && mp_port_kernel_rx(&pl->port[i], &pl->port[i].k_base) < 0)
@@ -940,10 +1018,13 @@ int mp_input_ports_setup(struct mp_pipeline *pl)
 		                "MOSPIPE_INPUT=pcap:FILE, or a --vdev in [eal] args\n");
 		return -ENODEV;
 	}
-	int all_iface = n == in_g.n_pending;
+	/* Live ports qualify: -i interfaces and other ethdevs (a NIC, a vdev in
+	 * [eal] args) get a receive queue per rx instance. Not net_pcap: one
+	 * queue, read in file order. */
+	int all_live = 1;
 	for (unsigned i = 0; i < in_g.n_pending && i < n; i++)
-		all_iface &= in_g.pending[i].kind == MP_PORT_IFACE;
-	if (c->fanout == MP_FANOUT_INDEX && c->n_inst[MP_ST_RX] > 1 && n > 0 && !all_iface) {
+		all_live &= in_g.pending[i].kind == MP_PORT_IFACE || in_g.pending[i].kind == MP_PORT_ETHDEV;
+	if (c->fanout == MP_FANOUT_INDEX && c->n_inst[MP_ST_RX] > 1 && n > 0 && !all_live) {
 		/* Other ports are polled whole, spread over rx instances: the
 		 * two directions of a flow may enter through different ones.
 		 * Classic pcap files rx maps itself are split by address hash
@@ -953,8 +1034,8 @@ int mp_input_ports_setup(struct mp_pipeline *pl)
 		fprintf(stderr,
 		        "mospipe: [pipeline] fanout = index with %u rx instances needs an input that keeps "
 		        "each flow on one rx instance (gen: parts, classic pcap files read with "
-		        "[input] pcap_mmap = yes, or live interfaces given by -i / iface:); with other ports or "
-		        "pcapng files use fanout = hash\n",
+		        "[input] pcap_mmap = yes, live interfaces given by -i / iface:, or DPDK ports with a "
+		        "receive queue per rx instance); with net_pcap ports or pcapng files use fanout = hash\n",
 		        c->n_inst[MP_ST_RX]);
 		return -EINVAL;
 	}

@@ -21,6 +21,10 @@ int mp_input_ports_setup(struct mp_pipeline *pl);
  * count (/sys/class/net/IF/statistics rx_packets + rx_dropped, of the
  * caller's network namespace; rx_packets alone for an AF_XDP port). @return 0, or -errno when unreadable. */
 int mp_port_kernel_rx(const struct mp_port *p, uint64_t *frames);
+/* Fills key with len bytes (rounded down to even) of the symmetric RSS key
+ * that ports read by replicated pipelines are given (0x6d5a repeated: the
+ * Toeplitz hash of a flow's two directions is the same). @return the length. */
+unsigned mp_rss_sym_key(uint8_t *key, unsigned len);
 
 /* Whether the mbuf pool must be made whole at start (an AF_XDP port
  * registers its memory with the kernel once), not filled as used. */

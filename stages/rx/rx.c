@@ -128,9 +128,10 @@ static int rx_init(struct mp_stage_inst *si)
 			rpp->split_n = (uint16_t)n_rx;
 			rpp->split_i = (uint16_t)si->idx;
 			rpp->stats_owner = 1;
-		} else if (split && p->kind == MP_PORT_IFACE) {
+		} else if (split && (p->kind == MP_PORT_IFACE || p->kind == MP_PORT_ETHDEV)) {
 			/* Its queues q with q % n_rx == idx (input.c refuses a
-			 * port with fewer queues than rx instances). */
+			 * port with fewer queues than rx instances; a NIC's get
+			 * a symmetric RSS key). */
 			struct rx_port *rpp = &rp->port[rp->n++];
 			rpp->p = p;
 			rpp->q_first = (uint16_t)si->idx;

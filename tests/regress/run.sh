@@ -10,6 +10,8 @@
 #             burst and mapping (one lcore, burst 1 is the reference)
 #   wirelen   wirelen.py: the frame's length on the wire through every capture
 #             reader (snaplen cut vs. a datagram longer than its frame) vs tcpdump
+#   ports     ports.py: replicated pipelines on DPDK ports (net_null, net_ring):
+#             a receive queue per rx instance, the symmetric RSS key read back
 # prints one table of all checks and ends with "regress: N passed, M failed";
 # exit 1 if anything failed.  README.md in this folder says more.
 #
@@ -93,6 +95,7 @@ if [ -z "${REGRESS_ONLY:-}" ]; then
 	run_part equiv python3 "$here/equiv.py" --build "$build" --corpus "$corpus" --results "$results"
 fi
 run_part wirelen python3 "$here/wirelen.py" --mospipe "$mospipe" --results "$results" ${set_args[@]+"${set_args[@]}"}
+run_part ports python3 "$here/ports.py" --mospipe "$mospipe" --results "$results"
 
 # The table: one row per check, warnings after it.
 echo
