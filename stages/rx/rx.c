@@ -362,6 +362,9 @@ static unsigned steer(struct mp_stage_inst *si, struct rx_port *rpp, struct rte_
 			continue;
 		if (!rp->steer_to[j]) /* every instance's init ran before any poll */
 			rp->steer_to[j] = rx_of(si->pl, j)->steer;
+		/* To steer_in on instance j's lcore (tsan.h), as mp_out_send. */
+		for (unsigned x = 0; x < n_other[j]; x++)
+			MP_TSAN_RELEASE(other[j][x]);
 		unsigned k = rte_ring_enqueue_burst(rp->steer_to[j], (void **)other[j], n_other[j], NULL);
 		moved += k;
 		if (k < n_other[j]) {
@@ -382,6 +385,8 @@ static unsigned steer_in(struct mp_stage_inst *si, unsigned burst)
 	struct rx_priv *rp = si->priv;
 	struct rte_mbuf *b[256];
 	unsigned n = rte_ring_dequeue_burst(rp->steer, (void **)b, burst, NULL);
+	for (unsigned i = 0; i < n; i++)
+		MP_TSAN_ACQUIRE(b[i]); /* from steer() on the instance that read it */
 	if (n) {
 		mp_ctr_add(si, RX_STEERED_IN, n);
 		mp_out_send(si, 0, b, n);
@@ -633,8 +638,10 @@ static void rx_fini(struct mp_stage_inst *si)
 	if (rp && rp->steer) {
 		/* Nothing is left after a stop (rx_poll); a failed start may. */
 		struct rte_mbuf *m;
-		while (rte_ring_dequeue(rp->steer, (void **)&m) == 0)
+		while (rte_ring_dequeue(rp->steer, (void **)&m) == 0) {
+			MP_TSAN_ACQUIRE(m);
 			rte_pktmbuf_free(m);
+		}
 		rte_ring_free(rp->steer);
 	}
 	rte_free(rp);
