@@ -237,31 +237,43 @@ static uint32_t rec_lens(const struct mp_pcapfile *f, const uint8_t *h, uint32_t
  * MAXIMUM_SNAPLEN, the limit of every link type classify parses). */
 #define PCAP_MAX_CAPLEN 262144u
 
-int mp_pcapfile_next(struct mp_pcapfile *f, const uint8_t **data, uint32_t *caplen, uint64_t *ts_ns)
+int mp_pcapfile_at(const struct mp_pcapfile *f, uint64_t pos, struct mp_pcaprec *r)
 {
-	if (f->pos + 16 > f->size) {
-		f->bad = f->pos < f->size; /* a partial header, not a clean end */
-		return 0;
-	}
-	const uint8_t *h = f->map + f->pos;
+	if (pos + 16 > f->size)
+		return pos < f->size ? -1 : 0; /* a partial header, or a clean end */
+	const uint8_t *h = f->map + pos;
 	uint32_t sec = rd32(h, f->swap), frac = rd32(h + 4, f->swap), wl, cl = rec_lens(f, h, &wl);
 	/* What the scan refuses, for the part of a file it left unchecked
 	 * (mp_pcapfile_scan_until). */
-	if (cl > f->size - f->pos - 16 || cl > PCAP_MAX_CAPLEN) {
-		f->bad = 1;
-		return 0;
-	}
-	*data = h + 16;
-	*caplen = cl;
+	if (cl > f->size - pos - 16 || cl > PCAP_MAX_CAPLEN)
+		return -1;
+	r->data = h + 16;
+	r->caplen = cl;
 	/* The original length says whether the capture cut the frame; one
 	 * below the captured length is nonsense a writer made: the bytes we
 	 * have are the frame. */
-	f->wirelen = wl > cl ? wl : cl;
+	r->wirelen = wl > cl ? wl : cl;
 	/* Microseconds, as net_pcap (libpcap's default precision) gives them:
 	 * results do not depend on which reader ran. */
 	uint64_t us = f->nano ? frac / 1000u : frac;
-	*ts_ns = ((uint64_t)sec * 1000000u + us) * 1000u;
-	f->pos += 16 + (uint64_t)cl;
+	r->ts_ns = ((uint64_t)sec * 1000000u + us) * 1000u;
+	r->next = pos + 16 + (uint64_t)cl;
+	return 1;
+}
+
+int mp_pcapfile_next(struct mp_pcapfile *f, const uint8_t **data, uint32_t *caplen, uint64_t *ts_ns)
+{
+	struct mp_pcaprec r;
+	int k = mp_pcapfile_at(f, f->pos, &r);
+	if (k <= 0) {
+		f->bad = k < 0;
+		return 0;
+	}
+	*data = r.data;
+	*caplen = r.caplen;
+	*ts_ns = r.ts_ns;
+	f->wirelen = r.wirelen;
+	f->pos = r.next;
 	return 1;
 }
 

@@ -54,6 +54,18 @@ struct mp_pcapfile *mp_pcapfile_open(const char *path, char *err, size_t errlen)
  * time in ns at microsecond precision; its original length in f->wirelen
  * (never below caplen). @return 1, or 0 at the end. */
 int mp_pcapfile_next(struct mp_pcapfile *f, const uint8_t **data, uint32_t *caplen, uint64_t *ts_ns);
+/* One record, as mp_pcapfile_next reads it. */
+struct mp_pcaprec {
+	const uint8_t *data; /* its captured bytes, in the mapping */
+	uint32_t caplen, wirelen;
+	uint64_t ts_ns;
+	uint64_t next; /* where the next record starts */
+};
+/* The record at file offset pos (a record's start), without moving f: for
+ * readers that share one mapping (stages/rx/rx_split.c). @return 1, 0 at a
+ * clean end (pos is the file's size), -1 at what mp_pcapfile_next refuses
+ * (f->bad). */
+int mp_pcapfile_at(const struct mp_pcapfile *f, uint64_t pos, struct mp_pcaprec *r);
 /* Validates a mapped file as libpcap reads it, without reading a packet:
  * walks the record headers, counts them (*count) and refuses a partial
  * header, a record cut short or a captured length libpcap refuses, with the

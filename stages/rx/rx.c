@@ -51,6 +51,7 @@
 #include "pipeline.h"
 #include "rx.h"
 #include "rx_hash.h"
+#include "rx_split.h"
 #include "stage.h"
 
 #define MP_CTR_STAGE rx
@@ -62,10 +63,15 @@ struct rx_port {
 	struct mp_port *p;
 	/* A capture rx maps itself: this instance's cursor in it. Split over
 	 * the rx instances (split_n > 1: replicated pipelines on one file),
-	 * each reads every record and takes those whose address hash falls to
-	 * it (both directions of a flow, and every fragment of a datagram). */
+	 * each takes the records whose address hash falls to it (both
+	 * directions of a flow, and every fragment of a datagram), from lists
+	 * the instances make in turns as they walk the file (rx_split.h). */
 	struct mp_pcapfile cur;
 	uint16_t split_n, split_i;
+	/* split_n > 1: the walk the instances share (rx_split.h; instance 0
+	 * owns it) and this instance's place in it. */
+	struct rxs *split;
+	struct rxs_cur sc;
 	uint64_t got;      /* packets received */
 	uint64_t last_tsc; /* last time it delivered or was checked */
 	int finished;
@@ -96,13 +102,16 @@ struct rx_priv {
 	/* What rx.h's accessors read from other threads: written by this
 	 * instance's lcore only (gate_ns: by rx_gate_set), each an atomic
 	 * store; the orders are those rx.h states. */
-	uint64_t gate_ns;   /* deliver no capture packet later than this (0 = open) */
-	uint64_t gate_next; /* time of the first packet held at the gate, 0 = none */
-	uint32_t gate_held; /* packets held at the gate */
-	uint8_t gate_eof;   /* holds the end of its input until the gate opens */
-	uint8_t done_input; /* ended, as the accessors see it */
-	uint64_t last_ts;   /* packet time last passed on */
+	uint64_t gate_ns;     /* deliver no capture packet later than this (0 = open) */
+	uint64_t gate_next;   /* time of the first packet held at the gate, 0 = none */
+	uint32_t gate_held;   /* packets held at the gate */
+	uint8_t gate_eof;     /* holds the end of its input until the gate opens */
+	uint8_t gate_starved; /* a shared file's next block waits on an instance that lags (split_rx) */
+	uint8_t done_input;   /* ended, as the accessors see it */
+	uint64_t last_ts;     /* packet time last passed on */
 };
+
+static struct rx_priv *rx_of(const struct mp_pipeline *pl, unsigned i);
 
 static int rx_init(struct mp_stage_inst *si)
 {
@@ -128,6 +137,20 @@ static int rx_init(struct mp_stage_inst *si)
 			rpp->split_n = (uint16_t)n_rx;
 			rpp->split_i = (uint16_t)si->idx;
 			rpp->stats_owner = 1;
+			/* Instances are set up in order, before any polls. */
+			struct rx_priv *r0 = si->idx ? rx_of(pl, 0) : NULL;
+			for (unsigned k = 0; r0 && k < r0->n; k++)
+				if (r0->port[k].p == p)
+					rpp->split = r0->port[k].split;
+			if (!si->idx)
+				rpp->split = rxs_create(p->pf, n_rx, p->dlt);
+			if (!rpp->split) {
+				fprintf(stderr, "mospipe: rx.%u: out of memory for the walk of %s\n", si->idx, p->name);
+				for (unsigned k = 0; k + 1 < rp->n && !si->idx; k++)
+					rxs_free(rp->port[k].split);
+				rte_free(rp);
+				return -ENOMEM;
+			}
 		} else if (split && (p->kind == MP_PORT_IFACE || p->kind == MP_PORT_ETHDEV)) {
 			/* Its queues q with q % n_rx == idx (input.c refuses a
 			 * port with fewer queues than rx instances; a NIC's get
@@ -273,6 +296,51 @@ static int copy_chained(struct rte_mempool *mp, struct rte_mbuf *m, const uint8_
 	return 0;
 }
 
+/* file_rx for a file the rx instances share (rpp->split): this instance's
+ * records from the walk's lists, into b[n..burst) (allocated). */
+static uint16_t split_rx(struct mp_stage_inst *si, struct rx_port *rpp, struct rte_mbuf **b, unsigned burst, unsigned n)
+{
+	struct rx_priv *rp = si->priv;
+	struct rte_mempool *mp = si->pl->pool;
+	/* Walk ahead: the next block, when it is this instance's, before the
+	 * others (and this one) need it. */
+	rxs_help(rpp->split, rpp->split_i);
+	while (n < burst) {
+		struct mp_pcaprec r;
+		int x = rxs_peek(rpp->split, rpp->split_i, &rpp->sc, &r);
+		/* Held back by an instance that lags a ring of blocks behind:
+		 * when that one holds packets at the offline gate, this one is
+		 * stopped at it too (its next record comes after the held one:
+		 * rx_gate_waiting), else it is waiting on a reader that moves. */
+		__atomic_store_n(&rp->gate_starved, x == RXS_FULL, __ATOMIC_RELEASE);
+		if (x != RXS_OK) {
+			if (x == RXS_WAIT || x == RXS_FULL)
+				break; /* another instance walks the next block, or lags */
+			rpp->finished = 1;
+			/* Counted once: by the instance that walked to the damage. */
+			if (x == RXS_BAD && rxs_ended_by(rpp->split, rpp->split_i, &rpp->sc)) {
+				mp_ctr_add(si, RX_PORT_ERRORS, 1);
+				rpp->p->damaged = 1; /* read after the lcores are joined */
+			}
+			break;
+		}
+		struct rte_mbuf *m = b[n];
+		if (likely(r.caplen <= UINT16_MAX)) {
+			mp_mbuf_attach_bytes(m, r.data, (uint16_t)r.caplen); /* no copy */
+		} else if (copy_chained(mp, m, r.data, r.caplen) < 0) {
+			mp_ctr_add(si, RX_NO_MBUF, 1); /* this record again, with fresh mbufs */
+			break;
+		}
+		rxs_take(&rpp->sc);
+		mp_meta(m)->ts_ns = r.ts_ns;
+		mp_meta(m)->pkt.wirelen = r.wirelen;
+		n++;
+	}
+	if (n < burst)
+		rte_pktmbuf_free_bulk(b + n, burst - n);
+	return (uint16_t)n;
+}
+
 /* Fills up to burst mbufs from a mapped capture file (port->pf): each mbuf
  * attached to its record's bytes in the mapping (mbufpool.h; copying them
  * was ~60% of rx's 700 cycles/packet on the bench pcap), a frame above
@@ -289,6 +357,8 @@ static uint16_t file_rx(struct mp_stage_inst *si, struct rx_port *rpp, struct rt
 		mp_ctr_add(si, RX_NO_MBUF, 1);
 		return 0;
 	}
+	if (rpp->split)
+		return split_rx(si, rpp, b, burst, n);
 	while (n < burst) {
 		const uint8_t *d;
 		uint32_t len;
@@ -297,14 +367,12 @@ static uint16_t file_rx(struct mp_stage_inst *si, struct rx_port *rpp, struct rt
 		mp_pcapfile_prefetch(pf);
 		if (!mp_pcapfile_next(pf, &d, &len, &ts)) {
 			rpp->finished = 1;
-			if (pf->bad && rpp->split_i == 0) { /* counted once when split */
+			if (pf->bad) {
 				mp_ctr_add(si, RX_PORT_ERRORS, 1);
 				rpp->p->damaged = 1; /* read after the lcores are joined */
 			}
 			break;
 		}
-		if (rpp->split_n > 1 && rx_addr_hash_raw(d, len, rpp->p->dlt) % rpp->split_n != rpp->split_i)
-			continue; /* another instance's share */
 		struct rte_mbuf *m = b[n];
 		if (likely(len <= UINT16_MAX)) {
 			mp_mbuf_attach_bytes(m, d, (uint16_t)len); /* no copy */
@@ -338,8 +406,6 @@ static uint16_t port_rx(struct rx_port *rpp, struct rte_mbuf **b, unsigned burst
 	}
 	return 0;
 }
-
-static struct rx_priv *rx_of(const struct mp_pipeline *pl, unsigned i);
 
 /* Replicated pipelines on a port's queues: keeps in b the frames whose
  * address hash falls to this instance and hands the others to theirs.
@@ -490,6 +556,16 @@ static unsigned gate_release(struct mp_stage_inst *si, unsigned burst, int all, 
 	return k;
 }
 
+/* While this instance reads no file record (packets held at the gate, no
+ * room downstream), it still walks the blocks of the files it shares that
+ * are its to walk: the other instances may be waiting for them. */
+static void split_help(struct rx_priv *rp)
+{
+	for (unsigned k = 0; k < rp->n; k++)
+		if (rp->port[k].split && !rp->port[k].finished)
+			rxs_help(rp->port[k].split, rp->port[k].split_i);
+}
+
 static unsigned rx_poll(struct mp_stage_inst *si)
 {
 	struct rx_priv *rp = si->priv;
@@ -526,11 +602,15 @@ static unsigned rx_poll(struct mp_stage_inst *si)
 	unsigned room = mp_out_room(si);
 	if (room < burst)
 		burst = room;
-	if (burst == 0)
+	if (burst == 0) {
+		split_help(rp);
 		return 0;
+	}
 	if (unlikely(rp->n_stash)) {
 		int held;
 		unsigned k = gate_release(si, burst, 0, &held);
+		if (held)
+			split_help(rp);
 		if (held || k)
 			return k;
 	}
@@ -635,6 +715,8 @@ static unsigned rx_poll(struct mp_stage_inst *si)
 static void rx_fini(struct mp_stage_inst *si)
 {
 	struct rx_priv *rp = si->priv;
+	for (unsigned k = 0; rp && si->idx == 0 && k < rp->n; k++)
+		rxs_free(rp->port[k].split); /* instance 0's (rx_init) */
 	if (rp && rp->steer) {
 		/* Nothing is left after a stop (rx_poll); a failed start may. */
 		struct rte_mbuf *m;
@@ -683,7 +765,8 @@ int rx_gate_waiting(const struct mp_pipeline *pl)
 		const struct rx_priv *rp = rx_of(pl, i);
 		if (rp && !__atomic_load_n(&rp->done_input, __ATOMIC_ACQUIRE) &&
 		    !__atomic_load_n(&rp->gate_next, __ATOMIC_ACQUIRE) &&
-		    !__atomic_load_n(&rp->gate_eof, __ATOMIC_ACQUIRE))
+		    !__atomic_load_n(&rp->gate_eof, __ATOMIC_ACQUIRE) &&
+		    !__atomic_load_n(&rp->gate_starved, __ATOMIC_ACQUIRE))
 			return 0;
 	}
 	return 1;

@@ -8,7 +8,9 @@
  * listed are those whose original length the mapped reader finds longer
  * than their captured bytes; the header scan (mp_pcapfile_scan) accepts
  * every file libpcap reads whole, with its count, and refuses only files
- * libpcap refuses. */
+ * libpcap refuses; the walk replicated pipelines share (stages/rx/
+ * rx_split.c), read by two instances in turn, yields the same records
+ * between them, in order, and ends where the mapped reader ends. */
 #define _GNU_SOURCE
 #include <stdint.h>
 #include <stdio.h>
@@ -18,6 +20,7 @@
 #include <unistd.h>
 
 #include "pcapin.h"
+#include "rx_split.h"
 
 #define CHECK(c)                                                                                                       \
 	do {                                                                                                           \
@@ -82,6 +85,36 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			snprintf(want, sizeof(want), "damaged after %llu packets:", (unsigned long long)n);
 			CHECK(strstr(e3, want) != NULL);
 		}
+		/* the shared walk: two instances polled in turn get the reader's
+		 * records between them, each in file order, and end as it did */
+		struct mp_pcapfile g = *f; /* from the first record, as rx's copy */
+		g.pos = 24;
+		struct rxs *sp = rxs_create(&g, 2, dlt >= 0 ? dlt : 1);
+		CHECK(sp != NULL);
+		struct rxs_cur c[2] = {{0, 0}, {0, 0}};
+		const uint8_t *last[2] = {NULL, NULL};
+		uint64_t got = 0;
+		int end[2] = {2, 2};
+		for (unsigned spins = 0; end[0] == 2 || end[1] == 2; spins++) {
+			CHECK(spins < 1000000);
+			for (unsigned j = 0; j < 2; j++) {
+				struct mp_pcaprec rr;
+				int x = end[j] == 2 ? rxs_peek(sp, j, &c[j], &rr) : RXS_END;
+				if (x == RXS_OK) {
+					CHECK(rr.data > last[j] && rr.data + rr.caplen <= f->map + f->size);
+					last[j] = rr.data;
+					rxs_take(&c[j]);
+					got++;
+				} else if (x == RXS_END || x == RXS_BAD) {
+					if (end[j] == 2) {
+						CHECK((x == RXS_BAD) == (f->bad != 0));
+						end[j] = x;
+					}
+				}
+			}
+		}
+		CHECK(got == n);
+		rxs_free(sp);
 		/* a scan stopped early refuses only damage in what it checked,
 		 * and counts the same records when it got to the end */
 		int stop = 1;

@@ -101,7 +101,12 @@ def main():
                         "; ".join(problems) + f" | got: {shown[:200]} | ran: {r.cmdline()}")
             else:
                 res.add("badinput", case["name"], "PASS", shown[:160])
+        # Replicated pipelines share one walk of the file (stages/rx/rx_split.c):
+        # the packets before the damage are read whichever instance they fall to.
+        replicated = ["-l", "0=rx.0,classify.0,tcpsm.0,events.0,app.0,tx.0;1=rx.1,classify.1,tcpsm.1,events.1,"
+                      "app.1,tx.1", "--set", "pipeline.fanout=index"]
         for name, extra in (("damaged-as-read", ["--set", "input.pcap_check=none"]),
+                            ("damaged-as-read-replicated", ["--set", "input.pcap_check=none"] + replicated),
                             ("damaged-checked-first", [])):
             damaged_vs_tcpdump(args.mospipe, Path(tmp) / "damaged.pcap", name, extra, res)
     return 1 if res.failed() else 0

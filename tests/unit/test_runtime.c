@@ -24,6 +24,8 @@
 #include "mbufpool.h"
 #include "pcapin.h"
 #include "pipeline.h"
+#include "rx_hash.h"
+#include "rx_split.h"
 #include "stage.h"
 
 static struct rte_mempool *pool;
@@ -804,6 +806,203 @@ START_TEST(mbuf_pool_grows_as_used)
 }
 END_TEST
 
+/* A file of n records of varied sizes (64 to 1,514 bytes, addresses from
+ * 64 hosts) over many of rx_split.h's blocks; cut short in its last record
+ * when cut. */
+static int write_split_capture(const char *path, unsigned n, int cut)
+{
+	pcap_t *p = pcap_open_dead(DLT_EN10MB, 65535);
+	pcap_dumper_t *d = pcap_dump_open(p, path);
+	if (!d)
+		return -1;
+	static uint8_t f[1514];
+	uint32_t x = 7;
+	for (unsigned i = 0; i < n; i++) {
+		x = x * 1103515245u + 12345u;
+		unsigned len = 64 + (x >> 8) % (sizeof(f) - 63);
+		memset(f, 0, sizeof(f));
+		f[12] = 0x08;
+		f[14] = 0x45;
+		f[23] = 6;
+		f[26] = 10, f[29] = (uint8_t)(x >> 20) % 64;
+		f[30] = 10, f[31] = 1, f[33] = (uint8_t)(x >> 26);
+		f[40] = (uint8_t)i;
+		struct pcap_pkthdr h = {.ts = {.tv_sec = 1000 + i, .tv_usec = 0}, .caplen = len, .len = len};
+		pcap_dump((u_char *)d, &h, f);
+	}
+	pcap_dump_close(d);
+	pcap_close(p);
+	if (cut) {
+		FILE *t = fopen(path, "r+");
+		if (!t || fseek(t, 0, SEEK_END) != 0)
+			return -1;
+		long end = ftell(t);
+		fclose(t);
+		if (truncate(path, end - 20) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* The walk replicated pipelines share (stages/rx/rx_split.c), against
+ * libpcap reading the same file: n instances polled in turn (a few records
+ * each, as rx's bursts) get between them every record libpcap reads, once,
+ * each instance those whose address hash falls to it, in file order; at a
+ * record cut short, every instance ends with RXS_BAD after its records
+ * before it (libpcap's error), and exactly one counts the damage. */
+START_TEST(split_walk_against_libpcap)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/tmp/mp_test_split_%d.pcap", (int)getpid());
+	for (int cut = 0; cut < 2; cut++)
+		for (unsigned n = 2; n <= 3; n++) {
+			const unsigned recs = 20000; /* ~16 MB: 30 blocks */
+			ck_assert_int_eq(write_split_capture(path, recs, cut), 0);
+			char err[256];
+			pcap_t *lp = pcap_open_offline(path, err);
+			ck_assert_ptr_nonnull(lp);
+			struct mp_pcapfile *f = mp_pcapfile_open(path, err, sizeof(err));
+			ck_assert_ptr_nonnull(f);
+			struct rxs *s = rxs_create(f, n, 1);
+			ck_assert_ptr_nonnull(s);
+			struct rxs_cur c[3] = {{0, 0}, {0, 0}, {0, 0}};
+			int st[3] = {RXS_WAIT, RXS_WAIT, RXS_WAIT};
+			const uint8_t *last[3] = {NULL, NULL, NULL};
+			unsigned got = 0, ended = 0, counted = 0;
+			struct pcap_pkthdr *h;
+			const u_char *data;
+			int lr;
+			/* libpcap's records, in order: each must be the next one
+			 * of the instance its hash falls to. */
+			while ((lr = pcap_next_ex(lp, &h, &data)) == 1) {
+				unsigned want = rx_addr_hash_raw(data, h->caplen, 1) % n;
+				struct mp_pcaprec r;
+				int x;
+				unsigned spins = 0;
+				/* Poll the others as rx does (they walk ahead and
+				 * move past blocks with nothing for them), then the
+				 * owner until it has it. */
+				struct mp_pcaprec o;
+				for (unsigned j = 0; j < n; j++)
+					if (j != want)
+						(void)rxs_peek(s, j, &c[j], &o);
+				while ((x = rxs_peek(s, want, &c[want], &r)) == RXS_WAIT || x == RXS_FULL) {
+					for (unsigned j = 0; j < n; j++)
+						if (j != want)
+							(void)rxs_peek(s, j, &c[j], &o);
+					ck_assert_uint_lt(++spins, 1000);
+				}
+				ck_assert_int_eq(x, RXS_OK);
+				ck_assert_uint_eq(r.caplen, h->caplen);
+				ck_assert_uint_eq(r.ts_ns, (uint64_t)h->ts.tv_sec * 1000000000ull);
+				ck_assert_int_eq(memcmp(r.data, data, h->caplen), 0);
+				ck_assert(r.data > last[want]); /* file order */
+				last[want] = r.data;
+				rxs_take(&c[want]);
+				got++;
+			}
+			ck_assert_int_eq(lr, cut ? PCAP_ERROR : PCAP_ERROR_BREAK);
+			/* Nothing more for anyone: each ends as libpcap did. */
+			for (unsigned spins = 0; ended < n; spins++) {
+				ck_assert_uint_lt(spins, 1000);
+				for (unsigned j = 0; j < n; j++) {
+					if (st[j] == RXS_END || st[j] == RXS_BAD)
+						continue;
+					struct mp_pcaprec r;
+					st[j] = rxs_peek(s, j, &c[j], &r);
+					ck_assert_int_ne(st[j], RXS_OK);
+					if (st[j] == RXS_WAIT) {
+						rxs_help(s, j);
+						continue;
+					}
+					ck_assert_int_eq(st[j], cut ? RXS_BAD : RXS_END);
+					ended++;
+					counted += rxs_ended_by(s, j, &c[j]);
+				}
+			}
+			ck_assert_uint_eq(counted, 1);
+			ck_assert_uint_eq(got, cut ? recs - 1 : recs);
+			rxs_free(s);
+			mp_pcapfile_close(f);
+			pcap_close(lp);
+		}
+	unlink(path);
+}
+END_TEST
+
+/* An instance that reads nothing (held at the offline gate) holds back the
+ * walk a ring of blocks (RXS_SLOTS) later: the other one, whose next record
+ * lies beyond, gets RXS_FULL (rx then counts itself stopped at the gate:
+ * its record comes after the held one), never a record out of order; once
+ * the first reads on, the second gets its records. Two flows: one instance's
+ * for the first 12 MB of the file, then the other's. */
+START_TEST(split_walk_full_ring)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/tmp/mp_test_split_full_%d.pcap", (int)getpid());
+	static uint8_t f[1514];
+	memset(f, 0, sizeof(f));
+	f[12] = 0x08;
+	f[14] = 0x45;
+	f[23] = 6;
+	f[26] = 10, f[30] = 10;
+	/* Two hosts whose address hashes fall to instances 0 and 1. */
+	uint8_t host[2] = {0, 0};
+	for (unsigned h = 1, found = 0; found != 3; h++) {
+		f[33] = (uint8_t)h;
+		unsigned j = rx_addr_hash_raw(f, sizeof(f), 1) % 2;
+		if (!(found & (1u << j)))
+			host[j] = (uint8_t)h;
+		found |= 1u << j;
+	}
+	pcap_t *p = pcap_open_dead(DLT_EN10MB, 65535);
+	pcap_dumper_t *d = pcap_dump_open(p, path);
+	ck_assert_ptr_nonnull(d);
+	unsigned n_first = 8000, n_second = 100; /* 8000 x 1.5 KB: 12 MB, 23 blocks */
+	for (unsigned i = 0; i < n_first + n_second; i++) {
+		f[33] = host[i < n_first ? 0 : 1];
+		struct pcap_pkthdr h = {
+		    .ts = {.tv_sec = 1000 + i, .tv_usec = 0}, .caplen = sizeof(f), .len = sizeof(f)};
+		pcap_dump((u_char *)d, &h, f);
+	}
+	pcap_dump_close(d);
+	pcap_close(p);
+	char err[256];
+	struct mp_pcapfile *pf = mp_pcapfile_open(path, err, sizeof(err));
+	ck_assert_ptr_nonnull(pf);
+	struct rxs *s = rxs_create(pf, 2, 1);
+	ck_assert_ptr_nonnull(s);
+	struct rxs_cur c0 = {0, 0}, c1 = {0, 0};
+	struct mp_pcaprec r;
+	int x = RXS_WAIT;
+	for (unsigned spins = 0; spins < 100 && x != RXS_FULL; spins++)
+		x = rxs_peek(s, 1, &c1, &r);
+	ck_assert_int_eq(x, RXS_FULL);
+	/* Instance 0 reads its 8,000; then instance 1 has its 100, in order. */
+	for (unsigned i = 0; i < n_first; i++) {
+		ck_assert_int_eq(rxs_peek(s, 0, &c0, &r), RXS_OK);
+		ck_assert_uint_eq(r.ts_ns, (1000ull + i) * 1000000000ull);
+		rxs_take(&c0);
+		(void)rxs_peek(s, 1, &c1, &r);
+	}
+	for (unsigned i = 0; i < n_second; i++) {
+		unsigned spins = 0;
+		while ((x = rxs_peek(s, 1, &c1, &r)) != RXS_OK) {
+			ck_assert(x == RXS_WAIT || x == RXS_FULL);
+			(void)rxs_peek(s, 0, &c0, &r);
+			ck_assert_uint_lt(++spins, 100);
+		}
+		ck_assert_uint_eq(r.ts_ns, (1000ull + n_first + i) * 1000000000ull);
+		rxs_take(&c1);
+	}
+	ck_assert_int_eq(rxs_peek(s, 1, &c1, &r), RXS_END);
+	ck_assert_int_eq(rxs_peek(s, 0, &c0, &r), RXS_END);
+	rxs_free(s);
+	mp_pcapfile_close(pf);
+	unlink(path);
+}
+END_TEST
+
 /* The RSS key ports of replicated pipelines get (input.c, mp_rss_sym_key):
  * by DPDK's own Toeplitz hash (rte_softrss, what an RSS NIC computes), a
  * flow's two directions hash the same, for IPv4 and IPv6 TCP tuples, so both
@@ -906,6 +1105,8 @@ int main(void)
 	tcase_add_test(t, totals_by_kind);
 	tcase_add_test(t, mbuf_pool_grows_as_used);
 	tcase_add_test(t, rss_key_is_symmetric);
+	tcase_add_test(t, split_walk_against_libpcap);
+	tcase_add_test(t, split_walk_full_ring);
 	suite_add_tcase(s, t);
 	SRunner *sr = srunner_create(s);
 	srunner_set_fork_status(sr, CK_NOFORK);
