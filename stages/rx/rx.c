@@ -302,8 +302,8 @@ static uint16_t split_rx(struct mp_stage_inst *si, struct rx_port *rpp, struct r
 {
 	struct rx_priv *rp = si->priv;
 	struct rte_mempool *mp = si->pl->pool;
-	/* Walk ahead: the next block, when it is this instance's, before the
-	 * others (and this one) need it. */
+	/* Walk ahead: the next block, if no other instance is walking it,
+	 * before the instances need it. */
 	rxs_help(rpp->split, rpp->split_i);
 	while (n < burst) {
 		struct mp_pcaprec r;
@@ -557,8 +557,8 @@ static unsigned gate_release(struct mp_stage_inst *si, unsigned burst, int all, 
 }
 
 /* While this instance reads no file record (packets held at the gate, no
- * room downstream), it still walks the blocks of the files it shares that
- * are its to walk: the other instances may be waiting for them. */
+ * room downstream), it still walks the next blocks of the files it shares:
+ * the other instances may be waiting for them. */
 static void split_help(struct rx_priv *rp)
 {
 	for (unsigned k = 0; k < rp->n; k++)
