@@ -885,11 +885,8 @@ static int rss_sym_conf(const struct rte_eth_dev_info *info, struct rte_eth_conf
 
 /* After the start: what the device holds, read back, for the start-up line.
  * @return 1 when its key is the symmetric one. */
-static int rss_sym_check(uint16_t id, struct rte_eth_rss_conf *want)
+static int rss_sym_check(uint16_t id, const struct rte_eth_rss_conf *want)
 {
-	/* Some drivers take the key only this way (net_null; the ethdev layer
-	 * leaves rx_adv_conf to the driver's configure). */
-	(void)rte_eth_dev_rss_hash_update(id, want);
 	const uint8_t *key = want->rss_key;
 	unsigned len = want->rss_key_len;
 	uint8_t got[255];
@@ -964,6 +961,10 @@ static int ethdev_start(struct mp_pipeline *pl, unsigned i)
 		return r;
 	}
 	rte_eth_promiscuous_enable(id);
+	if (rss)
+		/* Some drivers take the key only this way (net_null; the ethdev
+		 * layer leaves rx_adv_conf to the driver's configure). */
+		(void)rte_eth_dev_rss_hash_update(id, &ec.rx_adv_conf.rss_conf);
 	if (nq > 1 && pl->port[i].kind == MP_PORT_ETHDEV)
 		/* Frames of a flow that come in on another instance's queue
 		 * are handed to it by rx (stages/rx/rx.c): the key only spares

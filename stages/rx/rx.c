@@ -61,16 +61,15 @@
 
 struct rx_port {
 	struct mp_port *p;
-	/* A capture rx maps itself: this instance's cursor in it. Split over
-	 * the rx instances (split_n > 1: replicated pipelines on one file),
-	 * each takes the records whose address hash falls to it (both
-	 * directions of a flow, and every fragment of a datagram), from lists
-	 * the instances make in turns as they walk the file (rx_split.h). */
+	/* A capture rx maps itself: this instance's cursor in it. */
 	struct mp_pcapfile cur;
-	uint16_t split_n, split_i;
-	/* split_n > 1: the walk the instances share (rx_split.h; instance 0
-	 * owns it) and this instance's place in it. */
+	/* Or, split over the rx instances (replicated pipelines on one file):
+	 * the walk they share (rx_split.h; instance 0 owns it), this instance's
+	 * number in it and its place. Each takes the records whose address
+	 * hash falls to it (both directions of a flow, and every fragment of a
+	 * datagram). */
 	struct rxs *split;
+	uint16_t split_i;
 	struct rxs_cur sc;
 	uint64_t got;      /* packets received */
 	uint64_t last_tsc; /* last time it delivered or was checked */
@@ -133,8 +132,6 @@ static int rx_init(struct mp_stage_inst *si)
 		if (split && p->pf) {
 			struct rx_port *rpp = &rp->port[rp->n++];
 			rpp->p = p;
-			rpp->cur = *p->pf;
-			rpp->split_n = (uint16_t)n_rx;
 			rpp->split_i = (uint16_t)si->idx;
 			rpp->stats_owner = 1;
 			/* Instances are set up in order, before any polls. */
@@ -305,14 +302,10 @@ static uint16_t split_rx(struct mp_stage_inst *si, struct rx_port *rpp, struct r
 	/* Walk ahead: the next block, if no other instance is walking it,
 	 * before the instances need it. */
 	rxs_help(rpp->split, rpp->split_i);
+	int x = RXS_OK;
 	while (n < burst) {
 		struct mp_pcaprec r;
-		int x = rxs_peek(rpp->split, rpp->split_i, &rpp->sc, &r);
-		/* Held back by an instance that lags a ring of blocks behind:
-		 * when that one holds packets at the offline gate, this one is
-		 * stopped at it too (its next record comes after the held one:
-		 * rx_gate_waiting), else it is waiting on a reader that moves. */
-		__atomic_store_n(&rp->gate_starved, x == RXS_FULL, __ATOMIC_RELEASE);
+		x = rxs_peek(rpp->split, rpp->split_i, &rpp->sc, &r);
 		if (x != RXS_OK) {
 			if (x == RXS_WAIT || x == RXS_FULL)
 				break; /* another instance walks the next block, or lags */
@@ -336,6 +329,12 @@ static uint16_t split_rx(struct mp_stage_inst *si, struct rx_port *rpp, struct r
 		mp_meta(m)->pkt.wirelen = r.wirelen;
 		n++;
 	}
+	/* Held back by an instance that lags a ring of blocks behind: when
+	 * that one holds packets at the offline gate, this one is stopped at
+	 * it too (its next record comes after the held one: rx_gate_waiting),
+	 * else it is waiting on a reader that moves. Once per burst. */
+	if (rp->gate_starved != (x == RXS_FULL))
+		__atomic_store_n(&rp->gate_starved, x == RXS_FULL, __ATOMIC_RELEASE);
 	if (n < burst)
 		rte_pktmbuf_free_bulk(b + n, burst - n);
 	return (uint16_t)n;

@@ -85,29 +85,30 @@ static int walk_locked(struct rxs *s, uint64_t k, unsigned idx)
 	if (atomic_load_explicit(&sl->ready, memory_order_relaxed) != 0 &&
 	    atomic_load_explicit(&sl->done, memory_order_acquire) != s->n)
 		return RXS_FULL;
-	const struct mp_pcapfile *f = s->f;
-	uint64_t base = k * RXS_BLOCK, lim = base + RXS_BLOCK, pref = pos & ~(uint64_t)63;
+	/* A cursor of the walk's own, for mp_pcapfile_at and the prefetch. */
+	struct mp_pcapfile cur = *s->f;
+	cur.pos = pos;
+	cur.pref = 0;
+	uint64_t base = k * RXS_BLOCK, lim = base + RXS_BLOCK;
 	for (unsigned j = 0; j < s->n; j++)
 		sl->n[j] = 0;
 	sl->last = sl->bad = 0;
-	while (pos < lim) {
+	while (cur.pos < lim) {
 		/* The walk is a chain of dependent reads: ask for the lines ahead
-		 * all at once (as mp_pcapfile_prefetch). */
-		uint64_t pe = pos + MP_PCAP_PREFETCH_AHEAD < f->size ? pos + MP_PCAP_PREFETCH_AHEAD : f->size;
-		for (; pref < pe; pref += 64)
-			rte_prefetch0(f->map + pref);
+		 * all at once. */
+		mp_pcapfile_prefetch(&cur);
 		struct mp_pcaprec r;
-		int x = mp_pcapfile_at(f, pos, &r);
+		int x = mp_pcapfile_at(&cur, cur.pos, &r);
 		if (x <= 0) {
 			sl->last = 1;
 			sl->bad = x < 0;
 			break;
 		}
 		unsigned j = rx_addr_hash_raw(r.data, r.caplen, s->dlt) % s->n;
-		sl->off[j][sl->n[j]++] = (uint32_t)(pos - base);
-		pos = r.next;
+		sl->off[j][sl->n[j]++] = (uint32_t)(cur.pos - base);
+		cur.pos = r.next;
 	}
-	sl->end = pos;
+	sl->end = cur.pos;
 	sl->walker = (uint8_t)idx;
 	atomic_store_explicit(&sl->done, 0, memory_order_relaxed);
 	/* Release: the lists, counts and end before the block is seen walked. */

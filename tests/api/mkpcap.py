@@ -8,7 +8,10 @@ handshakes, one data segment each way, then all FIN exchanges) and `ooo OUT`
 `policy OUT` (three flows to port 80, clients 41001-41003, servers 10.0.0.2,
 10.0.0.3, 10.0.0.2: "HEAD.", a fake "EVIL" without ACK where the next bytes
 go, then "BB" held at 9, "XXXX" held at 9 too, "AAAA" filling 5-9, the
-close: a Linux receiver reads HEAD.AAAAXXXX, a Windows one HEAD.AAAABBXX)."""
+close: a Linux receiver reads HEAD.AAAAXXXX, a Windows one HEAD.AAAABBXX)
+and `bulk OUT SEGS...` (one download per SEGS, one after the other: a
+handshake, SEGS segments of 1,460 bytes from the server, FIN both ways;
+tests/midstat's `replicated` case)."""
 import struct, sys
 
 def csum(b):
@@ -65,6 +68,17 @@ def conn(w, c, cp, s, sp, isn_c, isn_s, syns=1, req=b'GET / HTTP/1.1\r\n\r\n', r
     w.put(pkt(s, sp, c, cp, isn_s + 1 + len(resp), isn_c + 2 + len(req), F | A))
     w.put(pkt(c, cp, s, sp, isn_c + 2 + len(req), isn_s + 2 + len(resp), A))
 
+def bulk_flow(w, c, cp, s, sp, isn_c, isn_s, segs):
+    w.put(pkt(c, cp, s, sp, isn_c, 0, S))
+    w.put(pkt(s, sp, c, cp, isn_s, isn_c + 1, S | A))
+    w.put(pkt(c, cp, s, sp, isn_c + 1, isn_s + 1, A))
+    for i in range(segs):
+        w.put(pkt(s, sp, c, cp, isn_s + 1 + 1460 * i, isn_c + 1, A, bytes([i % 251]) * 1460))
+    end = isn_s + 1 + 1460 * segs
+    w.put(pkt(s, sp, c, cp, end, isn_c + 1, F | A))
+    w.put(pkt(c, cp, s, sp, isn_c + 1, end + 1, F | A))
+    w.put(pkt(s, sp, c, cp, end + 1, isn_c + 2, A))
+
 if sys.argv[1] == 'synrexmit':
     w = W(sys.argv[2])
     conn(w, '10.0.0.1', 40000, '10.0.0.2', 80, 1000, 5000, syns=3)
@@ -105,3 +119,7 @@ elif sys.argv[1] == 'policy':
     w = W(sys.argv[2])
     for i, srv in enumerate(('10.0.0.2', '10.0.0.3', '10.0.0.2')):
         overlap_flow(w, '10.0.0.1', 41001 + i, srv, 80, 1000 + i * 1000, 5000 + i * 1000)
+elif sys.argv[1] == 'bulk':
+    w = W(sys.argv[2])
+    for i, segs in enumerate(sys.argv[3:]):
+        bulk_flow(w, '10.0.0.%d' % (i + 1), 40000, '10.0.1.%d' % (i + 1), 80, 1, 1000, int(segs))

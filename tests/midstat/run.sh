@@ -244,43 +244,11 @@ fi
 # read for more blocks than the walk keeps: at each interval of the offline
 # gate the first holds a packet and the second waits on it. Before rx counted
 # that one stopped at the gate too, midstat waited for it forever. The
-# capture is made here: two connections (handshake, data, FIN both ways),
-# one after the other, packet time 100 us apart; what it holds is known.
+# capture (tests/api/mkpcap.py bulk): two downloads, one after the other,
+# of 10,000 and 200 segments, packet time 100 us apart.
 replicated() {
   local cap=$W/two_flows.pcap conf=$W/replicated.conf st=0 out
-  python3 - "$cap" <<'PY'
-import struct, sys
-def csum(b):
-    s = sum(struct.unpack("!%dH" % (len(b) // 2), b + b"\0" * (len(b) % 2)))
-    while s >> 16:
-        s = (s & 0xffff) + (s >> 16)
-    return ~s & 0xffff
-def frame(src, dst, sp, dp, seq, ack, flags, payload=b""):
-    tcp = struct.pack("!HHIIBBHHH", sp, dp, seq, ack, 5 << 4, flags, 65535, 0, 0) + payload
-    ph = struct.pack("!4s4sBBH", src, dst, 0, 6, len(tcp))
-    tcp = tcp[:16] + struct.pack("!H", csum(ph + tcp)) + tcp[18:]
-    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 0, 0x4000, 64, 6, 0, src, dst)
-    ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
-    return b"\x02" * 6 + b"\x04" * 6 + b"\x08\x00" + ip + tcp
-out, t = [], [0]
-def put(f):
-    t[0] += 100
-    out.append(struct.pack("<IIII", 1000 + t[0] // 1000000, t[0] % 1000000, len(f), len(f)) + f)
-def conn(c, s, segs):
-    put(frame(c, s, 40000, 80, 1, 0, 0x02))
-    put(frame(s, c, 80, 40000, 1000, 2, 0x12))
-    put(frame(c, s, 40000, 80, 2, 1001, 0x10))
-    for i in range(segs):
-        put(frame(s, c, 80, 40000, 1001 + 1460 * i, 2, 0x10, bytes([i % 251]) * 1460))
-    end = 1001 + 1460 * segs
-    put(frame(s, c, 80, 40000, end, 2, 0x11))
-    put(frame(c, s, 40000, 80, 2, end + 1, 0x11))
-    put(frame(s, c, 80, 40000, end + 1, 3, 0x10))
-conn(bytes([10, 0, 0, 1]), bytes([10, 0, 1, 1]), 10000)
-conn(bytes([10, 0, 0, 2]), bytes([10, 0, 1, 2]), 200)
-with open(sys.argv[1], "wb") as f:
-    f.write(struct.pack("<IHHiIII", 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1) + b"".join(out))
-PY
+  python3 "$ROOT/tests/api/mkpcap.py" bulk "$cap" 10000 200
   printf '[pipeline]\nfanout = index\n[lcores]\n0 = rx.0 classify.0 tcpsm.0 events.0 app.0 tx.0\n1 = rx.1 classify.1 tcpsm.1 events.1 app.1 tx.1\n' >"$conf"
   MOSPIPE_SET="$FAST" timeout 30 "$MIDSTAT" -c "$conf" -r "$cap" -n 0.01 --health-only >"$W/rep.out" 2>"$W/rep.err" || st=$?
   out=$(cat "$W/rep.out" "$W/rep.err" | grep -E '^midstat: [0-9]+ connections started' | tail -1 || true)
