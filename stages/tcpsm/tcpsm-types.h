@@ -246,6 +246,7 @@ struct tcpsm_inst {
 	int own_ctr;   /* ctr was allocated here */
 	/* Private table: open addressing, linear probing, power-of-two size. */
 	struct tcpsm_slot *tab;
+	size_t tab_bytes;
 	uint32_t mask;
 	unsigned n_active;
 	/* Flow objects (tcpsm_flowtab.c): a reserved mapping whose pages come
