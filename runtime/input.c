@@ -43,6 +43,7 @@
 
 #include "conf.h"
 #include "gen.h"
+#include "hash.h"
 #include "input.h"
 #include "pcapin.h"
 #include "pipeline.h"
@@ -88,12 +89,16 @@ static struct mp_input_state {
 	 * pipeline then ends with the scan's message). Joined before anyone
 	 * reads the count, and always before the mapping goes away. */
 	int scan_stop;
+	/* The flow hash's seed, drawn before the scans hashed records for
+	 * replicated pipelines; the next pipeline takes it (mp_input_hash_seed). */
+	uint64_t key_seed;
 	struct file_scan {
 		pthread_t t;
 		int started, rc;
 		uint64_t min_bytes; /* checked before the run whatever EAL does */
 		uint64_t count, upto;
 		const struct mp_pcapfile *pf;
+		struct mp_pcapidx *idx; /* filled for replicated pipelines, else NULL */
 		char path[PATH_MAX];
 		char err[768];
 	} scan[MP_MAX_PORTS];
@@ -287,8 +292,8 @@ static struct mp_port *pending_port(void)
 static void *scan_main(void *arg)
 {
 	struct file_scan *fs = arg;
-	fs->rc = mp_pcapfile_scan_until(fs->pf, fs->path, &in_g.scan_stop, fs->min_bytes, &fs->count, &fs->upto,
-	                                fs->err, sizeof(fs->err));
+	fs->rc = mp_pcapfile_scan_idx(fs->pf, fs->path, &in_g.scan_stop, fs->min_bytes, &fs->count, &fs->upto, fs->idx,
+	                              fs->err, sizeof(fs->err));
 	return NULL;
 }
 
@@ -313,6 +318,8 @@ static int scans_join(int report)
 		} else {
 			in_g.file[i].expect = fs->count + (fs->pf->size - fs->upto) / 16;
 		}
+		in_g.file[i].idx = fs->idx;
+		fs->idx = NULL;
 	}
 	return r;
 }
@@ -358,9 +365,18 @@ static int input_pcap(const struct mp_conf *c, char *files)
 				fs->rc = 0;
 				fs->count = 0;
 				fs->upto = 24; /* none checked yet (scans_join's bound) */
+				fs->idx = NULL;
 				if (c->pcap_check == MP_PCAPCHECK_NONE)
 					continue; /* rx meets any damage */
 				fs->min_bytes = c->pcap_check == MP_PCAPCHECK_WHOLE ? UINT64_MAX : SCAN_MIN_BYTES;
+				/* Replicated pipelines (rx's split, stages/rx/rx.c) sort
+				 * the records by address hash: the scan hashes them
+				 * already, with the key the pipeline will use. */
+				if (c->fanout == MP_FANOUT_INDEX && c->n_inst[MP_ST_RX] > 1) {
+					if (!in_g.key_seed)
+						in_g.key_seed = mp_hash_key_set(c->hash_key);
+					fs->idx = mp_pcapidx_create(p->dlt); /* none: rx walks it all */
+				}
 				snprintf(fs->path, sizeof(fs->path), "%s", f);
 				if (pthread_create(&fs->t, NULL, scan_main, fs) == 0)
 					fs->started = 1;
@@ -677,6 +693,13 @@ static void cuts_drop(struct mp_pcap_cuts **c)
 	}
 }
 
+uint64_t mp_input_hash_seed(void)
+{
+	uint64_t s = in_g.key_seed;
+	in_g.key_seed = 0;
+	return s;
+}
+
 /* Capture files mapped by mp_eal_setup() that no pipeline took over. */
 void mp_input_forget(void)
 {
@@ -684,6 +707,8 @@ void mp_input_forget(void)
 	for (unsigned i = 0; i < in_g.n_file; i++) {
 		mp_pcapfile_close(in_g.file[i].pf);
 		in_g.file[i].pf = NULL;
+		mp_pcapidx_free(in_g.file[i].idx);
+		in_g.file[i].idx = NULL;
 	}
 	in_g.n_file = 0;
 	for (unsigned i = 0; i < in_g.n_pending; i++)
@@ -1069,6 +1094,7 @@ int mp_input_ports_setup(struct mp_pipeline *pl)
 	for (unsigned i = 0; i < n_file; i++) {
 		pl->port[pl->n_ports++] = in_g.file[i];
 		in_g.file[i].pf = NULL;
+		in_g.file[i].idx = NULL;
 	}
 	in_g.n_file = 0;
 	/* Generator ports after the ethdevs; with only them, rx instance i
@@ -1205,6 +1231,8 @@ void mp_input_ports_close(struct mp_pipeline *pl)
 		} else if (p->pf) {
 			close_later(p->pf);
 			p->pf = NULL;
+			mp_pcapidx_free(p->idx);
+			p->idx = NULL;
 		} else {
 			rte_eth_dev_stop(p->id);
 			rte_eth_dev_close(p->id);

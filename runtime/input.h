@@ -35,6 +35,10 @@ void mp_input_ports_close(struct mp_pipeline *pl);
 
 /* Closes what mp_eal_setup() resolved that no pipeline took over. */
 void mp_input_forget(void);
+/* The flow hash's seed mp_eal_setup() drew and set for the scans of capture
+ * files that replicated pipelines read (their records hashed by it), once:
+ * the pipeline then keeps it; 0 when none was drawn. */
+uint64_t mp_input_hash_seed(void);
 
 /* Pins the calling thread to the main lcore's CPUs while it polls, when it
  * is the main lcore and the control CPU set is in use. @return 1 when it

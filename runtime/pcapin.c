@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "hash.h"
 #include "pcapin.h"
 
 /* Remembers that record idx was cut from len bytes. @return 0 or -ENOMEM. */
@@ -286,6 +287,37 @@ int mp_pcapfile_scan(const struct mp_pcapfile *f, const char *path, uint64_t *co
 int mp_pcapfile_scan_until(const struct mp_pcapfile *f, const char *path, const int *stop, uint64_t min_bytes,
                            uint64_t *count, uint64_t *upto, char *err, size_t errlen)
 {
+	return mp_pcapfile_scan_idx(f, path, stop, min_bytes, count, upto, NULL, err, errlen);
+}
+
+struct mp_pcapidx *mp_pcapidx_create(int dlt)
+{
+	struct mp_pcapidx *x = calloc(1, sizeof(*x));
+	if (!x)
+		return NULL;
+	void *m = mmap(NULL, (size_t)MP_PCAPIDX_MAX * sizeof(*x->rec), PROT_READ | PROT_WRITE,
+	               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (m == MAP_FAILED) {
+		free(x);
+		return NULL;
+	}
+	x->rec = m;
+	x->dlt = dlt;
+	return x;
+}
+
+void mp_pcapidx_free(struct mp_pcapidx *x)
+{
+	if (!x)
+		return;
+	munmap(x->rec, (size_t)MP_PCAPIDX_MAX * sizeof(*x->rec));
+	free(x);
+}
+
+int mp_pcapfile_scan_idx(const struct mp_pcapfile *f, const char *path, const int *stop, uint64_t min_bytes,
+                         uint64_t *count, uint64_t *upto, struct mp_pcapidx *x, char *err, size_t errlen)
+{
+	uint64_t room = x ? MP_PCAPIDX_MAX : 0;
 	uint64_t pos = 24, n = 0;
 	while (pos < f->size) {
 		if (stop && (n & 1023) == 0 && pos >= min_bytes && __atomic_load_n(stop, __ATOMIC_ACQUIRE))
@@ -321,6 +353,13 @@ int mp_pcapfile_scan_until(const struct mp_pcapfile *f, const char *path, const 
 				for (unsigned k = 4; k <= 8; k += 2)
 					if (pos + k * step < f->size)
 						__builtin_prefetch(f->map + pos + k * step, 0, 0);
+				if (n < room) {
+					/* The frame's first line is the header's or the
+					 * next; it loads beside the chain, not in it. */
+					struct mp_pcapidx_rec *e = &x->rec[n];
+					e->len = (uint32_t)step;
+					e->hash = mp_addr_hash_raw(f->map + pos + 16, cl, x->dlt);
+				}
 				pos += step;
 				n++;
 				continue;
@@ -329,8 +368,12 @@ int mp_pcapfile_scan_until(const struct mp_pcapfile *f, const char *path, const 
 		snprintf(err, errlen,
 		         "%s: capture is damaged after %llu packets: %s (truncate or repair it, e.g. with pcapfix)",
 		         path, (unsigned long long)n, why);
+		if (x)
+			x->n = n < room ? n : room;
 		return -EINVAL;
 	}
+	if (x)
+		x->n = n < room ? n : room;
 	*count = n;
 	*upto = pos;
 	return 0;

@@ -80,6 +80,31 @@ int mp_pcapfile_scan_until(const struct mp_pcapfile *f, const char *path, const 
                            uint64_t *count, uint64_t *upto, char *err, size_t errlen);
 void mp_pcapfile_close(struct mp_pcapfile *f);
 
+/* What a scan learnt of the records it checked, for readers that share the
+ * file by address (replicated pipelines, stages/rx/rx_split.c): the scan
+ * reads every record header anyway, one dependent miss after another, and
+ * runs while EAL starts, when no lcore works. From the file's first record
+ * on (offset 24), each record's size (16 + its captured length) and the
+ * address hash of its frame (mp_addr_hash_raw with the key in force when the
+ * scan ran: set it first). Reserved for MP_PCAPIDX_MAX records, its pages
+ * touched as the scan writes them: beyond that the readers walk the file as
+ * without it. */
+#define MP_PCAPIDX_MAX (8u << 20)
+struct mp_pcapidx {
+	struct mp_pcapidx_rec {
+		uint32_t len, hash;
+	} * rec;
+	uint64_t n; /* records indexed: they are checked */
+	int dlt;
+};
+/* @return an empty index for frames of link type dlt, or NULL. */
+struct mp_pcapidx *mp_pcapidx_create(int dlt);
+void mp_pcapidx_free(struct mp_pcapidx *x);
+/* mp_pcapfile_scan_until that also fills x (NULL: none) with the records it
+ * checked. Only one scan may fill an index. */
+int mp_pcapfile_scan_idx(const struct mp_pcapfile *f, const char *path, const int *stop, uint64_t min_bytes,
+                         uint64_t *count, uint64_t *upto, struct mp_pcapidx *x, char *err, size_t errlen);
+
 /* How far ahead of the reader mp_pcapfile_prefetch asks for the file's lines. */
 #define MP_PCAP_PREFETCH_AHEAD 8192u
 

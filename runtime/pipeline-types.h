@@ -43,6 +43,9 @@ struct mp_port {
 	struct gen *gen;        /* MP_PORT_GEN: the generator rx polls (owned by the pipeline) */
 	uint8_t rx_csum_good;   /* MP_PORT_GEN: mark frames RX_L4_CKSUM_GOOD (gen: rxcsum=1) */
 	struct mp_pcapfile *pf; /* MP_PORT_PCAP read by rx itself (no ethdev), else NULL */
+	/* pf read by replicated pipelines: what the scan before the run learnt
+	 * of its records (runtime/pcapin.h), else NULL. */
+	struct mp_pcapidx *idx;
 	/* pf: rx stopped at a record libpcap refuses, in the part of the file
 	 * the scan before the run left unchecked (runtime/input.c). */
 	uint8_t damaged;

@@ -237,8 +237,10 @@ struct mp_pipeline *mp_pipeline_create(struct mp_conf *c, void *app)
 	}
 	pl->conf = c;
 	pl->app = app;
-	/* Before any lcore runs: every hashing stage reads the key from then on. */
-	mp_hash_key_set(c->hash_key);
+	/* Before any lcore runs: every hashing stage reads the key from then on.
+	 * A capture's scan may have hashed its records already: the same key. */
+	uint64_t seed = mp_input_hash_seed();
+	mp_hash_key_set(seed ? seed : c->hash_key);
 	pl->ts_off = -1;
 	pl->tsc_hz = rte_get_tsc_hz();
 	pl->base_tsc = rte_rdtsc();

@@ -140,7 +140,7 @@ static int rx_init(struct mp_stage_inst *si)
 				if (r0->port[k].p == p)
 					rpp->split = r0->port[k].split;
 			if (!si->idx)
-				rpp->split = rxs_create(p->pf, n_rx, p->dlt);
+				rpp->split = rxs_create(p->pf, n_rx, p->dlt, p->idx);
 			if (!rpp->split) {
 				fprintf(stderr, "mospipe: rx.%u: out of memory for the walk of %s\n", si->idx, p->name);
 				for (unsigned k = 0; k + 1 < rp->n && !si->idx; k++)

@@ -4,7 +4,7 @@
 
 #include <rte_prefetch.h>
 
-#include "rx_hash.h"
+#include "hash.h"
 #include "rx_split.h"
 #include "stage-types.h"
 
@@ -29,14 +29,18 @@ struct rxs {
 	const struct mp_pcapfile *f;
 	unsigned n;
 	int dlt;
-	uint64_t first;          /* the first record's offset */
+	uint64_t first; /* the first record's offset */
+	/* The scan's index (rxs_create), and under the try-lock, where the
+	 * walk is in it: entry ii is the record at ipos. */
+	const struct mp_pcapidx *idx;
+	uint64_t ii, ipos;
 	_Atomic uint64_t walked; /* blocks walked so far (the next to walk) */
 	_Atomic int walking;     /* an instance is walking (a try-lock: nobody waits on it) */
 	uint32_t *mem;
 	struct rxs_slot slot[RXS_SLOTS];
 };
 
-struct rxs *rxs_create(const struct mp_pcapfile *f, unsigned n, int dlt)
+struct rxs *rxs_create(const struct mp_pcapfile *f, unsigned n, int dlt, const struct mp_pcapidx *idx)
 {
 	if (n == 0 || n > MP_MAX_INST)
 		return NULL;
@@ -54,6 +58,10 @@ struct rxs *rxs_create(const struct mp_pcapfile *f, unsigned n, int dlt)
 	s->n = n;
 	s->dlt = dlt;
 	s->first = f->pos;
+	if (idx && idx->n && idx->dlt == dlt && f->pos == 24) {
+		s->idx = idx;
+		s->ipos = s->first;
+	}
 	for (unsigned k = 0; k < RXS_SLOTS; k++)
 		for (unsigned j = 0; j < n; j++)
 			s->slot[k].off[j] = s->mem + ((size_t)k * n + j) * RXS_MAX_REC;
@@ -93,6 +101,19 @@ static int walk_locked(struct rxs *s, uint64_t k, unsigned idx)
 	for (unsigned j = 0; j < s->n; j++)
 		sl->n[j] = 0;
 	sl->last = sl->bad = 0;
+	if (s->idx && s->ii < s->idx->n && s->ipos == cur.pos) {
+		/* Records the scan checked and hashed: sorted from its sizes
+		 * and hashes, a sequential read of the index, none of the file. */
+		const struct mp_pcapidx_rec *e = s->idx->rec;
+		uint64_t i = s->ii, pos = cur.pos, ni = s->idx->n;
+		for (; pos < lim && i < ni; pos += e[i].len, i++) {
+			unsigned j = e[i].hash % s->n;
+			sl->off[j][sl->n[j]++] = (uint32_t)(pos - base);
+		}
+		s->ii = i;
+		s->ipos = pos;
+		cur.pos = pos;
+	}
 	while (cur.pos < lim) {
 		/* The walk is a chain of dependent reads: ask for the lines ahead
 		 * all at once. */
@@ -104,7 +125,7 @@ static int walk_locked(struct rxs *s, uint64_t k, unsigned idx)
 			sl->bad = x < 0;
 			break;
 		}
-		unsigned j = rx_addr_hash_raw(r.data, r.caplen, s->dlt) % s->n;
+		unsigned j = mp_addr_hash_raw(r.data, r.caplen, s->dlt) % s->n;
 		sl->off[j][sl->n[j]++] = (uint32_t)(cur.pos - base);
 		cur.pos = r.next;
 	}

@@ -13,6 +13,11 @@
  * records from the lists, block after block, with the addresses known
  * ahead (prefetched).
  *
+ * A block the scan before the run checked (runtime/pcapin.h, mp_pcapidx:
+ * it ran while EAL started, about half of the 2.9 GB peers pcap) is sorted
+ * from the scan's index of record sizes and address hashes instead, with no
+ * read of the file at all.
+ *
  * Blocks are walked in order (a block starts where the last record of the
  * one before ends) into a ring of RXS_SLOTS slots, ahead of the readers; a
  * slot is walked again once every instance has read its lists. One
@@ -40,8 +45,12 @@
 struct rxs;
 
 /* The walk of file f (read only, shared, from its record at f->pos) for n
- * instances; dlt its link type. @return it, or NULL (out of memory). */
-struct rxs *rxs_create(const struct mp_pcapfile *f, unsigned n, int dlt);
+ * instances; dlt its link type; idx (or NULL) what a scan learnt of its
+ * first records (runtime/pcapin.h: sizes and address hashes, with the key
+ * in force now), used when it starts at f->pos and has dlt: the blocks it
+ * covers are sorted from it, without a read of the file. The walk does not
+ * own it: it must outlive the walk. @return it, or NULL (out of memory). */
+struct rxs *rxs_create(const struct mp_pcapfile *f, unsigned n, int dlt, const struct mp_pcapidx *idx);
 void rxs_free(struct rxs *s);
 
 /* One instance's place in the lists. */

@@ -19,6 +19,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "hash.h"
 #include "pcapin.h"
 #include "rx_split.h"
 
@@ -86,35 +87,56 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			CHECK(strstr(e3, want) != NULL);
 		}
 		/* the shared walk: two instances polled in turn get the reader's
-		 * records between them, each in file order, and end as it did */
-		struct mp_pcapfile g = *f; /* from the first record, as rx's copy */
-		g.pos = 24;
-		struct rxs *sp = rxs_create(&g, 2, dlt >= 0 ? dlt : 1);
-		CHECK(sp != NULL);
-		struct rxs_cur c[2] = {{0, 0}, {0, 0}};
-		const uint8_t *last[2] = {NULL, NULL};
-		uint64_t got = 0;
-		int end[2] = {2, 2};
-		for (unsigned spins = 0; end[0] == 2 || end[1] == 2; spins++) {
-			CHECK(spins < 1000000);
-			for (unsigned j = 0; j < 2; j++) {
-				struct mp_pcaprec rr;
-				int x = end[j] == 2 ? rxs_peek(sp, j, &c[j], &rr) : RXS_END;
-				if (x == RXS_OK) {
-					CHECK(rr.data > last[j] && rr.data + rr.caplen <= f->map + f->size);
-					last[j] = rr.data;
-					rxs_take(&c[j]);
-					got++;
-				} else if (x == RXS_END || x == RXS_BAD) {
-					if (end[j] == 2) {
-						CHECK((x == RXS_BAD) == (f->bad != 0));
-						end[j] = x;
+		 * records between them, each those whose address hash falls to
+		 * it, in file order, and end as it did; walking the file itself
+		 * (ix 0) or sorting the first half from a scan's index (ix 1: a
+		 * scan stopped as EAL came up, when it accepted that half) */
+		int wdlt = dlt >= 0 ? dlt : 1;
+		for (int ix = 0; ix < 2; ix++) {
+			struct mp_pcapidx *xi = NULL;
+			if (ix) {
+				int st1 = 1;
+				uint64_t c1, u1;
+				xi = mp_pcapidx_create(wdlt);
+				CHECK(xi != NULL);
+				if (mp_pcapfile_scan_idx(f, path, &st1, f->size / 2, &c1, &u1, xi, e3, sizeof(e3)) <
+				    0) {
+					mp_pcapidx_free(xi);
+					break;
+				}
+				CHECK(xi->n == c1);
+			}
+			struct mp_pcapfile g = *f; /* from the first record, as rx's copy */
+			g.pos = 24;
+			struct rxs *sp = rxs_create(&g, 2, wdlt, xi);
+			CHECK(sp != NULL);
+			struct rxs_cur c[2] = {{0, 0}, {0, 0}};
+			const uint8_t *last[2] = {NULL, NULL};
+			uint64_t got = 0;
+			int end[2] = {2, 2};
+			for (unsigned spins = 0; end[0] == 2 || end[1] == 2; spins++) {
+				CHECK(spins < 1000000);
+				for (unsigned j = 0; j < 2; j++) {
+					struct mp_pcaprec rr;
+					int x = end[j] == 2 ? rxs_peek(sp, j, &c[j], &rr) : RXS_END;
+					if (x == RXS_OK) {
+						CHECK(rr.data > last[j] && rr.data + rr.caplen <= f->map + f->size);
+						CHECK(mp_addr_hash_raw(rr.data, rr.caplen, wdlt) % 2 == j);
+						last[j] = rr.data;
+						rxs_take(&c[j]);
+						got++;
+					} else if (x == RXS_END || x == RXS_BAD) {
+						if (end[j] == 2) {
+							CHECK((x == RXS_BAD) == (f->bad != 0));
+							end[j] = x;
+						}
 					}
 				}
 			}
+			CHECK(got == n);
+			rxs_free(sp);
+			mp_pcapidx_free(xi);
 		}
-		CHECK(got == n);
-		rxs_free(sp);
 		/* a scan stopped early refuses only damage in what it checked,
 		 * and counts the same records when it got to the end */
 		int stop = 1;

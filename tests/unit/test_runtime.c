@@ -855,77 +855,98 @@ START_TEST(split_walk_against_libpcap)
 	char path[64];
 	snprintf(path, sizeof(path), "/tmp/mp_test_split_%d.pcap", (int)getpid());
 	for (int cut = 0; cut < 2; cut++)
-		for (unsigned n = 2; n <= 3; n++) {
-			const unsigned recs = 20000; /* ~16 MB: 30 blocks */
-			ck_assert_int_eq(write_split_capture(path, recs, cut), 0);
-			char err[256];
-			pcap_t *lp = pcap_open_offline(path, err);
-			ck_assert_ptr_nonnull(lp);
-			struct mp_pcapfile *f = mp_pcapfile_open(path, err, sizeof(err));
-			ck_assert_ptr_nonnull(f);
-			struct rxs *s = rxs_create(f, n, 1);
-			ck_assert_ptr_nonnull(s);
-			struct rxs_cur c[3] = {{0, 0}, {0, 0}, {0, 0}};
-			int st[3] = {RXS_WAIT, RXS_WAIT, RXS_WAIT};
-			const uint8_t *last[3] = {NULL, NULL, NULL};
-			unsigned got = 0, ended = 0, counted = 0;
-			struct pcap_pkthdr *h;
-			const u_char *data;
-			int lr;
-			/* libpcap's records, in order: each must be the next one
+		for (unsigned n = 2; n <= 3; n++)
+			for (int ix = 0; ix < 3; ix++) {
+				if (cut && ix == 2)
+					continue;            /* a whole scan refuses the file: no run */
+				const unsigned recs = 20000; /* ~16 MB: 30 blocks */
+				ck_assert_int_eq(write_split_capture(path, recs, cut), 0);
+				char err[256];
+				pcap_t *lp = pcap_open_offline(path, err);
+				ck_assert_ptr_nonnull(lp);
+				struct mp_pcapfile *f = mp_pcapfile_open(path, err, sizeof(err));
+				ck_assert_ptr_nonnull(f);
+				/* ix 1: the blocks of the first 5 MB sorted from a scan's
+			 * index (a scan stopped as EAL came up), the rest walked;
+			 * ix 2: the whole file from the index. */
+				struct mp_pcapidx *x = ix ? mp_pcapidx_create(1) : NULL;
+				if (ix) {
+					int stop = 1;
+					uint64_t count, upto;
+					ck_assert_ptr_nonnull(x);
+					ck_assert_int_eq(mp_pcapfile_scan_idx(f, path, ix == 1 ? &stop : NULL, 5u << 20,
+					                                      &count, &upto, x, err, sizeof(err)),
+					                 0);
+					ck_assert_uint_eq(x->n, count);
+					if (ix == 1)
+						ck_assert(upto > 5u << 20 && upto < f->size - (4u << 20));
+					else
+						ck_assert_uint_eq(count, recs);
+				}
+				struct rxs *s = rxs_create(f, n, 1, x);
+				ck_assert_ptr_nonnull(s);
+				struct rxs_cur c[3] = {{0, 0}, {0, 0}, {0, 0}};
+				int st[3] = {RXS_WAIT, RXS_WAIT, RXS_WAIT};
+				const uint8_t *last[3] = {NULL, NULL, NULL};
+				unsigned got = 0, ended = 0, counted = 0;
+				struct pcap_pkthdr *h;
+				const u_char *data;
+				int lr;
+				/* libpcap's records, in order: each must be the next one
 			 * of the instance its hash falls to. */
-			while ((lr = pcap_next_ex(lp, &h, &data)) == 1) {
-				unsigned want = rx_addr_hash_raw(data, h->caplen, 1) % n;
-				struct mp_pcaprec r;
-				int x;
-				unsigned spins = 0;
-				/* Poll the others as rx does (they walk ahead and
+				while ((lr = pcap_next_ex(lp, &h, &data)) == 1) {
+					unsigned want = mp_addr_hash_raw(data, h->caplen, 1) % n;
+					struct mp_pcaprec r;
+					int x;
+					unsigned spins = 0;
+					/* Poll the others as rx does (they walk ahead and
 				 * move past blocks with nothing for them), then the
 				 * owner until it has it. */
-				struct mp_pcaprec o;
-				for (unsigned j = 0; j < n; j++)
-					if (j != want)
-						(void)rxs_peek(s, j, &c[j], &o);
-				while ((x = rxs_peek(s, want, &c[want], &r)) == RXS_WAIT || x == RXS_FULL) {
+					struct mp_pcaprec o;
 					for (unsigned j = 0; j < n; j++)
 						if (j != want)
 							(void)rxs_peek(s, j, &c[j], &o);
-					ck_assert_uint_lt(++spins, 1000);
-				}
-				ck_assert_int_eq(x, RXS_OK);
-				ck_assert_uint_eq(r.caplen, h->caplen);
-				ck_assert_uint_eq(r.ts_ns, (uint64_t)h->ts.tv_sec * 1000000000ull);
-				ck_assert_int_eq(memcmp(r.data, data, h->caplen), 0);
-				ck_assert(r.data > last[want]); /* file order */
-				last[want] = r.data;
-				rxs_take(&c[want]);
-				got++;
-			}
-			ck_assert_int_eq(lr, cut ? PCAP_ERROR : PCAP_ERROR_BREAK);
-			/* Nothing more for anyone: each ends as libpcap did. */
-			for (unsigned spins = 0; ended < n; spins++) {
-				ck_assert_uint_lt(spins, 1000);
-				for (unsigned j = 0; j < n; j++) {
-					if (st[j] == RXS_END || st[j] == RXS_BAD)
-						continue;
-					struct mp_pcaprec r;
-					st[j] = rxs_peek(s, j, &c[j], &r);
-					ck_assert_int_ne(st[j], RXS_OK);
-					if (st[j] == RXS_WAIT) {
-						rxs_help(s, j);
-						continue;
+					while ((x = rxs_peek(s, want, &c[want], &r)) == RXS_WAIT || x == RXS_FULL) {
+						for (unsigned j = 0; j < n; j++)
+							if (j != want)
+								(void)rxs_peek(s, j, &c[j], &o);
+						ck_assert_uint_lt(++spins, 1000);
 					}
-					ck_assert_int_eq(st[j], cut ? RXS_BAD : RXS_END);
-					ended++;
-					counted += rxs_ended_by(s, j, &c[j]);
+					ck_assert_int_eq(x, RXS_OK);
+					ck_assert_uint_eq(r.caplen, h->caplen);
+					ck_assert_uint_eq(r.ts_ns, (uint64_t)h->ts.tv_sec * 1000000000ull);
+					ck_assert_int_eq(memcmp(r.data, data, h->caplen), 0);
+					ck_assert(r.data > last[want]); /* file order */
+					last[want] = r.data;
+					rxs_take(&c[want]);
+					got++;
 				}
+				ck_assert_int_eq(lr, cut ? PCAP_ERROR : PCAP_ERROR_BREAK);
+				/* Nothing more for anyone: each ends as libpcap did. */
+				for (unsigned spins = 0; ended < n; spins++) {
+					ck_assert_uint_lt(spins, 1000);
+					for (unsigned j = 0; j < n; j++) {
+						if (st[j] == RXS_END || st[j] == RXS_BAD)
+							continue;
+						struct mp_pcaprec r;
+						st[j] = rxs_peek(s, j, &c[j], &r);
+						ck_assert_int_ne(st[j], RXS_OK);
+						if (st[j] == RXS_WAIT) {
+							rxs_help(s, j);
+							continue;
+						}
+						ck_assert_int_eq(st[j], cut ? RXS_BAD : RXS_END);
+						ended++;
+						counted += rxs_ended_by(s, j, &c[j]);
+					}
+				}
+				ck_assert_uint_eq(counted, 1);
+				ck_assert_uint_eq(got, cut ? recs - 1 : recs);
+				rxs_free(s);
+				mp_pcapidx_free(x);
+				mp_pcapfile_close(f);
+				pcap_close(lp);
 			}
-			ck_assert_uint_eq(counted, 1);
-			ck_assert_uint_eq(got, cut ? recs - 1 : recs);
-			rxs_free(s);
-			mp_pcapfile_close(f);
-			pcap_close(lp);
-		}
 	unlink(path);
 }
 END_TEST
@@ -950,7 +971,7 @@ START_TEST(split_walk_full_ring)
 	uint8_t host[2] = {0, 0};
 	for (unsigned h = 1, found = 0; found != 3; h++) {
 		f[33] = (uint8_t)h;
-		unsigned j = rx_addr_hash_raw(f, sizeof(f), 1) % 2;
+		unsigned j = mp_addr_hash_raw(f, sizeof(f), 1) % 2;
 		if (!(found & (1u << j)))
 			host[j] = (uint8_t)h;
 		found |= 1u << j;
@@ -970,7 +991,7 @@ START_TEST(split_walk_full_ring)
 	char err[256];
 	struct mp_pcapfile *pf = mp_pcapfile_open(path, err, sizeof(err));
 	ck_assert_ptr_nonnull(pf);
-	struct rxs *s = rxs_create(pf, 2, 1);
+	struct rxs *s = rxs_create(pf, 2, 1, NULL);
 	ck_assert_ptr_nonnull(s);
 	struct rxs_cur c0 = {0, 0}, c1 = {0, 0};
 	struct mp_pcaprec r;
