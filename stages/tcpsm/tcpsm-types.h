@@ -247,6 +247,10 @@ struct tcpsm_inst {
 	/* Private table: open addressing, linear probing, power-of-two size. */
 	struct tcpsm_slot *tab;
 	size_t tab_bytes;
+	/* A bit per 4 KiB page of tab, set before the page's first write. A
+	 * page never written is all empty slots and is never read: its first
+	 * touch is a write (tcpsm_tab_pg_used). */
+	uint64_t *tab_pg;
 	uint32_t mask;
 	unsigned n_active;
 	/* Flow objects (tcpsm_flowtab.c): a reserved mapping whose pages come

@@ -86,14 +86,16 @@ int tcpsm_flowtab_init(struct tcpsm_inst *ti)
 	/* Load factor at most 1/2 keeps linear probes short. */
 	while (slots < 2ULL * ti->p.flows)
 		slots <<= 1;
-	/* Reserved like the objects, not calloc'd: calloc's fresh mapping had
-	 * every page first read by a lookup (the kernel's shared zero page),
-	 * then written by the insert, a copy-on-write that flushes the TLB of
-	 * every CPU running the process: an IPI per 4 KiB, 2,048 of them per
-	 * instance for the default table, 3% of a replicated mospipe -r in
-	 * native_write_msr. With huge pages that is once per 2 MiB. */
+	/* Pages come on first write, never read before it (tab_pg,
+	 * tcpsm_tab_pg_used); 4 KiB ones, so a run's memory follows its flows. */
 	ti->tab_bytes = (size_t)slots * sizeof(*ti->tab);
-	if (!(ti->tab = map_lazy(ti->tab_bytes)))
+	ti->tab = mmap(NULL, ti->tab_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (ti->tab == MAP_FAILED) {
+		ti->tab = NULL;
+		return -ENOMEM;
+	}
+	uint64_t pages = (slots + TCPSM_TAB_PG_SLOTS - 1) / TCPSM_TAB_PG_SLOTS;
+	if (!(ti->tab_pg = calloc((pages + 63) / 64, sizeof(*ti->tab_pg))))
 		return -ENOMEM;
 	ti->mask = (uint32_t)(slots - 1);
 	if (!(ti->rel = calloc(n, sizeof(*ti->rel))))
@@ -125,6 +127,8 @@ void tcpsm_flowtab_fini(struct tcpsm_inst *ti)
 	if (ti->tab)
 		munmap(ti->tab, ti->tab_bytes);
 	ti->tab = NULL;
+	free(ti->tab_pg);
+	ti->tab_pg = NULL;
 	free((void *)ti->rel);
 	ti->rel = NULL;
 	if (ti->arr) {
@@ -143,7 +147,7 @@ struct tcpsm_flow *tcpsm_table_find(struct tcpsm_inst *ti, const struct tcpsm_ke
 {
 	for (uint32_t i = hash & ti->mask;; i = (i + 1) & ti->mask) {
 		struct tcpsm_slot *s = &ti->tab[i];
-		if (!s->f)
+		if (!tcpsm_tab_pg_used(ti, i) || !s->f)
 			return NULL;
 		if (s->hash == hash && memcmp(&s->f->key, k, sizeof(*k)) == 0)
 			return s->f;
@@ -153,8 +157,10 @@ struct tcpsm_flow *tcpsm_table_find(struct tcpsm_inst *ti, const struct tcpsm_ke
 static void table_insert(struct tcpsm_inst *ti, struct tcpsm_flow *f)
 {
 	uint32_t i = f->hash & ti->mask;
-	while (ti->tab[i].f)
+	while (tcpsm_tab_pg_used(ti, i) && ti->tab[i].f)
 		i = (i + 1) & ti->mask;
+	uint32_t pg = i / TCPSM_TAB_PG_SLOTS;
+	ti->tab_pg[pg >> 6] |= 1ull << (pg & 63);
 	ti->tab[i].hash = f->hash;
 	ti->tab[i].f = f;
 }
@@ -164,12 +170,12 @@ static void table_remove(struct tcpsm_inst *ti, struct tcpsm_flow *f)
 {
 	uint32_t i = f->hash & ti->mask;
 	while (ti->tab[i].f != f) {
-		if (!ti->tab[i].f)
+		if (!tcpsm_tab_pg_used(ti, i) || !ti->tab[i].f)
 			return;
 		i = (i + 1) & ti->mask;
 	}
 	ti->tab[i].f = NULL;
-	for (uint32_t j = (i + 1) & ti->mask; ti->tab[j].f; j = (j + 1) & ti->mask) {
+	for (uint32_t j = (i + 1) & ti->mask; tcpsm_tab_pg_used(ti, j) && ti->tab[j].f; j = (j + 1) & ti->mask) {
 		uint32_t home = ti->tab[j].hash & ti->mask;
 		/* Entry j may move into hole i unless its home lies cyclically
 		 * in (i, j]. */
