@@ -18,7 +18,9 @@
  * Concurrency: the key is process-wide. mp_hash_key_set() runs on the main
  * thread when a pipeline is created, before any lcore or thread that hashes
  * is launched (the launch orders it before their reads); afterwards it is
- * read-only. Until it is set (unit tests on plain memory), a fixed default
+ * read-only. When capture files are scanned for replicated pipelines, it
+ * runs first before the scan threads start (runtime/input.c), and the
+ * pipeline sets the same seed again once they are joined. Until it is set (unit tests on plain memory), a fixed default
  * key is used. */
 #ifndef MP_HASH_H
 #define MP_HASH_H
