@@ -194,6 +194,8 @@ static unsigned events_poll(struct mp_stage_inst *si)
 		struct rte_mbuf *m = b[i];
 		struct mp_meta *md = mp_meta(m);
 		int app = 0;
+		/* This packet (or control mbuf) carries the flow's CONN_END. */
+		int end_now = ((md->ev[0] | md->ev[1]) & MP_ON_CONN_END) != 0;
 
 		if (i + 1 < n)
 			rte_prefetch0(mp_meta(b[i + 1]));
@@ -204,7 +206,7 @@ static unsigned events_poll(struct mp_stage_inst *si)
 			 * packets in the app stage, when it has one). */
 			struct ev_flow *ef = &ep->fl[md->flow_idx];
 			app = ef->state == EVF_FOLLOW;
-			if ((md->ev[0] | md->ev[1]) & MP_ON_CONN_END)
+			if (end_now)
 				ef->ended = 1;
 			if (md->ctrl.type == MP_CTRL_RETIRE) {
 				ef->state = EVF_UNSEEN;
@@ -221,7 +223,6 @@ static unsigned events_poll(struct mp_stage_inst *si)
 				 * flow gone) and so does every one after it: orphans
 				 * there (app.c, dispatch_raw). Before it the flow's
 				 * packets are no orphans, and bypass as usual. */
-				int end_now = ((md->ev[0] | md->ev[1]) & MP_ON_CONN_END) != 0;
 				if (mp_app_flow_want(a, md->flow_idx, md) || rt.any_raw ||
 				    (rt.any_orphan && (ef->ended || end_now)) ||
 				    ef->sent != mp_app_flow_done(a, md->flow_idx)) {
