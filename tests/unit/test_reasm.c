@@ -1,4 +1,4 @@
-/* Unit tests of the per-side TCP reassembly buffer (stages/tcpsm/reasm.c):
+/* Unit tests of the per-side TCP reassembly buffer (stages/tcpsm/reasm.c, reasm_read.c):
  * ordering, overlaps under both policies, gaps reported to the reader, wrap
  * around 2^32, full windows, pools running dry, buffering off, snaplen holes,
  * resizing, and a two-thread stream checked byte by byte.
