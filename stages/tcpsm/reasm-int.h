@@ -69,12 +69,6 @@ static inline int slot_get_w(const struct reasm *r, uint64_t n, uint64_t *w)
 	return slot_is(*w, n);
 }
 
-/* `delivered` as the writer sees it (its own stores). */
-static inline uint64_t w_delivered(const struct reasm *r)
-{
-	return atomic_load_explicit(&r->delivered, memory_order_relaxed);
-}
-
 /* Length of the run of bytes starting at a (< lim) that are all present
  * (*have = 1) or all absent (*have = 0), capped at lim. d is `delivered` as
  * the caller sees it (writer: its own; reader: the value it acquired): a

@@ -280,6 +280,12 @@ nomem:
 	return NONE_ID;
 }
 
+/* `delivered` as the writer sees it (its own stores). */
+static inline uint64_t w_delivered(const struct reasm *r)
+{
+	return atomic_load_explicit(&r->delivered, memory_order_relaxed);
+}
+
 /* Writer: gives the lazy chunk in slot e (chunk number n, id) a real bitmap:
  * its bytes from the chunk start up to delivered, then marks it valid
  * (release: a reader that sees SLOT_V sees the bits). */
@@ -1242,4 +1248,17 @@ uint32_t reasm_next_seq(const struct reasm *r)
 const struct reasm_totals *reasm_totals(const struct reasm *r)
 {
 	return &r->tot;
+}
+
+/* ---- edges --------------------------------------------------------------- */
+
+void reasm_edge(struct reasm *r, struct reasm_edge *e)
+{
+	uint64_t d = w_delivered(r);
+	e->end = d;
+	e->back = (uint32_t)(d > r->lh ? d - r->lh : 0);
+	e->ahead = (uint32_t)(r->held && r->hi_held > d ? r->hi_held - d : 0);
+	e->serial = atomic_load_explicit(&r->serial, memory_order_relaxed);
+	e->flags = REASM_EDGE_VALID | (r->lh != r->lh_pub ? REASM_EDGE_SLID : 0);
+	r->lh_pub = r->lh;
 }

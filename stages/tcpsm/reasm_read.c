@@ -1,8 +1,8 @@
 /* The reassembly buffer's readers (see reasm.h for the model and the
  * concurrency contract, reasm.c for the layout): the bitmap runs both sides
- * use, fragment lists, edges and releases, peeks and spans at an edge, and
- * the single-cursor reader of unit tests and tools. Reads only: what the
- * writer stores is in reasm.c. */
+ * use, fragment lists, releases, peeks and spans at an edge, and the
+ * single-cursor reader of unit tests and tools. What the writer stores, and
+ * the edges it hands readers (reasm_edge), are in reasm.c. */
 #include <errno.h>
 #include <limits.h>
 #include <string.h>
@@ -162,17 +162,6 @@ static MP_NO_ASAN int frag_scan(const struct reasm *r, uint64_t from, uint64_t l
 }
 
 /* ---- reader -------------------------------------------------------------- */
-
-void reasm_edge(struct reasm *r, struct reasm_edge *e)
-{
-	uint64_t d = w_delivered(r);
-	e->end = d;
-	e->back = (uint32_t)(d > r->lh ? d - r->lh : 0);
-	e->ahead = (uint32_t)(r->held && r->hi_held > d ? r->hi_held - d : 0);
-	e->serial = atomic_load_explicit(&r->serial, memory_order_relaxed);
-	e->flags = REASM_EDGE_VALID | (r->lh != r->lh_pub ? REASM_EDGE_SLID : 0);
-	r->lh_pub = r->lh;
-}
 
 void reasm_release(struct reasm *r, uint64_t off)
 {

@@ -169,10 +169,11 @@ static void table_insert(struct tcpsm_inst *ti, struct tcpsm_flow *f)
 static void table_remove(struct tcpsm_inst *ti, struct tcpsm_flow *f)
 {
 	uint32_t i = f->hash & ti->mask;
-	while (ti->tab[i].f != f) {
+	for (;; i = (i + 1) & ti->mask) {
 		if (!tcpsm_tab_pg_used(ti, i) || !ti->tab[i].f)
 			return;
-		i = (i + 1) & ti->mask;
+		if (ti->tab[i].f == f)
+			break;
 	}
 	ti->tab[i].f = NULL;
 	for (uint32_t j = (i + 1) & ti->mask; tcpsm_tab_pg_used(ti, j) && ti->tab[j].f; j = (j + 1) & ti->mask) {
