@@ -410,8 +410,34 @@ static unsigned app_poll(struct mp_stage_inst *si)
 		return 0;
 	}
 	mp_api_tl = ai;
+	/* Each packet's flow entry and sockets are likely cache misses at
+	 * scale (one line each per flow, spread over the flow slots): ask for
+	 * them a few packets ahead, the metadata that names them before. */
+	for (unsigned i = 0; i < n && i < 4; i++)
+		rte_prefetch0(mp_meta(b[i]));
 	for (unsigned i = 0; i < n; i++) {
 		struct rte_mbuf *m = b[i];
+		if (i + 4 < n)
+			rte_prefetch0(mp_meta(b[i + 4]));
+		if (i + 2 < n) {
+			const struct mp_meta *pm = mp_meta(b[i + 2]);
+			if (pm->flow) {
+				const struct mp_flowapp *pfa = &a->fa[pm->flow_idx];
+				rte_prefetch0(pfa);
+				rte_prefetch0(mp_fa_socks(a, pfa));
+				tcpsm_flow_prefetch_release(pm->flow, pm);
+			}
+		}
+		if (i + 1 < n) {
+			/* The application's own state for the flow, as its first
+			 * socket holds it (mtcp_set_uctx): what a callback reads. */
+			const struct mp_meta *pm = mp_meta(b[i + 1]);
+			if (pm->flow) {
+				const struct mp_flowapp *pfa = &a->fa[pm->flow_idx];
+				if (pfa->n)
+					rte_prefetch0(mp_fa_socks(a, pfa)->uctx);
+			}
+		}
 		struct mp_meta *md = mp_meta(m);
 		struct tcpsm_flow *f = md->flow;
 		struct mp_flowapp *fa = f ? &a->fa[md->flow_idx] : NULL;

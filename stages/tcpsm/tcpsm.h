@@ -109,6 +109,9 @@ struct reasm *tcpsm_flow_buf(const struct tcpsm_flow *f, unsigned side);
  * lets bypass the app while none of the flow is there. */
 struct mp_meta;
 void tcpsm_flow_release(struct tcpsm_flow *f, const struct mp_meta *md);
+/* Asks for the line tcpsm_flow_release() will write for md, a few packets
+ * ahead (the app stage's burst loop). */
+void tcpsm_flow_prefetch_release(const struct tcpsm_flow *f, const struct mp_meta *md);
 
 /* Address of side (0 client, 1 server): 16 bytes (IPv4 in the first 4),
  * port in host order. @return 1 for IPv6 flows, 0 for IPv4. */

@@ -62,6 +62,12 @@ _Static_assert(sizeof(struct mp_edge) == sizeof(struct reasm_edge) &&
                "mp_meta.edge[] is reasm's edge");
 _Static_assert(MP_EDGE_VALID == REASM_EDGE_VALID && MP_EDGE_SLID == REASM_EDGE_SLID, "edge flags");
 
+void tcpsm_flow_prefetch_release(const struct tcpsm_flow *f, const struct mp_meta *md)
+{
+	const struct tcpsm_inst *ti = f->ti;
+	rte_prefetch0(&ti->rel[md->flow_idx - ti->slot_base]);
+}
+
 void tcpsm_flow_release(struct tcpsm_flow *f, const struct mp_meta *md)
 {
 	/* Release: the callbacks' reads of the flow's chunks come before
