@@ -13,7 +13,8 @@
       Uploads FILE with PUT; exit 0 if the server's sha256 matches the file's.
   xfer.py tel SOCKET CMD [CMD...]
       Queries a DPDK telemetry socket (SOCK_SEQPACKET); prints one JSON object
-      {CMD: reply} with every reply.
+      {CMD: reply} with every reply. Exit 1 when a reply is null (a command
+      not registered yet: mospipe registers its own once its ports are open).
 """
 import argparse
 import hashlib
@@ -160,9 +161,19 @@ def tel_query(path, cmds, timeout=3.0):
 
 def cmd_tel(a):
     try:
-        print(json.dumps(tel_query(a.socket, a.cmd)))
+        out = tel_query(a.socket, a.cmd)
     except (OSError, ValueError) as e:
         print(f"telemetry: {a.socket}: {e}", file=sys.stderr)
+        return 1
+    print(json.dumps(out))
+    # DPDK's telemetry answers a command nobody registered with null, and
+    # its socket is up as soon as EAL is, before mospipe registers its
+    # commands once the ports are started: null is "not up yet", and a
+    # wait on it must not end there (it did: senders started before the
+    # box's ports were open, and their first frames were not the box's).
+    missing = [c for c, v in out.items() if v is None]
+    if missing:
+        print(f"telemetry: {a.socket}: {' '.join(missing)}: not registered (yet)", file=sys.stderr)
         return 1
     return 0
 
