@@ -1252,13 +1252,18 @@ const struct reasm_totals *reasm_totals(const struct reasm *r)
 
 /* ---- edges --------------------------------------------------------------- */
 
-void reasm_edge(struct reasm *r, struct reasm_edge *e)
+void reasm_edge(struct reasm *r, struct reasm_edge *e, struct reasm_edge *copy)
 {
 	uint64_t d = w_delivered(r);
-	e->end = d;
-	e->back = (uint32_t)(d > r->lh ? d - r->lh : 0);
-	e->ahead = (uint32_t)(r->held && r->hi_held > d ? r->hi_held - d : 0);
-	e->serial = atomic_load_explicit(&r->serial, memory_order_relaxed);
-	e->flags = REASM_EDGE_VALID | (r->lh != r->lh_pub ? REASM_EDGE_SLID : 0);
+	struct reasm_edge v = {
+	    .end = d,
+	    .back = (uint32_t)(d > r->lh ? d - r->lh : 0),
+	    .ahead = (uint32_t)(r->held && r->hi_held > d ? r->hi_held - d : 0),
+	    .serial = atomic_load_explicit(&r->serial, memory_order_relaxed),
+	    .flags = REASM_EDGE_VALID | (r->lh != r->lh_pub ? REASM_EDGE_SLID : 0),
+	};
 	r->lh_pub = r->lh;
+	*e = v;
+	if (copy)
+		*copy = v;
 }

@@ -95,13 +95,17 @@ void tcpsm_reasm_edges(struct tcpsm_flow *f, struct mp_meta *md)
 	for (unsigned s = 0; s < 2; s++) {
 		struct mp_edge *e = &f->s[s].edge;
 		if (f->edge_dirty & (1u << s)) {
+			/* Both copies from registers (reasm_edge()). */
 			struct reasm *r = f->s[s].buf;
-			if (r)
-				reasm_edge(r, (struct reasm_edge *)(void *)e);
-			else
+			if (r) {
+				reasm_edge(r, (struct reasm_edge *)(void *)e, (struct reasm_edge *)(void *)&md->edge[s]);
+			} else {
 				memset(e, 0, sizeof(*e));
+				memset(&md->edge[s], 0, sizeof(md->edge[s]));
+			}
+		} else {
+			md->edge[s] = *e;
 		}
-		md->edge[s] = *e;
 		/* "Moved on this packet" holds for this packet only. */
 		e->flags &= ~REASM_EDGE_SLID;
 	}

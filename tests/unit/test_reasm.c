@@ -738,7 +738,7 @@ START_TEST(frags_as_of_edge)
 	reasm_set_reader(&r, 1);
 	put(&r, 7000, 0, 100);
 	put(&r, 7000, 200, 50);
-	reasm_edge(&r, &e1);
+	reasm_edge(&r, &e1, NULL);
 	ck_assert_uint_eq(reasm_frags_at(&r, &e1, f, 8), 2);
 	expect_frag(&f[1], 200, 50);
 	/* The same bytes again, several times: as of e1 they are still held. */
@@ -753,7 +753,7 @@ START_TEST(frags_as_of_edge)
 	put(&r, 7000, 250, 50);
 	ck_assert_uint_eq(reasm_frags_at(&r, &e1, f, 8), 2);
 	expect_frag(&f[1], 200, 50);
-	reasm_edge(&r, &e2);
+	reasm_edge(&r, &e2, NULL);
 	ck_assert_uint_eq(reasm_frags_at(&r, &e2, f, 8), 2);
 	expect_frag(&f[1], 200, 100);
 	/* A segment that overlaps held bytes and fills a hole before them: only
