@@ -89,6 +89,7 @@ struct mp_conf {
 	 * buf_pool came from one, 0 otherwise: what mtcp_getconf() reports. */
 	uint32_t mos_buffers;
 	unsigned buf_free_at_end;
+	unsigned buf_history; /* tcp.buf_history: 0 = a packet's bytes only at its own events */
 	unsigned frag_flows;
 	uint64_t frag_timeout_ms;
 	unsigned frag_mbufs;

@@ -20,6 +20,7 @@ struct reasm_pool {
 	uint32_t d;    /* data bytes per chunk */
 	uint32_t elem; /* d + d / 8 */
 	uint64_t fail;
+	uint8_t nohist; /* sides start with reasm.nohist set */
 };
 
 static inline uint8_t *chunk_data(const struct reasm_pool *p, uint32_t id)

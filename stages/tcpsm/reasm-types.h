@@ -152,9 +152,9 @@ struct reasm {
 	uint8_t closed;     /* reasm_close() ran */
 	uint32_t want_size; /* resize waiting for the reader to catch up */
 	uint8_t want_pending;
-	uint8_t jump_full; /* the pending gap began with unconsumed bytes in the window */
-	uint8_t nrun;      /* entries in run[] */
-	uint8_t pad_[1];
+	uint8_t jump_full;     /* the pending gap began with unconsumed bytes in the window */
+	uint8_t nrun;          /* entries in run[] */
+	uint8_t nohist;        /* keeps no byte below the edge past its packet (reasm_pool_set_nohist) */
 	uint32_t nchunks;      /* pool chunks this side holds (data and map): fair share */
 	uint64_t held;         /* held out-of-order bytes */
 	uint64_t hi;           /* highest stream offset seen + 1 */

@@ -346,6 +346,7 @@ static void reset_buffer(struct reasm *r, uint32_t size)
 	r->map_id = NONE_ID;
 	r->size = size;
 	r->nslots = size ? slots_for(r->pool, size) : 0;
+	r->nohist = r->pool ? r->pool->nohist : 0;
 	r->held = 0;
 	r->nrun = 0;
 	r->hi_held = 0;
@@ -436,6 +437,35 @@ static void free_behind(struct reasm *r)
 		atomic_store_explicit(e, slot_word(0, NONE_ID, 0), memory_order_relaxed);
 	}
 	r->fb = n0;
+}
+
+void reasm_pool_set_nohist(struct reasm_pool *p, int on)
+{
+	p->nohist = (uint8_t)(on != 0);
+}
+
+int reasm_trim(struct reasm *r)
+{
+	if (!r->nohist || r->size == 0)
+		return 0;
+	uint64_t d = w_delivered(r), base = w_base(r);
+	if (base < d)
+		return -1;
+	free_behind(r);
+	_Atomic uint64_t *s = atomic_load_explicit(&r->slots, memory_order_relaxed);
+	if (!s || r->held || r->jumping || d % r->pool->d == 0)
+		return 0;
+	/* Everything below the edge is released and nothing is held above
+	 * it: the edge's chunk holds no byte anyone may read. */
+	uint64_t n = d / r->pool->d;
+	_Atomic uint64_t *e = &s[n % r->nslots];
+	uint64_t w = atomic_load_explicit(e, memory_order_relaxed);
+	if (!slot_is(w, n))
+		return 0;
+	pool_put(r->pool, (uint32_t)w);
+	r->nchunks--;
+	atomic_store_explicit(e, slot_word(0, NONE_ID, 0), memory_order_relaxed);
+	return 1;
 }
 
 /* Moves the logical window start: never more than `size` below the edge,
@@ -737,7 +767,12 @@ static uint64_t store_inorder(struct reasm *r, uint64_t a, uint64_t b, const uin
 		uint64_t cs = n * p->d;
 		uint64_t e = cs + p->d < b ? cs + p->d : b;
 		int valid;
-		uint32_t id = slot_take(r, n, res, o == cs ? LAZY_NEW | LAZY_KEEP : LAZY_KEEP, &valid);
+		/* A new chunk is lazy (its bitmap not kept: it holds the bytes
+		 * below the edge) from its first byte; with no history also
+		 * from the edge when every reader has released it: the bytes
+		 * before it in the chunk are no reader's, whatever its lag. */
+		int lazy = o == cs || (r->nohist && o <= w_base(r));
+		uint32_t id = slot_take(r, n, res, lazy ? LAZY_NEW | LAZY_KEEP : LAZY_KEEP, &valid);
 		if (id == NONE_ID)
 			break;
 		uint32_t i = (uint32_t)(o - cs);
@@ -1263,6 +1298,8 @@ void reasm_edge(struct reasm *r, struct reasm_edge *e, struct reasm_edge *copy)
 	    .flags = REASM_EDGE_VALID | (r->lh != r->lh_pub ? REASM_EDGE_SLID : 0),
 	};
 	r->lh_pub = r->lh;
+	if (r->nohist && d > r->lh)
+		r->lh = d; /* the next packet's window starts at this one's edge */
 	*e = v;
 	if (copy)
 		*copy = v;

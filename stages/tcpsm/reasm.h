@@ -45,6 +45,20 @@
  * either policy: the reader on another core may be copying it, and what a
  * callback has been told is in the stream must stay so.
  *
+ * No history (reasm_pool_set_nohist(), [tcp] buf_history = no): the window
+ * start H of a packet is the edge of the packet before it (reasm_edge()
+ * moves it), so a packet's window is exactly the bytes it delivered and
+ * readers release the edge itself; `size` still bounds what is held out of
+ * order. Once the readers released everything delivered, reasm_trim()
+ * gives back every chunk below the edge and the edge's own when nothing is
+ * held above it, and the next in-order bytes land in the chunk the pool
+ * hands out next, from its top: a stream scanner's buffers stay in cache
+ * (hs_search on the peers pcap: tcpsm 2,400 -> 1,300 cycles/packet). That
+ * chunk is lazy from the edge only when every reader released the edge: a
+ * reader lagging behind would read what the chunk held before as the bytes
+ * below (test_reasm nohist_lagging_reader). Retransmitted bytes are
+ * compared with what is still stored, none of it below the edge.
+ *
  * Buffering off (size 0): state only. The in-order edge, one out-of-order
  * range, retransmission and overlap detection still work from sequence space;
  * no content is compared and nothing can be read (peek reports gaps);
@@ -140,6 +154,16 @@ void reasm_pool_stats(const struct reasm_pool *p, uint32_t *free_chunks, uint32_
 /* First byte of chunk id (for tests and debuggers: a free chunk is poisoned
  * in ASan builds). @return NULL when id is not a chunk of p. */
 const void *reasm_pool_chunk(const struct reasm_pool *p, uint32_t id);
+
+/* Sides started from now on keep no byte below their in-order edge past
+ * the packet that delivered it (tcp.buf_history = no). */
+void reasm_pool_set_nohist(struct reasm_pool *p, int on);
+/* With no history, once the readers released everything delivered: gives
+ * back every chunk below the edge, and the edge's own when nothing above it
+ * is held. Writer only; any descriptor (one without a buffer: nothing).
+ * @return 1 when the edge's chunk went back, 0 when nothing more can go,
+ * -1 when the readers have not released everything delivered yet. */
+int reasm_trim(struct reasm *r);
 
 /* Starts one side. No memory is taken until the first payload byte.
  * @pool: may be NULL only when size is 0.

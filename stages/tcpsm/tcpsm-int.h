@@ -316,6 +316,9 @@ void tcpsm_reasm_edges(struct tcpsm_flow *f, struct mp_meta *md);
 /* Gives a flow's buffers back (instance thread, after the flow is retired). */
 void tcpsm_reasm_release(struct tcpsm_inst *ti, struct tcpsm_flow *f);
 void tcpsm_reasm_reclaim_ended(struct tcpsm_inst *ti);
+/* tcp.buf_history = no: the sides written lately whose readers are past
+ * them give their chunks back (reasm_trim). Once per burst. */
+void tcpsm_reasm_trim_recent(struct tcpsm_inst *ti);
 /* Gives an ended flow back to its pool, with its reassembly buffers. */
 void tcpsm_flow_free(struct tcpsm_flow *f);
 

@@ -279,6 +279,7 @@ static unsigned tcpsm_poll(struct mp_stage_inst *si)
 	take_back(tp, 0);
 	tcpsm_pool_watch(tp->ti);
 	tcpsm_reasm_reclaim_ended(tp->ti);
+	tcpsm_reasm_trim_recent(tp->ti);
 	if (unlikely(tp->n_pend)) {
 		retry_pending(tp);
 		flush_out(tp);

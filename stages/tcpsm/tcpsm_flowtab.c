@@ -34,6 +34,7 @@ void tcpsm_params_from_conf(struct tcpsm_params *p, const struct mp_conf *c)
 	p->buf_size = c->buf_size;
 	p->buf_pool = c->buf_pool;
 	p->buf_free_at_end = c->buf_free_at_end;
+	p->buf_nohist = !c->buf_history;
 	p->policy = c->policy;
 	p->urgent = c->urgent;
 	p->min_ttl = c->min_ttl;

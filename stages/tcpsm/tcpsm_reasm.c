@@ -80,10 +80,12 @@ void tcpsm_flow_release(struct tcpsm_flow *f, const struct mp_meta *md)
 		 * followed flow is released (app or bypass), so an earlier one
 		 * released the same start; and no buffer as of md (tcpsm may be
 		 * making one now) has nothing to release. */
-		if ((e->flags & (REASM_EDGE_VALID | REASM_EDGE_SLID)) != (REASM_EDGE_VALID | REASM_EDGE_SLID))
+		if (!(e->flags & REASM_EDGE_VALID))
 			continue;
 		struct reasm *r = tcpsm_flow_buf(f, s);
-		if (r)
+		if (r && r->nohist)
+			reasm_release(r, e->end); /* the next packet's window starts there */
+		else if (r && (e->flags & REASM_EDGE_SLID))
 			reasm_release(r, e->end - e->back);
 	}
 }
@@ -94,11 +96,13 @@ void tcpsm_reasm_edges(struct tcpsm_flow *f, struct mp_meta *md)
 	md->pkt.fpkt = ++f->npkt;
 	for (unsigned s = 0; s < 2; s++) {
 		struct mp_edge *e = &f->s[s].edge;
-		if (f->edge_dirty & (1u << s)) {
+		const struct reasm *rs = f->s[s].buf;
+		if ((f->edge_dirty & (1u << s)) || (rs && rs->nohist && (rs->lh != rs->lh_pub || e->back))) {
 			/* Both copies from registers (reasm_edge()). */
 			struct reasm *r = f->s[s].buf;
 			if (r) {
-				reasm_edge(r, (struct reasm_edge *)(void *)e, (struct reasm_edge *)(void *)&md->edge[s]);
+				reasm_edge(r, (struct reasm_edge *)(void *)e,
+				           (struct reasm_edge *)(void *)&md->edge[s]);
 			} else {
 				memset(e, 0, sizeof(*e));
 				memset(&md->edge[s], 0, sizeof(md->edge[s]));
@@ -120,6 +124,16 @@ struct tcpsm_rbufs {
 	uint32_t size;
 	uint32_t total;   /* chunks in the pool */
 	uint32_t backoff; /* dry inserts that skip the walk of open flows */
+	/* tcp.buf_history = no: the sides written since the readers last
+	 * released, oldest first, to give their chunks back as soon as the
+	 * readers are past them (tcpsm_reasm_trim_recent): a ring. */
+	int nohist;
+	unsigned wq_h, wq_t;
+	/* Descriptors, not flows: a descriptor is never freed while the
+	 * instance lives, and a trim of one that went to another side since
+	 * (or back to the stack: size 0) gives back only what no reader of
+	 * it may read. */
+	struct reasm *wq[1024];
 };
 
 /* Sizes below 1 MiB in K, else in M, rounded up (what to set). */
@@ -197,6 +211,10 @@ int tcpsm_reasm_setup(struct tcpsm_inst *ti)
 	}
 	reasm_pool_stats(rb->pool, &free_c, &total_c, &fails);
 	rb->total = total_c;
+	if (ti->p.buf_nohist) {
+		rb->nohist = 1;
+		reasm_pool_set_nohist(rb->pool, 1);
+	}
 	/* A descriptor for both sides of every flow object: also those ended
 	 * and not yet retired, which keep theirs until tx retires them. Only
 	 * the ones in use are ever touched. */
@@ -279,6 +297,19 @@ static uint32_t reclaim_closed(struct tcpsm_inst *ti, const struct tcpsm_flow *s
  * cache: waiting for the pool to run dry, as reclaim_closed() does, first
  * walks every fresh page of a large pool (page faults, cache misses). Looks
  * at the oldest 16 per call; a flow whose reader has not consumed all stays. */
+void tcpsm_reasm_trim_recent(struct tcpsm_inst *ti)
+{
+	struct tcpsm_rbufs *rb = ti->reasm;
+	if (!rb || !rb->nohist)
+		return;
+	while (rb->wq_h != rb->wq_t) {
+		struct reasm *r = rb->wq[rb->wq_h % RTE_DIM(rb->wq)];
+		if (reasm_trim(r) < 0)
+			break; /* its reader is not past it yet, nor past those after it */
+		rb->wq_h++;
+	}
+}
+
 void tcpsm_reasm_reclaim_ended(struct tcpsm_inst *ti)
 {
 	uint32_t got = 0;
@@ -447,6 +478,11 @@ uint32_t tcpsm_reasm_data(struct tcpsm_inst *ti, struct tcpsm_flow *f, unsigned 
 	f->edge_dirty |= (uint8_t)(1u << rside);
 	if (reasm_insert(r, seq, p, len, cap, &res) < 0)
 		return 0;
+	if (rb->nohist && (rb->wq_t == rb->wq_h || rb->wq[(rb->wq_t - 1) % RTE_DIM(rb->wq)] != r)) {
+		if (rb->wq_t - rb->wq_h == RTE_DIM(rb->wq))
+			rb->wq_h++; /* the oldest waits for its side's next insert (free_behind) */
+		rb->wq[rb->wq_t++ % RTE_DIM(rb->wq)] = r;
+	}
 	if ((res.flags & REASM_F_NOMEM) && (reclaim_closed(ti, f) || (!f->closed && reclaim_open(ti, f, rside)))) {
 		/* Chunks came back from flows that only wait out TIME_WAIT, or
 		 * from idle or stale open ones: store what did not fit (bytes

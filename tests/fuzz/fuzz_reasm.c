@@ -14,6 +14,8 @@
  *  - the reader's offset (consumed) moves by exactly what peek reports,
  *    data or gap, and agrees with reasm_info;
  *  - fragments listed lie at or above the reader's offset, in order.
+ * With no history (tcp.buf_history = no, one input in two) each segment
+ * is a packet whose edge is taken, and trims give chunks back.
  * Policy-specific resolution is not modelled here (tests/unit/test_reasm.c
  * pins it), so the target holds whatever policy the writer implements. */
 #include <errno.h>
@@ -82,15 +84,23 @@ static void got(uint64_t i, uint8_t v)
 	got_(i, v, 1);
 }
 
-static struct reasm_pool *pool;
+static struct reasm_pool *pools[2]; /* [1]: no history (tcp.buf_history = no) */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size < 4)
 		return 0;
-	if (!pool)
-		pool = reasm_pool_create(256 * 1024, 1024);
-	CHECK(pool);
+	if (!pools[0]) {
+		pools[0] = reasm_pool_create(256 * 1024, 1024);
+		pools[1] = reasm_pool_create(256 * 1024, 1024);
+		CHECK(pools[0] && pools[1]);
+		reasm_pool_set_nohist(pools[1], 1);
+	}
+	/* No history: each segment is a packet whose edge tcpsm takes (the
+	 * window of the next one starts there), and the 10th operation trims
+	 * instead of reclaiming. */
+	int nohist = (data[3] >> 1) & 1;
+	struct reasm_pool *pool = pools[nohist];
 	cur_gen++;
 	uint32_t seq0 = data[0] & 1 ? 0xffff0000u + (uint32_t)data[1] * 256 : (uint32_t)data[1] << 24;
 	uint32_t sizes[4] = {0, 4096, 16384, 65536};
@@ -120,6 +130,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					cell((uint64_t)k)->offered |= (uint8_t)(evil ? 2 : 1);
 			}
 			CHECK(reasm_insert(&r, seq0 + (uint32_t)off, buf, len, cap, &res) == 0);
+			if (nohist) {
+				struct reasm_edge e;
+				reasm_edge(&r, &e, NULL);
+				CHECK(e.back <= e.end);
+			}
 			break;
 		}
 		case 4:
@@ -180,7 +195,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			 * model reads nothing below `consumed`). */
 			struct reasm_info ri;
 			reasm_info(&r, &ri);
-			reasm_reclaim(&r, ri.consumed == ri.delivered);
+			if (nohist) {
+				/* Nothing goes before the reader released all. */
+				int t = reasm_trim(&r);
+				CHECK(t >= -1 && t <= 1);
+				CHECK(ri.consumed == ri.delivered || ri.size == 0 || t == -1);
+			} else
+				reasm_reclaim(&r, ri.consumed == ri.delivered);
 			break;
 		}
 		}

@@ -62,6 +62,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	p.buf_size = (c >> 4) & 1 ? 8192 : 0;
 	p.buf_pool = 0; /* sized for the table (a smaller pool is refused) */
 	p.buf_free_at_end = (c >> 5) & 1;
+	p.buf_nohist = (c >> 6) & 1; /* tcp.buf_history = no: trims after each release */
 	ended = 0;
 	struct tcpsm_inst *ti = tcpsm_inst_create(&p, 0, NULL, NULL, on_end, NULL);
 	CHECK(ti);
@@ -129,6 +130,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					CHECK(k == 0 || v->iv[k].l > v->iv[k - 1].r);
 				}
 			}
+		}
+		if (md.flow && r != TCPSM_P_ENDED) {
+			/* The reader, done with this packet at once. */
+			tcpsm_flow_release(md.flow, &md);
+			if (o[13] & 2)
+				tcpsm_reasm_trim_recent(ti);
 		}
 		last_seq[tup][dir] = seq + len;
 		last_ack[tup][dir] = ack;

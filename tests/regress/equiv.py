@@ -20,7 +20,8 @@ Programs: eqtrace (every event at every hook with both sides' states, the
 packet, each side's MOS_INFO and MOS_FRAGINFO, and on NEW_DATA / CONN_END the
 bytes every mtcp_peek returned and an mtcp_ppeek of the window start), trace
 (tests/api), http_ude (the guide's HTTP-request UDE) and rexmit_syn (the
-guide's SYN-retransmission UDE at MOS_HK_RCV).
+guide's SYN-retransmission UDE at MOS_HK_RCV). eqtrace runs again with
+[tcp] buf_history = no on five of the configurations (NOHIST_CONFIGS).
 
 What is compared: each program's output as per-flow sequences. A line starts
 with the flow ("cli:port>svr:port"); lines of one flow keep their order, and
@@ -65,6 +66,17 @@ FULL_EXTRA = [
     ("2app-b1", "0=rx,classify,tcpsm,events,app.0,tx;1=app.1", 1),
     ("2app-b256", "0=rx,classify,tcpsm,events,app.0,tx;1=app.1", 256),
     ("split-after-tcpsm-b7", "0=rx,classify,tcpsm;1=events,app,tx", 7),
+]
+# [tcp] buf_history = no (a packet's bytes readable at its own events only,
+# chunks back as soon as the readers released them): eqtrace, whose peeks
+# and ppeeks read every window, on the configurations where the reader lags
+# most behind tcpsm.
+NOHIST_CONFIGS = [
+    ("1lcore-b1", ONE, 1),
+    ("1lcore-b256", ONE, 256),
+    ("split-after-tcpsm", "0=rx,classify,tcpsm;1=events,app,tx", 32),
+    ("app-own-lcore", "0=rx,classify,tcpsm,events,tx;1=app", 32),
+    ("2app", "0=rx,classify,tcpsm,events,app.0,tx;1=app.1", 32),
 ]
 GAP_S = 3600
 
@@ -198,15 +210,19 @@ def main():
         conf = work / "equiv.conf"
         conf.write_text("[pipeline]\ntelemetry = no\n[tcp]\nflows = 16384\nbuf_size = 64K\nbuf_pool = 0\n"
                         "[mempool]\nmbufs = 8191\n[eal]\nargs = --no-huge -m 512 --no-pci --no-shconf\n")
+        conf_nh = work / "equiv-nohist.conf"
+        conf_nh.write_text(conf.read_text().replace("buf_pool = 0\n", "buf_pool = 0\nbuf_history = no\n"))
         caps = concat_corpus(a.corpus, work)
-        for prog in PROGRAMS:
+        runs = [(prog, conf, configs, "") for prog in PROGRAMS] + [("eqtrace", conf_nh, NOHIST_CONFIGS,
+                                                                    ", buf_history = no")]
+        for prog, pconf, pconfigs, tag in runs:
             for cap, files in caps:
-                name = f"{prog} on {cap.name} ({len(files)} captures)"
+                name = f"{prog} on {cap.name} ({len(files)} captures{tag})"
                 ref = None
                 bad = []
-                for cname, mapping, burst in configs:
-                    outp = work / f"{prog}.{cap.stem}.{cname}.out"
-                    err = run_prog(build, prog, conf, cap, mapping, burst, outp, work)
+                for cname, mapping, burst in pconfigs:
+                    outp = work / f"{prog}.{cap.stem}.{cname}{tag and '.nohist'}.out"
+                    err = run_prog(build, prog, pconf, cap, mapping, burst, outp, work)
                     if err:
                         bad.append(f"{cname}: {err}")
                         break
@@ -222,7 +238,7 @@ def main():
                     rows.append(("equiv", name, "FAIL", "; ".join(bad)[:600]))
                 else:
                     rows.append(("equiv", name, "PASS",
-                                 f"{len(configs)} configurations identical per flow ({nflows} flows, {nlines} lines)"))
+                                 f"{len(pconfigs)} configurations identical per flow ({nflows} flows, {nlines} lines)"))
     with open(a.results, "a") as fh:
         for r in rows:
             fh.write("\t".join(r) + "\n")

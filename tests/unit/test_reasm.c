@@ -773,6 +773,154 @@ START_TEST(frags_as_of_edge)
 }
 END_TEST
 
+/* tcp.buf_history = no (reasm_pool_set_nohist): the window as of a packet
+ * is exactly the bytes that packet delivered; once its reader released it
+ * (the edge's end), reasm_trim() gives back every chunk, the edge's own
+ * too, and the next bytes land in a chunk from the pool's top. */
+START_TEST(nohist_window_and_trim)
+{
+	struct reasm_pool *p = reasm_pool_create(1 << 20, 256);
+	ck_assert_ptr_nonnull(p);
+	reasm_pool_set_nohist(p, 1);
+	uint32_t free0, total, free1;
+	uint64_t fails;
+	reasm_pool_stats(p, &free0, &total, &fails);
+	struct reasm r;
+	struct reasm_edge e1, e2, e3;
+	uint8_t b[512];
+	ck_assert_int_eq(reasm_init(&r, p, 5000, 1024, REASM_OVERLAP_FIRST), 0);
+	reasm_set_reader(&r, 1);
+	put(&r, 5000, 0, 100);
+	reasm_edge(&r, &e1, NULL);
+	ck_assert_uint_eq(e1.end, 100);
+	ck_assert_uint_eq(e1.back, 100);
+	uint64_t cur = 0;
+	ck_assert_int_eq(reasm_peek_at(&r, &e1, &cur, b, sizeof(b)), 100);
+	ck_assert_uint_eq(b[99], pat(99));
+	/* The next packet's window starts at this one's edge. */
+	put(&r, 5000, 100, 300); /* across the chunk boundary at 256 */
+	reasm_edge(&r, &e2, NULL);
+	ck_assert_uint_eq(e2.end, 400);
+	ck_assert_uint_eq(e2.back, 300);
+	ck_assert(e2.flags & REASM_EDGE_SLID);
+	errno = 0;
+	ck_assert_int_eq(reasm_ppeek_at(&r, &e2, b, 10, 50), -1);
+	ck_assert_int_eq(errno, ERANGE);
+	ck_assert_int_eq(reasm_peek_at(&r, &e2, &cur, b, sizeof(b)), 300);
+	ck_assert_uint_eq(b[0], pat(100));
+	ck_assert_uint_eq(b[299], pat(399));
+	/* Nothing goes back before the reader released. */
+	ck_assert_int_eq(reasm_trim(&r), -1);
+	reasm_pool_stats(p, &free1, &total, &fails);
+	ck_assert_uint_lt(free1, free0 - 1);
+	/* Released: both data chunks back (the map stays with the side). */
+	reasm_release(&r, e2.end);
+	ck_assert_int_eq(reasm_trim(&r), 1);
+	reasm_pool_stats(p, &free1, &total, &fails);
+	uint32_t map = free0 - free1;
+	ck_assert_uint_le(map, 1);
+	/* The next bytes, from the edge in a chunk of their own. */
+	put(&r, 5000, 400, 100);
+	reasm_edge(&r, &e3, NULL);
+	ck_assert_uint_eq(e3.back, 100);
+	ck_assert_int_eq(reasm_peek_at(&r, &e3, &cur, b, sizeof(b)), 100);
+	for (int i = 0; i < 100; i++)
+		ck_assert_uint_eq(b[i], pat(400 + (uint64_t)i));
+	/* A retransmission of bytes given back: old, nothing to compare. */
+	struct reasm_result res = put(&r, 5000, 350, 50);
+	ck_assert_uint_eq(res.old, 50);
+	ck_assert(res.flags & REASM_F_REXMIT);
+	ck_assert(!(res.flags & REASM_F_DIFF));
+	reasm_fini(&r);
+	reasm_pool_stats(p, &free1, &total, &fails);
+	ck_assert_uint_eq(free1, free0);
+	reasm_pool_destroy(p);
+}
+END_TEST
+
+/* The case that made a chunk taken at the edge lazy only once the readers
+ * released the edge: snaplen-cut segments (30 of 300 bytes captured), the
+ * second one starting inside a chunk its predecessor's hole reaches into.
+ * A reader still at the first packet must read 30 bytes and a 270-byte
+ * gap, however far the writer has gone: with the chunk made lazy at the
+ * window start alone, it read 44 bytes of whatever the chunk held before
+ * (timestamp.pcap against tcpflow, streamdump on two lcores). */
+START_TEST(nohist_lagging_reader)
+{
+	struct reasm_pool *p = reasm_pool_create(1 << 20, 256);
+	ck_assert_ptr_nonnull(p);
+	reasm_pool_set_nohist(p, 1);
+	struct reasm r;
+	struct reasm_edge e1, e2;
+	struct reasm_result res;
+	uint8_t b[512];
+	/* Chunks that held other bytes before (what the pool hands out after
+	 * a while): fill some and give them back. */
+	ck_assert_int_eq(reasm_init(&r, p, 0, 1024, REASM_OVERLAP_FIRST), 0);
+	memset(b, 0xee, sizeof(b));
+	for (int k = 0; k < 4; k++)
+		ck_assert_int_eq(reasm_insert(&r, (uint32_t)k * 256, b, 256, 256, &res), 0);
+	reasm_fini(&r);
+	ck_assert_int_eq(reasm_init(&r, p, 0, 1024, REASM_OVERLAP_FIRST), 0);
+	reasm_set_reader(&r, 1);
+	fill(b, 0, 300);
+	ck_assert_int_eq(reasm_insert(&r, 0, b, 300, 30, &res), 0);
+	reasm_edge(&r, &e1, NULL);
+	fill(b, 300, 300);
+	ck_assert_int_eq(reasm_insert(&r, 300, b, 300, 30, &res), 0);
+	reasm_edge(&r, &e2, NULL);
+	/* The reader, as of the first packet. */
+	uint64_t cur = 0;
+	ck_assert_int_eq(reasm_peek_at(&r, &e1, &cur, b, sizeof(b)), 30);
+	ck_assert_uint_eq(b[29], pat(29));
+	errno = 0;
+	ck_assert_int_eq(reasm_peek_at(&r, &e1, &cur, b, sizeof(b)), -270);
+	ck_assert_int_eq(errno, ENODATA);
+	reasm_release(&r, e1.end);
+	ck_assert_int_eq(reasm_peek_at(&r, &e2, &cur, b, sizeof(b)), 30);
+	ck_assert_uint_eq(b[0], pat(300));
+	errno = 0;
+	ck_assert_int_eq(reasm_peek_at(&r, &e2, &cur, b, sizeof(b)), -270);
+	ck_assert_int_eq(errno, ENODATA);
+	reasm_release(&r, e2.end);
+	reasm_fini(&r);
+	reasm_pool_destroy(p);
+}
+END_TEST
+
+/* Bytes held out of order keep their chunk through a trim, and are
+ * delivered whole once the hole before them is filled. */
+START_TEST(nohist_held_bytes_stay)
+{
+	struct reasm_pool *p = reasm_pool_create(1 << 20, 256);
+	ck_assert_ptr_nonnull(p);
+	reasm_pool_set_nohist(p, 1);
+	struct reasm r;
+	struct reasm_edge e;
+	uint8_t b[512];
+	ck_assert_int_eq(reasm_init(&r, p, 0, 1024, REASM_OVERLAP_FIRST), 0);
+	reasm_set_reader(&r, 1);
+	put(&r, 0, 0, 100);
+	reasm_edge(&r, &e, NULL);
+	reasm_release(&r, e.end);
+	ck_assert_int_eq(reasm_trim(&r), 1);
+	put(&r, 0, 150, 50); /* held: the edge's chunk holds it */
+	reasm_edge(&r, &e, NULL);
+	reasm_release(&r, e.end);
+	ck_assert_int_eq(reasm_trim(&r), 0);
+	put(&r, 0, 100, 50);
+	reasm_edge(&r, &e, NULL);
+	ck_assert_uint_eq(e.end, 200);
+	ck_assert_uint_eq(e.back, 100);
+	uint64_t cur = 100;
+	ck_assert_int_eq(reasm_peek_at(&r, &e, &cur, b, sizeof(b)), 100);
+	for (int i = 0; i < 100; i++)
+		ck_assert_uint_eq(b[i], pat(100 + (uint64_t)i));
+	reasm_fini(&r);
+	reasm_pool_destroy(p);
+}
+END_TEST
+
 START_TEST(ppeek_offsets)
 {
 	struct reasm_pool *p = reasm_pool_create(1 << 20, 256);
@@ -1035,6 +1183,9 @@ int main(void)
 	tcase_add_test(t, far_segment);
 	tcase_add_test(t, bad_args);
 	tcase_add_test(t, nothing_captured_before_start);
+	tcase_add_test(t, nohist_window_and_trim);
+	tcase_add_test(t, nohist_lagging_reader);
+	tcase_add_test(t, nohist_held_bytes_stay);
 	tcase_add_test(t, two_threads);
 	suite_add_tcase(s, t);
 	SRunner *sr = srunner_create(s);

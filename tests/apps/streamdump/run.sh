@@ -8,7 +8,8 @@
 #     bundled sample, every capture of the shared corpus, and the captures
 #     mkcaps.py writes (gaps, 4-tuple reuse, IPv6 in a VLAN); the differences
 #     are data in known-differences.tsv, one row per file with its reason and
-#     which tool holds what the receiving endpoint got;
+#     which tool holds what the receiving endpoint got; all of it again
+#     with [tcp] buf_history = no on two lcores;
 #  3. the options tcpflow users know, against tcpflow with the same option
 #     (-b, -T with a subdirectory, a second run into the same directory);
 #  4. the index: valid JSON per line, agreeing with the files; gaps at the
@@ -136,6 +137,18 @@ while IFS= read -r line; do
 	esac
 done < <("$PY" "$HERE/vs_tcpflow.py" --streamdump "$SD" --tsv "$HERE/known-differences.tsv" --arg=-C --arg=ignore \
 	"${caps[@]}" 2>&1)
+
+# The same with [tcp] buf_history = no (a packet's bytes readable at its own
+# events only, their chunks back as soon as the reader released them), on
+# two lcores so that the app lags behind tcpsm: what streamdump writes must
+# not change (tcpflow is the truth, the listed differences the same).
+while IFS= read -r line; do
+	case "$line" in
+	ok*) ok "buf_history = no, two lcores: ${line#ok   }" ;;
+	*) ko "buf_history = no, two lcores: ${line#FAIL }" ;;
+	esac
+done < <("$PY" "$HERE/vs_tcpflow.py" --streamdump "$SD" --tsv "$HERE/known-differences.tsv" --arg=-C --arg=ignore \
+	--arg=--set --arg=tcp.buf_history=no --arg=-l "--arg=0=rx classify tcpsm;1=events app tx" "${caps[@]}" 2>&1)
 
 # ---- 3. tcpflow's options --------------------------------------------------------------
 # same_as_tcpflow NAME "TCPFLOW ARGS" STREAMDUMP ARGS...: both into fresh dirs, diff -r.
