@@ -346,7 +346,6 @@ static void reset_buffer(struct reasm *r, uint32_t size)
 	r->map_id = NONE_ID;
 	r->size = size;
 	r->nslots = size ? slots_for(r->pool, size) : 0;
-	r->nohist = r->pool ? r->pool->nohist : 0;
 	r->held = 0;
 	r->nrun = 0;
 	r->hi_held = 0;
@@ -907,6 +906,7 @@ int reasm_init(struct reasm *r, struct reasm_pool *pool, uint32_t seq0, uint32_t
 	r->seq0 = seq0;
 	r->policy = (uint8_t)policy;
 	r->map_id = NONE_ID;
+	r->nohist = pool ? pool->nohist : 0; /* fixed for the side's life (readers need not read it) */
 	atomic_store_explicit(&r->jump_from, NO_JUMP, memory_order_relaxed);
 	if (pool) {
 		reset_buffer(r, size);

@@ -62,6 +62,26 @@ _Static_assert(sizeof(struct mp_edge) == sizeof(struct reasm_edge) &&
                "mp_meta.edge[] is reasm's edge");
 _Static_assert(MP_EDGE_VALID == REASM_EDGE_VALID && MP_EDGE_SLID == REASM_EDGE_SLID, "edge flags");
 
+struct tcpsm_rbufs {
+	struct reasm_pool *pool;
+	struct reasm *arr;
+	struct reasm **stk;
+	unsigned n, n_free;
+	uint32_t size;
+	uint32_t total;   /* chunks in the pool */
+	uint32_t backoff; /* dry inserts that skip the walk of open flows */
+	/* tcp.buf_history = no: the sides written since the readers last
+	 * released, oldest first, to give their chunks back as soon as the
+	 * readers are past them (tcpsm_reasm_trim_recent): a ring. */
+	int nohist;
+	unsigned wq_h, wq_t;
+	/* Descriptors, not flows: a descriptor is never freed while the
+	 * instance lives, and a trim of one that went to another side since
+	 * (or back to the stack: size 0) gives back only what no reader of
+	 * it may read. */
+	struct reasm *wq[1024];
+};
+
 void tcpsm_flow_prefetch_release(const struct tcpsm_flow *f, const struct mp_meta *md)
 {
 	const struct tcpsm_inst *ti = f->ti;
@@ -74,6 +94,10 @@ void tcpsm_flow_release(struct tcpsm_flow *f, const struct mp_meta *md)
 	 * tcpsm, acquiring it, gives them back (reclaim_open()). */
 	struct tcpsm_inst *ti = f->ti;
 	atomic_store_explicit(&ti->rel[f->slot - ti->slot_base], md->pkt.fpkt, memory_order_release);
+	/* The instance's setting (fixed before the lcores start), not the
+	 * descriptor's: tcpsm may be re-laying this side now. */
+	const struct tcpsm_rbufs *rb = ti->reasm;
+	int nohist = rb && rb->nohist;
 	for (unsigned s = 0; s < 2; s++) {
 		const struct mp_edge *e = &md->edge[s];
 		/* Only where the window start moved on md: every packet of a
@@ -83,7 +107,7 @@ void tcpsm_flow_release(struct tcpsm_flow *f, const struct mp_meta *md)
 		if (!(e->flags & REASM_EDGE_VALID))
 			continue;
 		struct reasm *r = tcpsm_flow_buf(f, s);
-		if (r && r->nohist)
+		if (r && nohist)
 			reasm_release(r, e->end); /* the next packet's window starts there */
 		else if (r && (e->flags & REASM_EDGE_SLID))
 			reasm_release(r, e->end - e->back);
@@ -115,26 +139,6 @@ void tcpsm_reasm_edges(struct tcpsm_flow *f, struct mp_meta *md)
 	}
 	f->edge_dirty = 0;
 }
-
-struct tcpsm_rbufs {
-	struct reasm_pool *pool;
-	struct reasm *arr;
-	struct reasm **stk;
-	unsigned n, n_free;
-	uint32_t size;
-	uint32_t total;   /* chunks in the pool */
-	uint32_t backoff; /* dry inserts that skip the walk of open flows */
-	/* tcp.buf_history = no: the sides written since the readers last
-	 * released, oldest first, to give their chunks back as soon as the
-	 * readers are past them (tcpsm_reasm_trim_recent): a ring. */
-	int nohist;
-	unsigned wq_h, wq_t;
-	/* Descriptors, not flows: a descriptor is never freed while the
-	 * instance lives, and a trim of one that went to another side since
-	 * (or back to the stack: size 0) gives back only what no reader of
-	 * it may read. */
-	struct reasm *wq[1024];
-};
 
 /* Sizes below 1 MiB in K, else in M, rounded up (what to set). */
 static const char *fmt_size(uint64_t b, char *buf, size_t len)
@@ -302,12 +306,17 @@ void tcpsm_reasm_trim_recent(struct tcpsm_inst *ti)
 	struct tcpsm_rbufs *rb = ti->reasm;
 	if (!rb || !rb->nohist)
 		return;
+	uint64_t n = 0;
 	while (rb->wq_h != rb->wq_t) {
 		struct reasm *r = rb->wq[rb->wq_h % RTE_DIM(rb->wq)];
-		if (reasm_trim(r) < 0)
+		int t = reasm_trim(r);
+		if (t < 0)
 			break; /* its reader is not past it yet, nor past those after it */
+		n += (uint64_t)t;
 		rb->wq_h++;
 	}
+	if (n)
+		tcpsm_ctr(ti, TCPSM_C_BUF_TRIMMED, n);
 }
 
 void tcpsm_reasm_reclaim_ended(struct tcpsm_inst *ti)

@@ -10,6 +10,8 @@
 #            the 2-lcore mapping (rings and pools crossing threads)
 #   reclaim  a dry reassembly pool taking chunks back on tcpsm's lcore while
 #            the app's lcore reads them (bench/apps/hs_search)
+#   nohist   the same with [tcp] buf_history = no: chunks trimmed at each
+#            burst while the app's lcore reads later ones
 #   api      the API programs (tests/api/run.sh): callbacks, app threads,
 #            signals, 100K-flow scaling
 #   inline   tests/inline/run.sh: real TCP through the inline bridge
@@ -128,6 +130,24 @@ EOF
   fi
 else
   skip_one "reclaim: $B/bench/hs_search not built (make TSAN=1 bench-apps)"
+fi
+
+# The same app without history ([tcp] buf_history = no): tcpsm gives each
+# packet's chunks back at its next burst, as soon as the app's lcore has
+# released them, and the next bytes go into those chunks while the app reads
+# later packets' bytes.
+if [[ -x $B/bench/hs_search ]]; then
+  sed -e 's/^buf_size = 16K$/buf_size = 16K\nbuf_history = no/' -e "s#$W/reclaim.json#$W/nohist.json#" \
+    "$W/reclaim.conf" >"$W/nohist.conf"
+  if step nohist timeout 600 "$B/bench/hs_search" "$W/nohist.conf" mospipe-needle-A mospipe-needle-B; then
+    got=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); c=[s["counters"] for s in d["stages"] if s["stage"] == "tcpsm"][0]; print(c.get("buf_edge_chunks_trimmed", 0))' "$W/nohist.json")
+    n=${MP_TSAN_RECLAIM_CONNS:-1000}
+    if grep -q "\"matches\": \[$n, $n\]" "$W/nohist.out" && ((got > 0)); then
+      pass "nohist: $got edge chunks trimmed under the reader, $(grep -o '"matches": [^]]*]' "$W/nohist.out"), no report"
+    else
+      fail "nohist: $(tail -1 "$W/nohist.out"), $got edge chunks trimmed"
+    fi
+  fi
 fi
 
 # ---- api -------------------------------------------------------------------
