@@ -452,19 +452,34 @@ int reasm_trim(struct reasm *r)
 		return -1;
 	free_behind(r);
 	_Atomic uint64_t *s = atomic_load_explicit(&r->slots, memory_order_relaxed);
-	if (!s || r->held || r->jumping || d % r->pool->d == 0)
+	if (!s || r->held || r->jumping)
 		return 0;
-	/* Everything below the edge is released and nothing is held above
-	 * it: the edge's chunk holds no byte anyone may read. */
+	int got = 0;
 	uint64_t n = d / r->pool->d;
 	_Atomic uint64_t *e = &s[n % r->nslots];
 	uint64_t w = atomic_load_explicit(e, memory_order_relaxed);
-	if (!slot_is(w, n))
-		return 0;
-	pool_put(r->pool, (uint32_t)w);
-	r->nchunks--;
-	atomic_store_explicit(e, slot_word(0, NONE_ID, 0), memory_order_relaxed);
-	return 1;
+	if (d % r->pool->d && slot_is(w, n)) {
+		/* Everything below the edge is released and nothing is held
+		 * above it: the edge's chunk holds no byte anyone may read. */
+		pool_put(r->pool, (uint32_t)w);
+		r->nchunks--;
+		atomic_store_explicit(e, slot_word(0, NONE_ID, 0), memory_order_relaxed);
+		got = 1;
+	}
+	if (r->map_id != NONE_ID && r->nchunks == 1) {
+		/* Only the slot map left: it goes too. The next bytes take a
+		 * map from the top of the pool, in cache (a fill of the map's
+		 * lines there), instead of reading a map line no cache holds.
+		 * No reader reads the slots now: all is released, and what
+		 * later packets' edges let them read is nothing until tcpsm
+		 * stores again, under a new map published before their edges
+		 * leave (slot_take()). */
+		atomic_store_explicit(&r->slots, NULL, memory_order_release);
+		pool_put(r->pool, r->map_id);
+		r->map_id = NONE_ID;
+		r->nchunks = 0;
+	}
+	return got;
 }
 
 /* Moves the logical window start: never more than `size` below the edge,
