@@ -233,10 +233,15 @@ static inline void tcpsm_prefetch_flow(const struct tcpsm_inst *ti, const struct
 
 /* With buffers, a step after tcpsm_prefetch_flow: each side's reassembly
  * descriptor (struct reasm, 744 bytes in 12 lines, apart from the flow),
- * whose first three lines and inline slots every data packet touches
- * (tcpsm_reasm_apply for both sides, reasm_insert, reasm_edge). One lcore,
+ * whose first five lines every data packet touches: the edge and window
+ * (lines 0-2: tcpsm_reasm_apply for both sides, reasm_insert, reasm_edge)
+ * and the totals (lines 3-4, finish() after each insert). One lcore,
  * hs_search on the 3 M-frame peers pcap: 5.46 -> 4.95 s, replicated
- * pipelines 3.21 -> 2.77 s (medians of 7 and 5, alternated; bench/README.md). */
+ * pipelines 3.21 -> 2.77 s with lines 0-2 (medians of 7 and 5,
+ * alternated; bench/README.md); lines 3-4 instead of the inline slots
+ * (which no side with the readers' slack uses: its slots are a map
+ * chunk): tcpsm 1,130-1,160 -> 900-960 cycles/packet, hs_search 1.60 ->
+ * 1.38-1.48 s without history (4 alternated, twice), 2.72 -> 2.65 s with. */
 static inline void tcpsm_prefetch_bufs(const struct tcpsm_slot *s)
 {
 	const struct tcpsm_flow *f = s->f;
@@ -248,8 +253,8 @@ static inline void tcpsm_prefetch_bufs(const struct tcpsm_slot *s)
 			rte_prefetch0(r);
 			rte_prefetch0((const char *)r + RTE_CACHE_LINE_SIZE);
 			rte_prefetch0((const char *)r + 2 * RTE_CACHE_LINE_SIZE);
-			rte_prefetch0(&r->inl[0]);
-			rte_prefetch0(&r->inl[REASM_INLINE_SLOTS - 1]);
+			rte_prefetch0((const char *)r + 3 * RTE_CACHE_LINE_SIZE);
+			rte_prefetch0((const char *)r + 4 * RTE_CACHE_LINE_SIZE);
 		}
 	}
 }
