@@ -242,8 +242,14 @@ static inline void tcpsm_prefetch_flow(const struct tcpsm_inst *ti, const struct
  * (which no side with the readers' slack uses: its slots are a map
  * chunk): tcpsm 1,130-1,160 -> 900-960 cycles/packet, hs_search 1.60 ->
  * 1.38-1.48 s without history (4 alternated, twice), 2.72 -> 2.65 s with. */
-static inline void tcpsm_prefetch_bufs(const struct tcpsm_slot *s)
+static inline void tcpsm_prefetch_bufs(const struct tcpsm_inst *ti, const struct tcpsm_slot *s)
 {
+	/* The slot's page first, as every read of the table: reading it
+	 * unwritten mapped the zero page there, and the insert that followed
+	 * copied it, a TLB flush on every CPU (3,960 of them in a replicated
+	 * hs_search run: 4% of its CPU time in IPIs). */
+	if (!tcpsm_tab_pg_used(ti, (uint32_t)(s - ti->tab)))
+		return;
 	const struct tcpsm_flow *f = s->f;
 	if (!f)
 		return;

@@ -324,7 +324,7 @@ static unsigned tcpsm_poll(struct mp_stage_inst *si)
 		if (i + 2 < n)
 			tcpsm_prefetch_flow(tp->ti, slot[i + 2]);
 		if (tp->ti->reasm && i + 1 < n) {
-			tcpsm_prefetch_bufs(slot[i + 1]);
+			tcpsm_prefetch_bufs(tp->ti, slot[i + 1]);
 			prefetch_payload(b[i + 1]);
 		}
 		struct rte_mbuf *ended = NULL;
