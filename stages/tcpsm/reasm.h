@@ -50,11 +50,12 @@
  * moves it), so a packet's window is exactly the bytes it delivered and
  * readers release the edge itself; `size` still bounds what is held out of
  * order. Once the readers released everything delivered, reasm_trim()
- * gives back every chunk below the edge and the edge's own when nothing is
- * held above it, and the next in-order bytes land in the chunk the pool
- * hands out next, from its top: a stream scanner's buffers stay in cache
- * (hs_search on the peers pcap: tcpsm 2,400 -> 1,300 cycles/packet). That
- * chunk is lazy from the edge only when every reader released the edge: a
+ * gives back every chunk below the edge, the edge's own when nothing is
+ * held above it, and then the slot map (published NULL), and the next
+ * in-order bytes land in the chunks the pool hands out next, from its top:
+ * a stream scanner's buffers stay in cache (hs_search on the peers pcap:
+ * tcpsm 2,400 -> 820 cycles/packet with the prefetches of tcpsm.c). A
+ * chunk taken at the edge is lazy from the edge only when every reader released the edge: a
  * reader lagging behind would read what the chunk held before as the bytes
  * below (test_reasm nohist_lagging_reader). Retransmitted bytes are
  * compared with what is still stored, none of it below the edge.
