@@ -98,6 +98,19 @@ stress 2lcore "${MP_TSAN_CONNS2:-20000}" -c bench/mappings/2lcore.conf
 # the pool runs dry and tcpsm takes chunks back from idle sides of open
 # flows while the app reads them (tcpsm_reasm.c). Each literal once per
 # connection, nothing missed (only quiet flows' chunks are taken).
+# hs_step NAME COUNTER WHAT: hs_search on $W/NAME.conf (counters in
+# $W/NAME.json); passes with every literal once per connection, tcpsm's
+# COUNTER above 0 and no report.
+hs_step() {
+  local name=$1 ctr=$2 what=$3 got n=${MP_TSAN_RECLAIM_CONNS:-1000}
+  step "$name" timeout 600 "$B/bench/hs_search" "$W/$name.conf" mospipe-needle-A mospipe-needle-B || return 0
+  got=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); c=[s["counters"] for s in d["stages"] if s["stage"] == "tcpsm"][0]; print(c.get(sys.argv[2], 0))' "$W/$name.json" "$ctr")
+  if grep -q "\"matches\": \[$n, $n\]" "$W/$name.out" && ((got > 0)); then
+    pass "$name: $got $what, $(grep -o '"matches": [^]]*]' "$W/$name.out"), no report"
+  else
+    fail "$name: $(tail -1 "$W/$name.out"), $got $what"
+  fi
+}
 if [[ -x $B/bench/hs_search ]]; then
   cat >"$W/reclaim.conf" <<EOF
 [lcores]
@@ -119,15 +132,7 @@ counters_json = $W/reclaim.json
 [eal]
 args = --no-huge -m 512 --no-pci --no-shconf
 EOF
-  if step reclaim timeout 600 "$B/bench/hs_search" "$W/reclaim.conf" mospipe-needle-A mospipe-needle-B; then
-    got=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); c=[s["counters"] for s in d["stages"] if s["stage"] == "tcpsm"][0]; print(c.get("buf_chunks_reclaimed_idle", 0))' "$W/reclaim.json")
-    n=${MP_TSAN_RECLAIM_CONNS:-1000}
-    if grep -q "\"matches\": \[$n, $n\]" "$W/reclaim.out" && ((got > 0)); then
-      pass "reclaim: $got idle chunks taken back under the reader, $(grep -o '"matches": [^]]*]' "$W/reclaim.out"), no report"
-    else
-      fail "reclaim: $(tail -1 "$W/reclaim.out"), $got chunks reclaimed"
-    fi
-  fi
+  hs_step reclaim buf_chunks_reclaimed_idle "idle chunks taken back under the reader"
 else
   skip_one "reclaim: $B/bench/hs_search not built (make TSAN=1 bench-apps)"
 fi
@@ -139,15 +144,7 @@ fi
 if [[ -x $B/bench/hs_search ]]; then
   sed -e 's/^buf_size = 16K$/buf_size = 16K\nbuf_history = no/' -e "s#$W/reclaim.json#$W/nohist.json#" \
     "$W/reclaim.conf" >"$W/nohist.conf"
-  if step nohist timeout 600 "$B/bench/hs_search" "$W/nohist.conf" mospipe-needle-A mospipe-needle-B; then
-    got=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); c=[s["counters"] for s in d["stages"] if s["stage"] == "tcpsm"][0]; print(c.get("buf_edge_chunks_trimmed", 0))' "$W/nohist.json")
-    n=${MP_TSAN_RECLAIM_CONNS:-1000}
-    if grep -q "\"matches\": \[$n, $n\]" "$W/nohist.out" && ((got > 0)); then
-      pass "nohist: $got edge chunks trimmed under the reader, $(grep -o '"matches": [^]]*]' "$W/nohist.out"), no report"
-    else
-      fail "nohist: $(tail -1 "$W/nohist.out"), $got edge chunks trimmed"
-    fi
-  fi
+  hs_step nohist buf_edge_chunks_trimmed "edge chunks trimmed under the reader"
 fi
 
 # ---- api -------------------------------------------------------------------
