@@ -55,9 +55,9 @@
  * in-order bytes land in the chunks the pool hands out next, from its top:
  * a stream scanner's buffers stay in cache (hs_search on the peers pcap:
  * tcpsm 2,400 -> 820 cycles/packet with the prefetches of tcpsm.c). A
- * chunk taken at the edge is lazy from the edge only when every reader released the edge: a
- * reader lagging behind would read what the chunk held before as the bytes
- * below (test_reasm nohist_lagging_reader). Retransmitted bytes are
+ * chunk taken at the edge is lazy from the edge only when every reader
+ * released the edge: a reader lagging behind would read what the chunk
+ * held before as the bytes below (test_reasm nohist_lagging_reader). Retransmitted bytes are
  * compared with what is still stored, none of it below the edge.
  *
  * Buffering off (size 0): state only. The in-order edge, one out-of-order

@@ -73,7 +73,6 @@ struct tcpsm_rbufs {
 	/* tcp.buf_history = no: the sides written since the readers last
 	 * released, oldest first, to give their chunks back as soon as the
 	 * readers are past them (tcpsm_reasm_trim_recent): a ring. */
-	int nohist;
 	unsigned wq_h, wq_t;
 	/* Descriptors, not flows: a descriptor is never freed while the
 	 * instance lives, and a trim of one that went to another side since
@@ -96,19 +95,19 @@ void tcpsm_flow_release(struct tcpsm_flow *f, const struct mp_meta *md)
 	atomic_store_explicit(&ti->rel[f->slot - ti->slot_base], md->pkt.fpkt, memory_order_release);
 	/* The instance's setting (fixed before the lcores start), not the
 	 * descriptor's: tcpsm may be re-laying this side now. */
-	const struct tcpsm_rbufs *rb = ti->reasm;
-	int nohist = rb && rb->nohist;
+	int nohist = ti->p.buf_nohist != 0;
 	for (unsigned s = 0; s < 2; s++) {
 		const struct mp_edge *e = &md->edge[s];
-		/* Only where the window start moved on md: every packet of a
-		 * followed flow is released (app or bypass), so an earlier one
-		 * released the same start; and no buffer as of md (tcpsm may be
-		 * making one now) has nothing to release. */
+		/* No buffer as of md (tcpsm may be making one now): nothing to
+		 * release. Without history the edge itself (the next packet's
+		 * window starts there); else the window start, only where it
+		 * moved on md: every packet of a followed flow is released (app
+		 * or bypass), so an earlier one released the same start. */
 		if (!(e->flags & REASM_EDGE_VALID))
 			continue;
 		struct reasm *r = tcpsm_flow_buf(f, s);
 		if (r && nohist)
-			reasm_release(r, e->end); /* the next packet's window starts there */
+			reasm_release(r, e->end);
 		else if (r && (e->flags & REASM_EDGE_SLID))
 			reasm_release(r, e->end - e->back);
 	}
@@ -120,10 +119,11 @@ void tcpsm_reasm_edges(struct tcpsm_flow *f, struct mp_meta *md)
 	md->pkt.fpkt = ++f->npkt;
 	for (unsigned s = 0; s < 2; s++) {
 		struct mp_edge *e = &f->s[s].edge;
-		const struct reasm *rs = f->s[s].buf;
-		if ((f->edge_dirty & (1u << s)) || (rs && rs->nohist && (rs->lh != rs->lh_pub || e->back))) {
+		struct reasm *r = f->s[s].buf;
+		/* Without history the window start moves at every packet of the
+		 * flow, to the edge of the one before (reasm_edge()). */
+		if ((f->edge_dirty & (1u << s)) || (r && r->nohist && (r->lh != r->lh_pub || e->back))) {
 			/* Both copies from registers (reasm_edge()). */
-			struct reasm *r = f->s[s].buf;
 			if (r) {
 				reasm_edge(r, (struct reasm_edge *)(void *)e,
 				           (struct reasm_edge *)(void *)&md->edge[s]);
@@ -215,10 +215,8 @@ int tcpsm_reasm_setup(struct tcpsm_inst *ti)
 	}
 	reasm_pool_stats(rb->pool, &free_c, &total_c, &fails);
 	rb->total = total_c;
-	if (ti->p.buf_nohist) {
-		rb->nohist = 1;
+	if (ti->p.buf_nohist)
 		reasm_pool_set_nohist(rb->pool, 1);
-	}
 	/* A descriptor for both sides of every flow object: also those ended
 	 * and not yet retired, which keep theirs until tx retires them. Only
 	 * the ones in use are ever touched. */
@@ -296,15 +294,10 @@ static uint32_t reclaim_closed(struct tcpsm_inst *ti, const struct tcpsm_flow *s
 	return got;
 }
 
-/* Closed flows whose MP_CTRL_ENDED tx has handed back (so the app is done
- * with them) give their chunks back at once, while those chunks are still in
- * cache: waiting for the pool to run dry, as reclaim_closed() does, first
- * walks every fresh page of a large pool (page faults, cache misses). Looks
- * at the oldest 16 per call; a flow whose reader has not consumed all stays. */
 void tcpsm_reasm_trim_recent(struct tcpsm_inst *ti)
 {
 	struct tcpsm_rbufs *rb = ti->reasm;
-	if (!rb || !rb->nohist)
+	if (!rb || !ti->p.buf_nohist)
 		return;
 	uint64_t n = 0;
 	while (rb->wq_h != rb->wq_t) {
@@ -319,6 +312,11 @@ void tcpsm_reasm_trim_recent(struct tcpsm_inst *ti)
 		tcpsm_ctr(ti, TCPSM_C_BUF_TRIMMED, n);
 }
 
+/* Closed flows whose MP_CTRL_ENDED tx has handed back (so the app is done
+ * with them) give their chunks back at once, while those chunks are still in
+ * cache: waiting for the pool to run dry, as reclaim_closed() does, first
+ * walks every fresh page of a large pool (page faults, cache misses). Looks
+ * at the oldest 16 per call; a flow whose reader has not consumed all stays. */
 void tcpsm_reasm_reclaim_ended(struct tcpsm_inst *ti)
 {
 	uint32_t got = 0;
@@ -487,7 +485,7 @@ uint32_t tcpsm_reasm_data(struct tcpsm_inst *ti, struct tcpsm_flow *f, unsigned 
 	f->edge_dirty |= (uint8_t)(1u << rside);
 	if (reasm_insert(r, seq, p, len, cap, &res) < 0)
 		return 0;
-	if (rb->nohist && (rb->wq_t == rb->wq_h || rb->wq[(rb->wq_t - 1) % RTE_DIM(rb->wq)] != r)) {
+	if (ti->p.buf_nohist && (rb->wq_t == rb->wq_h || rb->wq[(rb->wq_t - 1) % RTE_DIM(rb->wq)] != r)) {
 		if (rb->wq_t - rb->wq_h == RTE_DIM(rb->wq))
 			rb->wq_h++; /* the oldest waits for its side's next insert (free_behind) */
 		rb->wq[rb->wq_t++ % RTE_DIM(rb->wq)] = r;
