@@ -90,6 +90,7 @@ struct mp_conf {
 	uint32_t mos_buffers;
 	unsigned buf_free_at_end;
 	unsigned buf_history; /* tcp.buf_history: 0 = a packet's bytes only at its own events */
+	unsigned prefault;    /* tcp.prefault: the flow state written at start-up */
 	unsigned frag_flows;
 	uint64_t frag_timeout_ms;
 	unsigned frag_mbufs;

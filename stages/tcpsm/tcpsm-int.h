@@ -215,20 +215,16 @@ static inline const struct tcpsm_slot *tcpsm_prefetch_slot(const struct tcpsm_in
 
 static inline void tcpsm_prefetch_flow(const struct tcpsm_inst *ti, const struct tcpsm_slot *s)
 {
-	if (tcpsm_tab_pg_used(ti, (uint32_t)(s - ti->tab)) && s->f) {
-		rte_prefetch0(s->f);
-		rte_prefetch0((const char *)s->f + RTE_CACHE_LINE_SIZE);
-		if (ti->reasm) {
-			/* Every packet reads both sides' buffer pointers and
-			 * edges (ctl_apply, tcpsm_reasm_edges): five more of
-			 * the flow's 15 lines. */
-			rte_prefetch0(&s->f->s[0].buf);
-			rte_prefetch0(&s->f->s[1].buf);
-			rte_prefetch0(&s->f->s[0].edge);
-			rte_prefetch0(&s->f->s[1].edge);
-			rte_prefetch0(&s->f->edge_dirty);
-		}
-	}
+	/* All of it: a data packet reads both sides (the sender's sequence
+	 * state and sent intervals, the receiver's rcv and edge: lines 3-13),
+	 * the key across lines 1-2 and the flags and times in line 2. The
+	 * first two lines alone left the rest to demand misses: at 192K
+	 * flows, tcpsm 644 -> 399 cycles/packet with all 15 (316 with the
+	 * flows in cache; medians of 4 alternated, bench/README.md "Memory
+	 * floor"), 17 more with the flows in cache. */
+	if (tcpsm_tab_pg_used(ti, (uint32_t)(s - ti->tab)) && s->f)
+		for (size_t k = 0; k < sizeof(*s->f); k += RTE_CACHE_LINE_SIZE)
+			rte_prefetch0((const char *)s->f + k);
 }
 
 /* With buffers, a step after tcpsm_prefetch_flow: each side's reassembly

@@ -315,6 +315,8 @@ static unsigned tcpsm_poll(struct mp_stage_inst *si)
 		rte_prefetch0(mp_meta(b[i]));
 	for (unsigned i = 0; i < n && i < 4; i++)
 		slot[i] = tcpsm_prefetch_slot(tp->ti, mp_meta(b[i]));
+	for (unsigned i = 0; i < n && i < 2; i++)
+		tcpsm_prefetch_flow(tp->ti, slot[i]);
 	for (unsigned i = 0; i < n; i++) {
 		struct mp_meta *md = mp_meta(b[i]);
 		if (i + 8 < n)

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <urcu-qsbr.h>
 
@@ -1136,12 +1138,63 @@ START_TEST(conntable_publish_after_roles)
 }
 END_TEST
 
+/* Pages of [m, m + bytes) the kernel has in memory (mincore). */
+static size_t resident(const void *m, size_t bytes)
+{
+	size_t pg = (size_t)sysconf(_SC_PAGESIZE), n = (bytes + pg - 1) / pg, k = 0;
+	unsigned char *v = calloc(n, 1);
+	ck_assert_ptr_nonnull(v);
+	ck_assert_int_eq(mincore((void *)m, bytes, v), 0);
+	for (size_t i = 0; i < n; i++)
+		k += v[i] & 1;
+	free(v);
+	return k;
+}
+
+/* [tcp] prefault: the kernel holds every page of the flow objects, the
+ * table and the free ring once the instance exists (none is left to fault
+ * on a packet); without it none until flows come, and then the pages they
+ * used. Either way flows are tracked the same. */
+START_TEST(prefault_writes_flow_state)
+{
+	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+	tcpsm_inst_destroy(ti);
+	struct tcpsm_params p = defparams();
+	p.flows = 4096;
+	setup_with(p);
+	ck_assert_uint_eq(resident(ti->arr, ti->arr_bytes), 0);
+	ck_assert_uint_eq(resident(ti->tab, ti->tab_bytes), 0);
+	struct tcpsm_flow *f = handshake();
+	ck_assert_ptr_nonnull(f);
+	/* The flow's page: one transparent huge page at most (map_lazy). */
+	ck_assert_uint_le(resident(ti->arr, ti->arr_bytes), (2u << 20) / pg);
+	tcpsm_inst_destroy(ti);
+
+	p.prefault = 1;
+	setup_with(p);
+	ck_assert_uint_eq(resident(ti->arr, ti->arr_bytes), (ti->arr_bytes + pg - 1) / pg);
+	ck_assert_uint_eq(resident(ti->tab, ti->tab_bytes), (ti->tab_bytes + pg - 1) / pg);
+	ck_assert_uint_eq(resident(ti->free_ring, ti->free_ring_bytes), (ti->free_ring_bytes + pg - 1) / pg);
+	/* Every table page counts as written: a lookup reads them, an
+	 * insert probes them. */
+	ck_assert_ptr_null(tcpsm_table_find(ti, &(struct tcpsm_key){.pa = 1}, 12345));
+	f = handshake();
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(CLI(f), MP_TCP_ST_ESTABLISHED);
+	ck_assert_uint_eq(SVR(f), MP_TCP_ST_ESTABLISHED);
+	ck_assert_ptr_eq(go(1, A_ | P_, 1001, 5001, 100), f);
+	ck_assert_uint_eq(tcpsm_side_bytes(&f->s[0]), 100);
+	ck_assert_uint_eq(ctr(TCPSM_C_FLOWS_NEW), 1);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("tcpsm");
 	TCase *t = tcase_create("sm");
 	tcase_add_checked_fixture(t, setup, teardown);
 	tcase_add_test(t, three_way_handshake);
+	tcase_add_test(t, prefault_writes_flow_state);
 	tcase_add_test(t, active_close_by_client);
 	tcase_add_test(t, simultaneous_open);
 	tcase_add_test(t, simultaneous_close);
