@@ -28,6 +28,10 @@
 #include <stdint.h>
 #include <string.h>
 
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "mp_addr_cmp assumes a little-endian CPU"
+#endif
+
 /* Words of the longest tuple: two IPv6 addresses and the two ports. */
 #define MP_HASH_WORDS 9
 
@@ -42,11 +46,36 @@ extern struct mp_hash_key mp_hash_key_g;
  * @return the seed in force (for logs of tests; never printed by mospipe). */
 uint64_t mp_hash_key_set(uint64_t seed);
 
+/* memcmp(a, b, alen) < 0, == 0, > 0 as -1, 0, 1, for alen 4 or 16: as
+ * big-endian words, inline. The libc call (alen is not a constant where
+ * it is called from) was 39 cycles of every packet's classify. */
+static inline int mp_addr_cmp(const uint8_t *a, const uint8_t *b, unsigned alen)
+{
+	uint64_t x[2] = {0, 0}, y[2] = {0, 0};
+	if (alen == 4) {
+		uint32_t u, v;
+		memcpy(&u, a, 4);
+		memcpy(&v, b, 4);
+		x[0] = __builtin_bswap32(u);
+		y[0] = __builtin_bswap32(v);
+	} else {
+		memcpy(x, a, 16);
+		memcpy(y, b, 16);
+		for (unsigned i = 0; i < 2; i++) {
+			x[i] = __builtin_bswap64(x[i]);
+			y[i] = __builtin_bswap64(y[i]);
+		}
+	}
+	if (x[0] != y[0])
+		return x[0] < y[0] ? -1 : 1;
+	return x[1] < y[1] ? -1 : x[1] > y[1];
+}
+
 /* Hash of an unordered pair of (address, port) endpoints. alen is 4 or 16;
  * addresses may sit at any alignment. */
 static inline uint32_t mp_sym_hash(const uint8_t *a, uint16_t pa, const uint8_t *b, uint16_t pb, unsigned alen)
 {
-	int cmp = memcmp(a, b, alen);
+	int cmp = mp_addr_cmp(a, b, alen);
 	if (cmp > 0 || (cmp == 0 && pa > pb)) {
 		const uint8_t *t = a;
 		uint16_t tp = pa;

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "conf-types.h"
+#include "hash.h"
 #include "meta-types.h"
 #include "tcpsm-int.h"
 
@@ -189,22 +190,23 @@ static void ctl_apply(struct tcpsm_inst *ti, struct tcpsm_flow *f)
 
 static void key_from_md(const struct mp_meta *md, struct tcpsm_key *k, int *src_is_a)
 {
-	unsigned alen = (md->flags & MP_MF_IPV6) ? 16 : 4;
-	int c = memcmp(md->src, md->dst, alen);
+	/* Compares and copies of constant sizes: inline, no libc call per
+	 * packet. */
+	int v6 = (md->flags & MP_MF_IPV6) != 0;
+	int c = mp_addr_cmp(md->src, md->dst, v6 ? 16 : 4);
 	memset(k, 0, sizeof(*k));
-	k->v6 = alen == 16;
+	k->v6 = (uint8_t)v6;
 	*src_is_a = c < 0 || (c == 0 && md->sport <= md->dport);
-	if (*src_is_a) {
-		memcpy(k->a, md->src, alen);
-		memcpy(k->b, md->dst, alen);
-		k->pa = md->sport;
-		k->pb = md->dport;
+	const uint8_t *a = *src_is_a ? md->src : md->dst, *b = *src_is_a ? md->dst : md->src;
+	if (v6) {
+		memcpy(k->a, a, 16);
+		memcpy(k->b, b, 16);
 	} else {
-		memcpy(k->a, md->dst, alen);
-		memcpy(k->b, md->src, alen);
-		k->pa = md->dport;
-		k->pb = md->sport;
+		memcpy(k->a, a, 4);
+		memcpy(k->b, b, 4);
 	}
+	k->pa = *src_is_a ? md->sport : md->dport;
+	k->pb = *src_is_a ? md->dport : md->sport;
 }
 
 struct tcpsm_flow *tcpsm_lookup(struct tcpsm_inst *ti, const struct mp_meta *md)
