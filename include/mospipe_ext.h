@@ -22,8 +22,11 @@ struct mp_conn_snap;
 
 /* The running pipeline (counters, health) and its RCU connection table. The
  * table may be walked from any thread registered with liburcu-qsbr
- * (rcu_register_thread) — see runtime/conntable.h for the contract.
- * @return NULL with errno EPERM before mtcp_init(). */
+ * (rcu_register_thread) — see runtime/conntable.h for the contract. Both
+ * exist from the first mtcp_create_context() on.
+ * @return NULL with errno EPERM before mtcp_init(); mospipe_conntable():
+ * NULL with errno ENOENT when the pipeline keeps no table ([pipeline]
+ * conntable = no; the default, auto, keeps one for every application). */
 struct mp_pipeline *mospipe_pipeline(void);
 struct mp_conntable *mospipe_conntable(void);
 

@@ -176,7 +176,14 @@ static int services_create(struct mp_pipeline *pl)
 		const struct mp_stage_svc *v = stage_types[s]->svc;
 		if (!v || !pl->n_inst[s])
 			continue;
-		if (v->conn_snap && !pl->conntable) {
+		/* [pipeline] conntable = auto: only a pipeline that hosts an
+		 * application has the table, whose readers are the
+		 * application's threads (midstat, mospipe_conntable() in
+		 * mospipe_ext.h); mospipe alone has none, and each flow's add
+		 * and delete cost it ~60 of tcpsm's cycles a packet at 192K
+		 * flows (cache-cold chains; bench/README.md, "Memory floor"). */
+		int want = c->conntable == MP_CTABLE_YES || (c->conntable == MP_CTABLE_AUTO && pl->app);
+		if (v->conn_snap && !pl->conntable && want) {
 			/* Sized for the configured capacity (one bucket per flow at
 			 * the cap): cds_lfht's lazy auto-resize only grows when its
 			 * split count crosses a power of two at 8 nodes per bucket,

@@ -492,6 +492,17 @@ int main(int argc, char **argv)
 		}
 	}
 	struct mp_pipeline *pl = mospipe_pipeline();
+	/* The pipeline exists now (built by the first context), not running
+	 * before mtcp_app_join. */
+	if (!mospipe_conntable()) {
+		fprintf(stderr,
+		        "midstat: the pipeline keeps no connection table ([pipeline] conntable = no), and midstat "
+		        "lists what it holds: set conntable = auto (the default) or yes\n");
+		for (unsigned c = 0; c < n_ctx && c < 64; c++)
+			mtcp_destroy_context(ctx[c]);
+		mtcp_destroy();
+		return 2;
+	}
 	if (opt.pcap)
 		mospipe_gate(1); /* hold the first packet until the reader has seen its time */
 	struct termios saved;

@@ -29,6 +29,8 @@ struct mp_pipeline *mospipe_pipeline(void)
 struct mp_conntable *mospipe_conntable(void)
 {
 	struct mp_pipeline *pl = mospipe_pipeline();
+	if (pl && !pl->conntable)
+		errno = ENOENT;
 	return pl ? pl->conntable : NULL;
 }
 

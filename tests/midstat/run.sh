@@ -174,6 +174,15 @@ if want args; then
   bad_args "no input" -n 1
   bad_args "bad --sort" -r samples/sample.pcap -s colour
   bad_args "bad filter expression" -r samples/sample.pcap tcp prot 80
+  # A pipeline without the RCU table ([pipeline] conntable = no): midstat
+  # has nothing to list, and says which setting to change.
+  st=0
+  MOSPIPE_SET="$FAST;pipeline.conntable=no" timeout 30 "$MIDSTAT" -r samples/sample.pcap >/dev/null 2>"$W/ct.err" || st=$?
+  if [[ $st -eq 2 ]] && grep -q "conntable = no.*set conntable = auto" "$W/ct.err"; then
+    pass "conntable = no: exit 2, '$(head -c 90 "$W/ct.err")...'"
+  else
+    fail "conntable = no: exit $st, stderr '$(tail -c 300 "$W/ct.err")'"
+  fi
   # A trailing BPF expression, as tcpdump takes it (quoted or as words): the
   # connections midstat counts are those of the packets tcpdump prints.
   if command -v tcpdump >/dev/null; then

@@ -369,6 +369,9 @@ START_TEST(pipeline_runs_and_conserves)
 {
 	struct mp_pipeline *pl = mp_pipeline_create(&conf, NULL);
 	ck_assert_ptr_nonnull(pl);
+	/* [pipeline] conntable = auto and no application: no reader, no
+	 * table (test_tcpsm_stage runs one with conntable = yes). */
+	ck_assert_ptr_null(pl->conntable);
 	ck_assert_int_eq(mp_pipeline_run(pl), 0);
 	struct mp_totals t;
 	mp_totals(pl, &t);

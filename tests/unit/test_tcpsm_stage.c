@@ -262,6 +262,7 @@ int main(void)
 	/* time_wait 0: FIN-closed flows end at the next burst. */
 	snprintf(text, sizeof(text),
 	         "[eal]\nargs = --no-huge -m 256 --no-pci --no-shconf\n[input]\nsource = pcap:%s\n"
+	         "[pipeline]\nconntable = yes\n" /* no application here: the reader thread is ours */
 	         "[mempool]\nmbufs = 8191\n[tcp]\nflows = 4096\nchecksum = ignore\ntime_wait = 0\n%s"
 	         "[output]\nflow_log = %s\n[lcores]\n0 = rx classify tcpsm.0 events\n%s = tcpsm.1 app tx\n",
 	         pcap_path, getenv(KEEP_ENV) ? "buf_free_at_end = no\n" : "", log_path, two ? "1" : "0");
