@@ -49,10 +49,14 @@ def mospipe_run(build, mapping, flows, pkts, size, prefault):
         with open(cj) as f:
             c = json.load(f)
     st = {}
+    gen = 0
     for s in c["stages"]:
         st[s["stage"]] = st.get(s["stage"], 0) + s["cycles_per_pkt"]
+        if s["stage"] == "rx" and s["in"]:
+            gen += s["counters"].get("gen_cycles", 0) / s["in"]
     bytes_ = sum(s["counters"].get("bytes", 0) for s in c["stages"] if s["stage"] == "rx")
-    return {"stages": st, "total": sum(st.values()), "rx": c["totals"]["rx"], "frame_bytes": bytes_,
+    return {"stages": st, "total": sum(st.values()), "gen": gen, "stack": sum(st.values()) - gen,
+            "rx": c["totals"]["rx"], "frame_bytes": bytes_,
             "drops_total": c["totals"]["drops_total"], "wall_s": round(wall, 3)}
 
 
@@ -99,6 +103,10 @@ def main():
         stages = sorted(runs[f][0]["stages"])
         med[f] = {s: statistics.median(r["stages"][s] for r in runs[f]) for s in stages}
         med[f]["total"] = statistics.median(r["total"] for r in runs[f])
+        # rx's cycles making the generator's frames (a NIC's DMA), and the
+        # rest: the stack's own work per packet
+        med[f]["gen"] = statistics.median(r["gen"] for r in runs[f])
+        med[f]["stack"] = statistics.median(r["stack"] for r in runs[f])
         fb = runs[f][0]["frame_bytes"] / max(runs[f][0]["rx"], 1)
         med[f]["frame_bytes_avg"] = round(fb, 1)
 
@@ -133,11 +141,15 @@ def main():
     with open(path, "w") as f:
         json.dump(out, f, indent=1, sort_keys=True)
     log("== cycles per packet (medians), %d flows against %d" % (big, small))
-    for s in [x for x in med[big] if x not in ("frame_bytes_avg",)]:
+    for s in [x for x in med[big] if x not in ("frame_bytes_avg", "gen", "stack")]:
         log("  %-9s %7.0f  %7.0f   memory part %6.0f = %.2f misses of %.0f cycles (4K pages)" % (
             s, med[big][s], med[small].get(s, 0), mem[s], mem[s] / lat.get("4K", 1), lat.get("4K", 0)))
+    log("  of rx, making the generator's frames (a NIC's DMA): %.0f and %.0f" % (med[big]["gen"], med[small]["gen"]))
+    log("  the stack without making frames: %.0f and %.0f cycles/packet" % (med[big]["stack"], med[small]["stack"]))
     log("  one miss: %s cycles; in flight 4/8/16: %s" % (lat, par))
-    log("  target 1 budget: %.0f cycles per packet per lcore (%.0f-byte frames, %.2f GHz)" % (budget, fb, ghz))
+    log("  target 1 budget: %.0f cycles per packet per lcore (%.0f-byte frames, %.2f GHz): the stack at %d flows "
+        "is %.2fx it, with the frames made %.2fx" % (budget, fb, ghz, big, med[big]["stack"] / budget,
+                                                       med[big]["total"] / budget))
     log("  wrote %s" % os.path.relpath(path, ROOT))
 
 

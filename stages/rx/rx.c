@@ -243,7 +243,9 @@ static uint16_t gen_rx(struct mp_stage_inst *si, struct rx_port *rpp, struct rte
 	uint16_t cap = rte_pktmbuf_tailroom(b[0]);
 	for (unsigned i = 0; i < burst; i++)
 		data[i] = rte_pktmbuf_mtod(b[i], uint8_t *);
+	uint64_t t0 = rte_rdtsc();
 	unsigned n = gen_burst(rpp->p->gen, data, cap, len, ts, burst);
+	mp_ctr_add(si, RX_GEN_CYCLES, rte_rdtsc() - t0);
 	/* The generator's checksums are right by construction (test_gen): like
 	 * a NIC with RX checksum offload it says so, unless rxcsum=0. */
 	uint64_t olf = rpp->p->rx_csum_good ? RTE_MBUF_F_RX_IP_CKSUM_GOOD | RTE_MBUF_F_RX_L4_CKSUM_GOOD : 0;
