@@ -180,8 +180,9 @@ static int services_create(struct mp_pipeline *pl)
 		 * application has the table, whose readers are the
 		 * application's threads (midstat, mospipe_conntable() in
 		 * mospipe_ext.h); mospipe alone has none, and each flow's add
-		 * and delete cost it ~60 of tcpsm's cycles a packet at 192K
-		 * flows (cache-cold chains; bench/README.md, "Memory floor"). */
+		 * and delete cost it 12-60 of tcpsm's cycles a packet at 192K
+		 * flows (cache-cold chains; quiet and busy runs of this VM,
+		 * bench/README.md, "Memory floor"). */
 		int want = c->conntable == MP_CTABLE_YES || (c->conntable == MP_CTABLE_AUTO && pl->app);
 		if (v->conn_snap && !pl->conntable && want) {
 			/* Sized for the configured capacity (one bucket per flow at

@@ -219,9 +219,9 @@ static inline void tcpsm_prefetch_flow(const struct tcpsm_inst *ti, const struct
 	 * state and sent intervals, the receiver's rcv and edge: lines 3-13),
 	 * the key across lines 1-2 and the flags and times in line 2. The
 	 * first two lines alone left the rest to demand misses: at 192K
-	 * flows, tcpsm 644 -> 399 cycles/packet with all 15 (316 with the
-	 * flows in cache; medians of 4 alternated, bench/README.md "Memory
-	 * floor"), 17 more with the flows in cache. */
+	 * flows, tcpsm 625 -> 379 cycles/packet with all 15, 14 more with
+	 * the flows in cache (medians of 4 alternated runs of two builds,
+	 * bench/README.md "Memory floor"). */
 	if (tcpsm_tab_pg_used(ti, (uint32_t)(s - ti->tab)) && s->f)
 		for (size_t k = 0; k < sizeof(*s->f); k += RTE_CACHE_LINE_SIZE)
 			rte_prefetch0((const char *)s->f + k);

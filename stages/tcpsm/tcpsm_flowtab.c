@@ -86,7 +86,7 @@ static void *map_lazy(size_t bytes)
  * 5.14 (MADV_POPULATE_WRITE, no store of ours); before, a store per page
  * (the mapping is fresh: zeroes, and zero is written). On this project's
  * VM a first touch costs what the host pays to back the guest's page:
- * 0.26 s of a 4 M-frame run at 192K flows went to faults in
+ * 0.39 s of a 4 M-frame run at 192K flows went to faults in
  * tcpsm_flow_new, 224 cycles a packet (bench/README.md, "Memory floor").
  * @return 0, or -errno if the kernel could not give the pages. */
 static int prefault(void *m, size_t bytes)

@@ -182,6 +182,26 @@ box_idle() {
   echo "  note: traffic through the box did not stop for 1 s (rx=$cur)"
 }
 
+# fins_acked NS...: no TCP socket in these namespaces still waits for its
+# FIN to be acknowledged (FIN-WAIT-1, CLOSING, LAST-ACK).
+fins_acked() {
+  local n
+  for n in "$@"; do
+    [[ -z $(ns "$n" ss -Htan state fin-wait-1 state closing state last-ack 2>/dev/null) ]] || return 1
+  done
+}
+
+# closes_done NS...: waits (at most 30 s) until every FIN the endpoints in
+# these namespaces sent was acknowledged: each then crossed the box (inline
+# it is the only path), however long the sender's retransmission backoff
+# after a frame a port lost. What the box saw of the closes is then no race
+# with the endpoints' timers (box_idle's one second of quiet was one: a FIN
+# lost at a small ring and retransmitted after more than a second left a
+# download "open" in the flow log).
+closes_done() {
+  wait_for 30 fins_acked "$@" || echo "  note: a FIN was still unacknowledged after 30 s"
+}
+
 # links_down / links_up: the endpoints' veth0 in NS_CLI and NS_SRV down (no
 # frame can reach the box's ports: a retransmission after seconds of backoff
 # would otherwise arrive after the box's final count and before the test's),

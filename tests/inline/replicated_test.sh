@@ -123,6 +123,7 @@ if wait_for 30 ns "$NS_CLI" "$PY" "$XFER" probe "$IP4_SRV" $PORT --timeout 1; th
 else
   fail "mospipe does not forward: $(tail -2 "$W/mp.err")"
 fi
+closes_done "$NS_CLI" "$NS_SRV"
 box_idle "$TEL"
 links_down
 stop_box "$MP_PID"
@@ -170,6 +171,7 @@ if wait_for 60 ns "$NS_CLI" "$PY" "$XFER" probe "$IP4_SRV" $PORT --timeout 1; th
 else
   fail "midstat does not forward: $(tail -2 "$W/ms.err")"
 fi
+closes_done "$NS_CLI" "$NS_SRV"
 sleep 1 # a table after the last close
 stop_box "$MS_PID"
 check "midstat: SIGINT, exit status 0 (got $BOX_RC)" test "$BOX_RC" -eq 0
