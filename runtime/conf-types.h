@@ -10,7 +10,7 @@ enum mp_mode { MP_MODE_MONITOR = 0, MP_MODE_INLINE = 1 };
 enum mp_full { MP_FULL_EVICT = 0, MP_FULL_REFUSE = 1 };
 enum mp_csum { MP_CSUM_VERIFY = 0, MP_CSUM_IGNORE = 1 };
 /* How much of a mapped capture is checked for damage before the run. */
-enum mp_ctable { MP_CTABLE_AUTO = 0, MP_CTABLE_YES = 1, MP_CTABLE_NO = 2 };
+enum mp_auto { MP_AUTO = 0, MP_YES = 1, MP_NO = 2 }; /* keys of auto | yes | no */
 enum mp_pcapcheck { MP_PCAPCHECK_START = 0, MP_PCAPCHECK_WHOLE = 1, MP_PCAPCHECK_NONE = 2 };
 /* How -i opens a live interface ([ports] driver). */
 enum mp_portdrv { MP_PORTDRV_AUTO = 0, MP_PORTDRV_AF_XDP = 1, MP_PORTDRV_AF_PACKET = 2 };
@@ -65,7 +65,7 @@ struct mp_conf {
 	uint64_t pcap_eof_idle_ms;
 	unsigned pcap_mmap;
 	unsigned pcap_check; /* enum mp_pcapcheck */
-	unsigned conntable;  /* enum mp_ctable: pipeline.conntable */
+	unsigned conntable;  /* enum mp_auto: pipeline.conntable */
 	/* [ports] */
 	char pairs[MP_CONF_STR];
 	unsigned rx_desc, tx_desc;
@@ -92,7 +92,7 @@ struct mp_conf {
 	uint32_t mos_buffers;
 	unsigned buf_free_at_end;
 	unsigned buf_history; /* tcp.buf_history: 0 = a packet's bytes only at its own events */
-	unsigned prefault;    /* tcp.prefault: the flow state written at start-up */
+	unsigned prefault;    /* enum mp_auto: tcp.prefault, the flow state written at start-up */
 	unsigned frag_flows;
 	uint64_t frag_timeout_ms;
 	unsigned frag_mbufs;

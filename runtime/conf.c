@@ -28,7 +28,7 @@ enum key_type {
 	T_ENUM_FULL,
 	T_ENUM_CSUM,
 	T_ENUM_PCAPCHECK,
-	T_ENUM_CTABLE,
+	T_ENUM_AUTO,
 	T_ENUM_OVERLAP,
 	T_ENUM_FANOUT,
 	T_ENUM_POLICY,
@@ -69,7 +69,7 @@ static const char *const enum_mode[] = {"monitor", "inline", NULL};
 static const char *const enum_full[] = {"evict", "refuse", NULL};
 static const char *const enum_csum[] = {"verify", "ignore", NULL};
 static const char *const enum_pcapcheck[] = {"start", "whole", "none", NULL};
-static const char *const enum_ctable[] = {"auto", "yes", "no", NULL};
+static const char *const enum_auto[] = {"auto", "yes", "no", NULL};
 static const char *const enum_overlap[] = {"first", "last", "target", NULL};
 static const char *const enum_urgent[] = {"remove", "inline", NULL};
 static const char *const enum_fanout[] = {"hash", "index", NULL};
@@ -101,7 +101,7 @@ static const char *const *enum_choices(enum key_type t)
 	case T_ENUM_FULL: return enum_full;
 	case T_ENUM_CSUM: return enum_csum;
 	case T_ENUM_PCAPCHECK: return enum_pcapcheck;
-	case T_ENUM_CTABLE: return enum_ctable;
+	case T_ENUM_AUTO: return enum_auto;
 	case T_ENUM_OVERLAP: return enum_overlap;
 	case T_ENUM_FANOUT: return enum_fanout;
 	case T_ENUM_POLICY: return mp_policy_names;

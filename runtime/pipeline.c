@@ -183,7 +183,7 @@ static int services_create(struct mp_pipeline *pl)
 		 * and delete cost it 12-60 of tcpsm's cycles a packet at 192K
 		 * flows (cache-cold chains; quiet and busy runs of this VM,
 		 * bench/README.md, "Memory floor"). */
-		int want = c->conntable == MP_CTABLE_YES || (c->conntable == MP_CTABLE_AUTO && pl->app);
+		int want = c->conntable == MP_YES || (c->conntable == MP_AUTO && pl->app);
 		if (v->conn_snap && !pl->conntable && want) {
 			/* Sized for the configured capacity (one bucket per flow at
 			 * the cap): cds_lfht's lazy auto-resize only grows when its

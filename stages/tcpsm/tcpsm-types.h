@@ -222,7 +222,7 @@ struct tcpsm_params {
 	uint64_t buf_size, buf_pool;
 	unsigned buf_free_at_end; /* conf tcp.buf_free_at_end */
 	unsigned buf_nohist;      /* conf tcp.buf_history = no (reasm_pool_set_nohist) */
-	unsigned prefault;        /* conf tcp.prefault: the flow state's pages written at start-up */
+	unsigned prefault;        /* the flow state's pages written at start-up (conf tcp.prefault, auto resolved) */
 	unsigned policy;          /* enum mp_policy: tcp.policy */
 	unsigned urgent;          /* enum mp_urgent: tcp.urgent */
 	unsigned min_ttl;         /* tcp.min_ttl, 0 = off */

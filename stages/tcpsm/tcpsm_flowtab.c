@@ -36,7 +36,7 @@ void tcpsm_params_from_conf(struct tcpsm_params *p, const struct mp_conf *c)
 	p->buf_pool = c->buf_pool;
 	p->buf_free_at_end = c->buf_free_at_end;
 	p->buf_nohist = !c->buf_history;
-	p->prefault = c->prefault;
+	p->prefault = c->prefault == MP_YES; /* auto: tcpsm_init, which sees the ports */
 	p->policy = c->policy;
 	p->urgent = c->urgent;
 	p->min_ttl = c->min_ttl;

@@ -118,6 +118,12 @@ BG_PIDS+=("$MP_PID")
 TEL="/var/run/dpdk/mospipe-$MP_PID/dpdk_telemetry.v2"
 wait_for 60 "$PY" "$XFER" tel "$TEL" /mospipe/counters >/dev/null 2>&1 || fail "mospipe's telemetry did not answer: $(tail -2 "$W/mp.err")"
 K0=$(kern)
+# [tcp] prefault = auto with live ports: each tcpsm instance's flow objects
+# (262,144 flows + 65,792 of retire slack, ~0.9 KiB each) are in memory
+# before the first packet, as the kernel counts it (VmRSS).
+RSS_KB=$(awk '/^VmRSS:/ {print $2}' "/proc/$MP_PID/status")
+check "mospipe: prefault = auto on live ports: RSS ${RSS_KB} KiB before traffic, at least two instances' flow objects (2 x 327936 x 800 B)" \
+  test "${RSS_KB:-0}" -ge $((2 * 327936 * 800 / 1024))
 if wait_for 30 ns "$NS_CLI" "$PY" "$XFER" probe "$IP4_SRV" $PORT --timeout 1; then
   downloads mospipe
 else
