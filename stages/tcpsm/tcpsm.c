@@ -390,18 +390,18 @@ static int tcpsm_init(struct mp_stage_inst *si)
 	si->priv = tp;
 	tp->si = si;
 	tp->log = pl->flowlog;
-	for (unsigned i = 0; i < pl->n_ports; i++)
-		if (pl->port[i].kind != MP_PORT_PCAP)
-			tp->live = 1;
-
 	tcpsm_params_from_conf(&p, c);
-	/* [tcp] prefault = auto: a live box's ports (interfaces, DPDK ports)
-	 * write the flow state at start-up; captures and the generator keep
-	 * it lazy (their start-up counts, their memory follows their flows). */
-	if (c->prefault == MP_AUTO)
-		for (unsigned i = 0; i < pl->n_ports; i++)
-			if (pl->port[i].kind == MP_PORT_IFACE || pl->port[i].kind == MP_PORT_ETHDEV)
-				p.prefault = 1;
+	for (unsigned i = 0; i < pl->n_ports; i++) {
+		unsigned k = pl->port[i].kind;
+		if (k != MP_PORT_PCAP)
+			tp->live = 1;
+		/* [tcp] prefault = auto: a live box's ports (interfaces, DPDK
+		 * ports) write the flow state at start-up; captures and the
+		 * generator keep it lazy (their start-up counts, their memory
+		 * follows their flows). */
+		if (c->prefault == MP_AUTO && (k == MP_PORT_IFACE || k == MP_PORT_ETHDEV))
+			p.prefault = 1;
+	}
 	uint64_t buf_bytes;
 	char why[512];
 	if (tcpsm_buf_check(&p, &buf_bytes, why, sizeof(why)) < 0) {
