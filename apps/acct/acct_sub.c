@@ -375,6 +375,7 @@ void acct_subs_free(void)
 	pfxs = NULL;
 	pfx_idx = NULL;
 	n_pfx = 0;
+	n_lens4 = n_lens6 = 0;
 }
 
 /* ---- usage tables ------------------------------------------------------------------------ */

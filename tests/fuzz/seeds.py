@@ -19,7 +19,14 @@ OUTDIR/<target>/ gets, per target:
           operations (insert at the offset the capture gives, peek)
   ipfrag  the unit tests' fragment shapes (in order, out of order,
           duplicate, overlap, tiny, zero length) as the target's operations
+  idsrules  the repository's IDS rule files, whole and a rule at a time,
+          each rule followed by a stream holding its content strings
+  fwrules the firewall's rule files, whole and a line at a time, with
+          --eval tuples after them
+  acctsubs  subscriber prefix files: nested IPv4 and IPv6 prefixes with
+          names, and the shapes tests/apps/acct refuses, with addresses
 """
+import re
 import argparse
 import os
 import struct
@@ -168,19 +175,35 @@ def ipfrag_seeds():
     return seeds
 
 
+def rule_files(tool):
+    """The .rules files of one tool (its directory and its tests')."""
+    return sorted(set((REPO / "apps" / tool).glob("*.rules")) | set((REPO / "tests" / "apps" / tool).glob("**/*.rules")))
+
+
+def ids_stream(rule):
+    """A stream holding a rule's content strings (|hex| decoded), in order."""
+    out = b"GET / HTTP/1.1\r\n"
+    for m in re.finditer(rb'content:\s*"((?:[^"\\]|\\.)*)"', rule):
+        parts = re.split(rb"\|([0-9A-Fa-f ]*)\|", m.group(1))
+        for k, part in enumerate(parts):
+            out += bytes.fromhex(part.decode()) if k % 2 else re.sub(rb"\\(.)", rb"\1", part)
+        out += b" "
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("out")
     ap.add_argument("--corpus", default=str(DEFAULT_CORPUS))
     a = ap.parse_args()
     out = Path(a.out)
-    for t in ("parse", "pcap", "conf", "tcpsm", "reasm", "ipfrag"):
+    for t in ("parse", "pcap", "conf", "tcpsm", "reasm", "ipfrag", "idsrules", "fwrules", "acctsubs"):
         (out / t).mkdir(parents=True, exist_ok=True)
     corpus = Path(a.corpus)
     caps = sorted(corpus.glob("*/*.pcap")) + sorted(corpus.glob("*/*.pcapng")) if corpus.is_dir() else []
     if not caps:
         print(f"seeds: no captures under {corpus} (set CORPUS): crafted seeds only", file=sys.stderr)
-    n = {"parse": 0, "pcap": 0, "conf": 0, "tcpsm": 0, "reasm": 0, "ipfrag": 0}
+    n = {"parse": 0, "pcap": 0, "conf": 0, "tcpsm": 0, "reasm": 0, "ipfrag": 0, "idsrules": 0, "fwrules": 0, "acctsubs": 0}
 
     def put(t, name, data):
         (out / t / name).write_bytes(data)
@@ -221,6 +244,23 @@ def main():
     put("conf", "set", b"[tcp]\nflows = 64\n\0tcp.ip_frag_policy=bsd\nsecurity.unparsable=forward\n")
     for i, s in enumerate(ipfrag_seeds()):
         put("ipfrag", f"crafted.{i}", s)
+    for p in rule_files("ids"):
+        put("idsrules", p.name, p.read_bytes())
+        for i, line in enumerate(p.read_bytes().splitlines()):
+            if line.startswith((b"alert", b"drop")):
+                put("idsrules", f"{p.stem}.{i}", line + b"\n\0" + ids_stream(line))
+    addrs = b"\0" + bytes([0, 10, 1, 2, 3]) + bytes(12) + bytes([1, 0x20, 1, 0x0d, 0xb8]) + bytes(12)
+    for i, text in enumerate([
+            b"10.0.0.0/8 campus\n10.1.0.0/16 dorm # a comment\n10.1.2.3 alice\n0.0.0.0/0\n",
+            b"2001:db8::/32 lab\n2001:db8:1::/48\n::/0 rest\n\n10.0.0.0/8 caf\xc3\xa9\n",
+            b"10.0.0.0/8 a\nnot-an-address b\n", b"# c\n10.0.0.0/33\n", b"2001:db8::/x\n",
+            b"10.1.2.3/8 alice\n", b"10.0.0.0/8 a\n\n10.0.0.0/8 b\n", b"10.0.0.0/8 caf\xe9\n", b"# nothing\n\n"]):
+        put("acctsubs", f"crafted.{i}", text + addrs)
+    for p in rule_files("firewall"):
+        put("fwrules", p.name, p.read_bytes() + b"\0tcp 10.0.0.1 40000 -> 10.0.0.2 80 new\nudp ::1 53 -> ::2 53\n")
+        for i, line in enumerate(p.read_bytes().splitlines()):
+            if line.strip() and not line.startswith(b"#"):
+                put("fwrules", f"{p.stem}.{i}", line + b"\n")
     print("seeds: " + ", ".join(f"{k} {v}" for k, v in n.items()))
 
 
