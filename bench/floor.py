@@ -13,9 +13,17 @@ In one run, on a quiet machine:
    and at 1K (flow state in the caches), medians of --reps runs alternated:
    per-stage cycles per packet. The difference per stage is what the flows'
    memory costs; the 1K figure is our code's own work.
-3. Puts them side by side: the memory part in units of one miss's latency
-   (how many misses a packet waits for, were none overlapped), and the
-   budget of target 1 (60 Gbps on two cores of this clock).
+3. `build/bench/chase`'s walk: the flows' memory as tcpsm touches it with
+   nothing else to do (192K objects of a flow's 960 bytes, each visit reads
+   a table line and the whole object and writes half of it, prefetched
+   ahead), in arena order and random order, on one CPU, and then on both
+   CPUs at once with half the objects each (replicated pipelines: two
+   generators of half the flows, one memory): this machine's floor for the
+   flows' memory per packet.
+4. Puts them side by side: the memory part in units of one miss's latency
+   (how many misses a packet waits for, were none overlapped), against the
+   walk's floor, and the budget of target 1 (60 Gbps on two cores of this
+   clock).
 
 Writes bench/results/bench-floor.json (or --tag). Asserts nothing.
 """
@@ -79,15 +87,36 @@ def main():
     chase = os.path.join(a.build, "bench", "chase")
     if not os.path.exists(chase):
         sys.exit("floor: %s not built (make all)" % chase)
-    log("== memory floor: %s --max-mib %d" % (chase, a.chase_mib))
-    r = subprocess.run([chase, "--max-mib", str(a.chase_mib)], capture_output=True, text=True, check=True)
+    flows = [int(x) for x in a.flows.split(",")]
+    log("== memory floor: %s --max-mib %d --objects %d" % (chase, a.chase_mib, max(flows)))
+    r = subprocess.run([chase, "--max-mib", str(a.chase_mib), "--objects", str(max(flows))], capture_output=True,
+                       text=True, check=True)
     ch = json.loads(r.stdout)
     ghz = ch["ghz"]
     for p in ch["points"]:
         log("  %10d bytes  %s pages  %2d chain(s): %7.2f ns  %6.1f cycles per load" % (
             p["bytes"], p["pages"], p["chains"], p["ns"], p["cycles"]))
 
-    flows = [int(x) for x in a.flows.split(",")]
+    # The walk on both CPUs at once: two chase processes, one pinned to each,
+    # each with half the flows (replicated pipelines: each rx instance's
+    # generator makes an equal share of them).
+    log("== the walk on CPUs 0 and 1 at once, %d objects each" % (max(flows) // 2))
+    procs = [subprocess.Popen(["taskset", "-c", str(c), chase, "--walk-only", "--objects", str(max(flows) // 2)],
+                              stdout=subprocess.PIPE, text=True) for c in (0, 1)]
+    walk2 = [json.loads(pr.communicate()[0])["walk"] for pr in procs]
+    if any(pr.returncode for pr in procs):
+        sys.exit("floor: %s --walk-only failed" % chase)
+
+    def best(points, order):
+        return min(p["cycles"] for p in points if p["order"] == order)
+
+    walk = {"one_cpu": {o: best(ch["walk"], o) for o in ("arena", "random")},
+            "two_cpus": {o: statistics.mean(best(w, o) for w in walk2) for o in ("arena", "random")}}
+    for p in ch["walk"]:
+        log("  walk one CPU  %-6s prefetch %d ahead: %6.1f cycles per visit" % (p["order"], p["dist"], p["cycles"]))
+    for c, w in enumerate(walk2):
+        log("  walk CPU %d of 2, best: arena %.1f, random %.1f" % (c, best(w, "arena"), best(w, "random")))
+
     runs = {f: [] for f in flows}
     log("== %s, %d frames of %s downloads, %d reps alternated" % (os.path.relpath(a.mapping, ROOT), a.pkts,
                                                                   a.size, a.reps))
@@ -131,6 +160,9 @@ def main():
         "chase": ch["points"],
         "miss_latency_cycles": lat,
         "miss_cycles_in_flight": par,
+        "walk": ch["walk"],
+        "walk_two_cpus": walk2,
+        "walk_floor_cycles": walk,
         "cycles_per_pkt": {str(f): med[f] for f in flows},
         "memory_part_cycles": mem,
         "target1_budget_cycles_per_pkt_per_lcore": round(budget, 1),
@@ -147,6 +179,10 @@ def main():
     log("  of rx, making the generator's frames (a NIC's DMA): %.0f and %.0f" % (med[big]["gen"], med[small]["gen"]))
     log("  the stack without making frames: %.0f and %.0f cycles/packet" % (med[big]["stack"], med[small]["stack"]))
     log("  one miss: %s cycles; in flight 4/8/16: %s" % (lat, par))
+    log("  the flows' memory floor (walk, best prefetch): one CPU arena %.0f / random %.0f cycles per visit; "
+        "both CPUs at once %.0f / %.0f; the stack's memory part %.0f" % (
+            walk["one_cpu"]["arena"], walk["one_cpu"]["random"], walk["two_cpus"]["arena"],
+            walk["two_cpus"]["random"], mem["stack"]))
     log("  target 1 budget: %.0f cycles per packet per lcore (%.0f-byte frames, %.2f GHz): the stack at %d flows "
         "is %.2fx it, with the frames made %.2fx" % (budget, fb, ghz, big, med[big]["stack"] / budget,
                                                        med[big]["total"] / budget))

@@ -671,9 +671,11 @@ static unsigned rx_poll(struct mp_stage_inst *si)
 			else
 				md->ts_ns = live_ns;
 		}
-		/* The address hash: classify's fan-out, and the hand-off between
-		 * replicated pipelines (steer) reads it too. */
-		if (si->out[0].n > 1 || rpp->q_step > 1)
+		/* The address hash: classify's fan-out by hash, and the hand-off
+		 * between replicated pipelines on a port's queues (steer). With
+		 * fanout = index and no queues to steer between (a generator's
+		 * part, a file split by the same hash before rx) no one reads it. */
+		if ((si->out[0].n > 1 && !si->fanout_index) || rpp->q_step > 1)
 			for (uint16_t i = 0; i < n; i++)
 				mp_meta(b[i])->hash = rx_addr_hash(b[i], rpp->p->dlt);
 		mp_ctr_add(si, MP_CC_IN, n);
