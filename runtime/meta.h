@@ -3,6 +3,9 @@
 #define MP_META_H
 
 #include <rte_mbuf.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 #include "meta-types.h"
 
 /* Private area size requested from the mempool: the metadata, rounded up as
@@ -15,10 +18,23 @@ static inline struct mp_meta *mp_meta(struct rte_mbuf *m)
 }
 
 /* The one clear of a packet's metadata, by the stage that allocated the mbuf
- * (meta-types.h says which); no later stage clears again. */
+ * (meta-types.h says which); no later stage clears again. Sixteen-byte
+ * stores rather than memset: for this size gcc emits `rep stosq`, whose
+ * start-up alone cost rx ~20 cycles a packet (perf annotate of rx_poll). */
 static inline void mp_meta_reset(struct mp_meta *md)
 {
+#ifdef __SSE2__
+	_Static_assert(sizeof(*md) % 8 == 0, "the metadata is cleared in 16- and 8-byte stores");
+	char *p = (char *)md;
+	const __m128i z = _mm_setzero_si128();
+	size_t i = 0;
+	for (; i + 16 <= sizeof(*md); i += 16)
+		_mm_storeu_si128((__m128i *)(void *)(p + i), z);
+	if (i < sizeof(*md))
+		_mm_storel_epi64((__m128i *)(void *)(p + i), z);
+#else
 	memset(md, 0, sizeof(*md));
+#endif
 }
 
 /* Frees a packet, with the original fragments a rebuilt datagram holds
