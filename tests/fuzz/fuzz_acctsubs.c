@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "acct.h"
+#include "fuzz.h"
 
 /* What acct.c (the tool's main) defines: unused by the prefix file. */
 struct acct_opts acct_o;
@@ -29,12 +30,6 @@ struct actx acct_ctx[ACCT_MAX_CTX];
 unsigned acct_nctx;
 uint64_t acct_keep;
 FILE *acct_out;
-
-#define CHECK(c)                                                                                                       \
-	do {                                                                                                           \
-		if (!(c))                                                                                              \
-			__builtin_trap();                                                                              \
-	} while (0)
 
 struct ref {
 	uint8_t fam, plen, addr[16];
@@ -174,11 +169,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *text = strndup((const char *)data, flen);
 	/* The reference reads lines as the tool's 1,100-byte buffer does only
 	 * for lines that fit it; '\r' and other blanks are isspace in both. */
-	int fd = memfd_create("fuzz.subs", 0);
-	CHECK(fd >= 0);
-	CHECK(flen == 0 || write(fd, text, flen) == (ssize_t)flen);
 	char path[64];
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	int fd = fuzz_memfile("fuzz.subs", text, flen, path, sizeof(path));
 	struct ref *v;
 	unsigned n;
 	int want = ref_load(text, &v, &n);

@@ -10,12 +10,7 @@
 #include <string.h>
 
 #include "conf.h"
-
-#define CHECK(c)                                                                                                       \
-	do {                                                                                                           \
-		if (!(c))                                                                                              \
-			__builtin_trap();                                                                              \
-	} while (0)
+#include "fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

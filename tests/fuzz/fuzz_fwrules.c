@@ -24,22 +24,7 @@
 #include <unistd.h>
 
 #include "rules.h"
-
-#define CHECK(c)                                                                                                       \
-	do {                                                                                                           \
-		if (!(c))                                                                                              \
-			__builtin_trap();                                                                              \
-	} while (0)
-
-/* A file with these bytes, named by /proc/self/fd (the loader opens a path). */
-static int memfile(const void *p, size_t n, char *path, size_t plen)
-{
-	int fd = memfd_create("fuzz.rules", 0);
-	CHECK(fd >= 0);
-	CHECK(n == 0 || write(fd, p, n) == (ssize_t)n);
-	snprintf(path, plen, "/proc/self/fd/%d", fd);
-	return fd;
-}
+#include "fuzz.h"
 
 static unsigned count_lines(const uint8_t *p, size_t n)
 {
@@ -190,7 +175,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	size_t flen = strnlen((const char *)data, size);
 	char path[64], path2[64], err[1024];
-	int fd = memfile(data, flen, path, sizeof(path));
+	int fd = fuzz_memfile("fuzz.rules", data, flen, path, sizeof(path));
 	err[0] = 0;
 	struct fw_ruleset *rs = fw_rules_load(path, 2, err, sizeof(err));
 	unsigned lines = count_lines(data, flen);
@@ -220,7 +205,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (unsigned i = 0; i < rs->n; i++)
 			fprintf(o, "%s\n", rs->r[i].text);
 		fclose(o);
-		int fd2 = memfile(text, tlen, path2, sizeof(path2));
+		int fd2 = fuzz_memfile("fuzz.rules", text, tlen, path2, sizeof(path2));
 		struct fw_ruleset *rs2 = fw_rules_load(path2, 1, err, sizeof(err));
 		CHECK(rs2);
 		CHECK(rs2->n == rs->n && rs2->def_action == rs->def_action);

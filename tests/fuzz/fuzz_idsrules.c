@@ -25,12 +25,7 @@
 
 #include "engine.h"
 #include "rules.h"
-
-#define CHECK(c)                                                                                                       \
-	do {                                                                                                           \
-		if (!(c))                                                                                              \
-			__builtin_trap();                                                                              \
-	} while (0)
+#include "fuzz.h"
 
 #define MAX_ALERTS 64
 
@@ -198,11 +193,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(err);
 	struct ids_rules rs;
 	ids_rules_init(&rs, err);
-	int fd = memfd_create("fuzz.rules", 0);
-	CHECK(fd >= 0);
-	CHECK(flen == 0 || write(fd, data, flen) == (ssize_t)flen);
 	char path[64];
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	int fd = fuzz_memfile("fuzz.rules", data, flen, path, sizeof(path));
 	unsigned lines = count_lines(data, flen);
 	int n = ids_rules_load(&rs, path);
 	fflush(err);

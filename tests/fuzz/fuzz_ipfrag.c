@@ -19,12 +19,7 @@
 #include <string.h>
 
 #include "ipfrag.h"
-
-#define CHECK(c)                                                                                                       \
-	do {                                                                                                           \
-		if (!(c))                                                                                              \
-			__builtin_trap();                                                                              \
-	} while (0)
+#include "fuzz.h"
 
 #define NKEY 4
 #define SPAN 512

@@ -14,14 +14,9 @@
 
 #include "meta-types.h"
 #include "parse.h"
+#include "fuzz.h"
 
 static const int dlts[] = {DLT_EN10MB, DLT_RAW, DLT_IPV4, DLT_IPV6, DLT_LINUX_SLL, DLT_NULL, DLT_LOOP, 276, 101};
-
-#define CHECK(c)                                                                                                       \
-	do {                                                                                                           \
-		if (!(c))                                                                                              \
-			__builtin_trap();                                                                              \
-	} while (0)
 
 static void check_layout(int r, const struct mp_meta *md, uint32_t cap)
 {

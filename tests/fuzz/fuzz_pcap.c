@@ -22,20 +22,12 @@
 #include "hash.h"
 #include "pcapin.h"
 #include "rx_split.h"
-
-#define CHECK(c)                                                                                                       \
-	do {                                                                                                           \
-		if (!(c))                                                                                              \
-			__builtin_trap();                                                                              \
-	} while (0)
+#include "fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	int fd = memfd_create("fuzz.pcap", 0);
-	CHECK(fd >= 0);
-	CHECK(write(fd, data, size) == (ssize_t)size);
 	char path[64];
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	int fd = fuzz_memfile("fuzz.pcap", data, size, path, sizeof(path));
 	char err[1024];
 	uint64_t count = 0;
 	int dlt = -1;

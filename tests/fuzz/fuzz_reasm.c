@@ -24,12 +24,7 @@
 #include <string.h>
 
 #include "reasm.h"
-
-#define CHECK(c)                                                                                                       \
-	do {                                                                                                           \
-		if (!(c))                                                                                              \
-			__builtin_trap();                                                                              \
-	} while (0)
+#include "fuzz.h"
 
 #define N (1u << 18) /* model span: stream offsets checked */
 

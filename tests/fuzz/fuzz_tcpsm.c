@@ -21,12 +21,7 @@
 #include "conf-types.h"
 #include "meta-types.h"
 #include "tcpsm-int.h"
-
-#define CHECK(c)                                                                                                       \
-	do {                                                                                                           \
-		if (!(c))                                                                                              \
-			__builtin_trap();                                                                              \
-	} while (0)
+#include "fuzz.h"
 
 static unsigned ended;
 
