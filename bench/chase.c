@@ -74,6 +74,35 @@ static uint64_t xorshift(void)
 	return rng;
 }
 
+/* perm[0..n) = 0..n-1, shuffled when `random`. */
+static void permutation(size_t *perm, size_t n, int random)
+{
+	for (size_t i = 0; i < n; i++)
+		perm[i] = i;
+	for (size_t i = n - 1; random && i > 0; i--) {
+		size_t j = (size_t)(xorshift() % (i + 1));
+		size_t t = perm[i];
+		perm[i] = perm[j];
+		perm[j] = t;
+	}
+}
+
+/* A mapping of bytes on a 2 MiB boundary (so that THP can back all of it),
+ * advised `advice` and written; the mapping itself in *raw, *map. */
+static char *map_aligned(size_t bytes, int advice, char **raw, size_t *map)
+{
+	*map = bytes + (2u << 20);
+	*raw = mmap(NULL, *map, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (*raw == MAP_FAILED) {
+		fprintf(stderr, "chase: cannot map %zu bytes: %s\n", *map, strerror(errno));
+		exit(1);
+	}
+	char *buf = (char *)(((uintptr_t)*raw + (2u << 20) - 1) & ~(uintptr_t)((2u << 20) - 1));
+	madvise(buf, bytes, advice);
+	memset(buf, 0, bytes);
+	return buf;
+}
+
 /* Links the n lines of buf into `chains` random cycles (line i holds the
  * address of its successor); the heads in head[]. */
 static void link_lines(char *buf, size_t n, unsigned chains, void **head)
@@ -83,14 +112,7 @@ static void link_lines(char *buf, size_t n, unsigned chains, void **head)
 		fprintf(stderr, "chase: out of memory for a permutation of %zu lines\n", n);
 		exit(1);
 	}
-	for (size_t i = 0; i < n; i++)
-		perm[i] = i;
-	for (size_t i = n - 1; i > 0; i--) {
-		size_t j = (size_t)(xorshift() % (i + 1));
-		size_t t = perm[i];
-		perm[i] = perm[j];
-		perm[j] = t;
-	}
+	permutation(perm, n, 1);
 	size_t per = n / chains;
 	for (unsigned c = 0; c < chains; c++) {
 		size_t *p = perm + (size_t)c * per;
@@ -128,22 +150,8 @@ static double run(void **head, unsigned chains, uint64_t loads)
 	return t * 1e9 / (double)(rounds * chains);
 }
 
-static char *map_huge(size_t bytes, char **raw, size_t *map)
-{
-	*map = bytes + (2u << 20);
-	*raw = mmap(NULL, *map, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (*raw == MAP_FAILED) {
-		fprintf(stderr, "chase: cannot map %zu bytes: %s\n", *map, strerror(errno));
-		exit(1);
-	}
-	char *buf = (char *)(((uintptr_t)*raw + (2u << 20) - 1) & ~(uintptr_t)((2u << 20) - 1));
-	madvise(buf, bytes, MADV_HUGEPAGE);
-	memset(buf, 1, bytes);
-	return buf;
-}
-
 /* Cycles per visit of the walk (see the header) at prefetch distance d. */
-static double walk(char *arena, size_t obj, const uint32_t *order, size_t n, const uint32_t *slot, char *table,
+static double walk(char *arena, size_t obj, const size_t *order, size_t n, const uint32_t *slot, char *table,
                    unsigned d, uint64_t visits)
 {
 	unsigned lines = (unsigned)((obj + LINE - 1) / LINE);
@@ -176,8 +184,10 @@ static void walks(size_t n, size_t obj, size_t table_mib, uint64_t visits, int *
 	size_t abytes = n * obj, tbytes = table_mib << 20, tn = tbytes / LINE;
 	char *araw, *traw;
 	size_t amap, tmap;
-	char *arena = map_huge(abytes, &araw, &amap), *table = map_huge(tbytes, &traw, &tmap);
-	uint32_t *order = malloc(n * sizeof(*order)), *slot = malloc(n * sizeof(*slot));
+	char *arena = map_aligned(abytes, MADV_HUGEPAGE, &araw, &amap);
+	char *table = map_aligned(tbytes, MADV_HUGEPAGE, &traw, &tmap);
+	size_t *order = malloc(n * sizeof(*order));
+	uint32_t *slot = malloc(n * sizeof(*slot));
 	if (!order || !slot) {
 		fprintf(stderr, "chase: out of memory for %zu objects\n", n);
 		exit(1);
@@ -186,15 +196,7 @@ static void walks(size_t n, size_t obj, size_t table_mib, uint64_t visits, int *
 		slot[i] = (uint32_t)(xorshift() % tn);
 	static const unsigned dist[] = {0, 1, 2, 4, 8};
 	for (int random = 0; random <= 1; random++) {
-		for (size_t i = 0; i < n; i++)
-			order[i] = (uint32_t)i;
-		if (random)
-			for (size_t i = n - 1; i > 0; i--) {
-				size_t j = (size_t)(xorshift() % (i + 1));
-				uint32_t t = order[i];
-				order[i] = order[j];
-				order[j] = t;
-			}
+		permutation(order, n, random);
 		for (unsigned k = 0; k < sizeof(dist) / sizeof(dist[0]); k++) {
 			walk(arena, obj, order, n, slot, table, dist[k], n); /* one pass: TLB, caches */
 			double c = walk(arena, obj, order, n, slot, table, dist[k], visits);
@@ -249,17 +251,8 @@ int main(int argc, char **argv)
 	int first = 1;
 	for (int huge = 0; huge <= 1 && !walk_only; huge++) {
 		for (size_t kib = 16; kib <= max_mib * 1024; kib *= 4) {
-			size_t bytes = kib * 1024, n = bytes / LINE;
-			/* 2 MiB aligned, so that THP can back all of it */
-			size_t map = bytes + (2u << 20);
-			char *raw = mmap(NULL, map, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-			if (raw == MAP_FAILED) {
-				fprintf(stderr, "chase: cannot map %zu bytes: %s\n", map, strerror(errno));
-				return 1;
-			}
-			char *buf = (char *)(((uintptr_t)raw + (2u << 20) - 1) & ~(uintptr_t)((2u << 20) - 1));
-			madvise(buf, bytes, huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
-			memset(buf, 0, bytes);
+			size_t bytes = kib * 1024, n = bytes / LINE, map;
+			char *raw, *buf = map_aligned(bytes, huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE, &raw, &map);
 			unsigned chain_set[] = {1, 4, 8, 16};
 			for (unsigned k = 0; k < 4; k++) {
 				unsigned chains = chain_set[k];

@@ -103,6 +103,10 @@ static int prefault(void *m, size_t bytes)
 static int prefault_all(struct tcpsm_inst *ti, uint64_t tab_pages)
 {
 	int r;
+	/* Written whole now, the table may as well be on huge pages: every
+	 * packet's slot is a random one, and with 4 KiB pages nearly each is a
+	 * TLB miss (a nested page walk in a VM). Lazy, it keeps 4 KiB pages. */
+	(void)madvise(ti->tab, ti->tab_bytes, MADV_HUGEPAGE);
 	if ((r = prefault(ti->arr, ti->arr_bytes)) < 0 || (r = prefault(ti->tab, ti->tab_bytes)) < 0 ||
 	    (r = prefault(ti->free_ring, ti->free_ring_bytes)) < 0) {
 		fprintf(stderr,
@@ -153,11 +157,6 @@ int tcpsm_flowtab_init(struct tcpsm_inst *ti)
 	if (!(ti->arr = map_lazy(ti->arr_bytes)) || !(ti->free_ring = map_lazy(ti->free_ring_bytes)))
 		return -ENOMEM;
 	int r;
-	/* Written whole at start-up, the table may as well be on huge pages:
-	 * every packet's slot is a random one, and with 4 KiB pages nearly
-	 * each is a TLB miss (a nested page walk in a VM). */
-	if (ti->p.prefault)
-		(void)madvise(ti->tab, ti->tab_bytes, MADV_HUGEPAGE);
 	if (ti->p.prefault && (r = prefault_all(ti, pages)) < 0)
 		return r;
 	if (rte_ring_init(ti->free_ring, "tcpsm_free", n, RING_F_SC_DEQ | RING_F_EXACT_SZ) != 0)
