@@ -98,6 +98,7 @@ struct rx_priv {
 	struct rte_ring *steer;
 	struct rte_ring *steer_to[MP_MAX_INST];
 	uint8_t ports_stopped; /* stopped polling its queues (release) */
+	uint8_t ports_first;   /* the last poll served the hand-off ring: queues next */
 	/* What rx.h's accessors read from other threads: written by this
 	 * instance's lcore only (gate_ns: by rx_gate_set), each an atomic
 	 * store; the orders are those rx.h states. */
@@ -615,11 +616,20 @@ static unsigned rx_poll(struct mp_stage_inst *si)
 		if (held || k)
 			return k;
 	}
-	if (rp->steer) {
+	/* The hand-off ring and this instance's own queues take turns: a
+	 * sibling whose queue floods this instance's flows (or frames with no
+	 * address, which all hash alike) cannot starve the queue this instance
+	 * reads. Either side goes on alone while the other has nothing. */
+	int steer_tried = 0;
+	if (rp->steer && !rp->ports_first) {
 		unsigned k = steer_in(si, burst);
-		if (k)
+		steer_tried = 1;
+		if (k) {
+			rp->ports_first = 1;
 			return k;
+		}
 	}
+	rp->ports_first = 0;
 	for (unsigned k = 0; k < rp->n; k++) {
 		struct rx_port *rpp = &rp->port[rp->next];
 		rp->next = rp->next + 1 == rp->n ? 0 : rp->next + 1;
@@ -698,6 +708,11 @@ static unsigned rx_poll(struct mp_stage_inst *si)
 			mp_out_send(si, 0, b, pass);
 		}
 		return n;
+	}
+	if (rp->steer && !steer_tried) {
+		unsigned k = steer_in(si, burst);
+		if (k)
+			return k;
 	}
 	int all = rp->n > 0;
 	for (unsigned k = 0; k < rp->n; k++)
