@@ -47,6 +47,7 @@
 #include "input.h"
 #include "pcapin.h"
 #include "pipeline.h"
+#include "tsccal.h"
 
 #define MP_EAL_MAX_ARGS 256
 
@@ -72,6 +73,7 @@ static struct mp_input_state {
 	 * (net_pcap files, net_af_packet interfaces). */
 	struct mp_port pending[MP_MAX_PORTS];
 	unsigned n_pending;
+	long tsccal_ns; /* the TSC calibration's shortened window (tsccal.h), 0 = DPDK's own */
 	/* Capture files rx maps and reads itself (no vdev): placed after the
 	 * ethdevs; a pipeline takes over their mappings. */
 	struct mp_port file[MP_MAX_PORTS];
@@ -782,6 +784,23 @@ void mp_eal_cleanup(void)
 	}
 }
 
+/* Every port a capture or the generator: no port in [eal] args (--vdev, or
+ * PCI devices EAL would probe without --no-pci), no interface. */
+static int offline_only(const struct mp_conf *c)
+{
+	if (!strstr(c->eal_args, "--no-pci") || strstr(c->eal_args, "--vdev"))
+		return 0;
+	for (unsigned i = 0; i < in_g.n_pending; i++)
+		if (in_g.pending[i].kind != MP_PORT_PCAP)
+			return 0;
+	return in_g.n_pending + in_g.n_file + in_g.gen.n_parts > 0;
+}
+
+long mp_eal_tsccal_ns(void)
+{
+	return in_g.tsccal_ns;
+}
+
 static int eal_setup(struct mp_conf *c, const char *prog)
 {
 	char buf[MP_CONF_STR], *save = NULL;
@@ -837,7 +856,15 @@ static int eal_setup(struct mp_conf *c, const char *prog)
 	int argc = in_g.eal.argc;
 	/* rte_eal_init may reorder its argv: give it a copy, keep ours for the message. */
 	memcpy(in_g.eal.init_argv, in_g.eal.argv, sizeof(in_g.eal.argv));
-	if (rte_eal_init(argc, in_g.eal.init_argv) < 0) {
+	/* Offline, the TSC only turns cycles into the report's seconds: its
+	 * calibration (where the CPU does not tell DPDK the frequency) may
+	 * sleep 10 ms instead of 100 (tsccal.h). A live box, whose idle
+	 * timeouts and timestamps run on the TSC, keeps DPDK's window. */
+	if (offline_only(c))
+		mp_tsccal_arm(MP_TSCCAL_OFFLINE_NS);
+	int eal_r = rte_eal_init(argc, in_g.eal.init_argv);
+	in_g.tsccal_ns = mp_tsccal_disarm();
+	if (eal_r < 0) {
 		fprintf(stderr, "mospipe: EAL initialisation failed: %s (EAL arguments:", rte_strerror(rte_errno));
 		for (int i = 1; i < argc; i++)
 			fprintf(stderr, " %s", in_g.eal.argv[i]);

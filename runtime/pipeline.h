@@ -20,6 +20,11 @@ MP_STAGE_LIST(MP_ST_TYPE_DECL_)
  * @return 0, or -errno after printing a message naming the problem. */
 int mp_eal_setup(struct mp_conf *c, const char *prog);
 
+/* After mp_eal_setup: the window (ns) DPDK's TSC calibration slept when it
+ * was shortened for an offline input (runtime/tsccal.h); 0 when DPDK kept
+ * its own 100 ms or needed none (the CPU told it the frequency). */
+long mp_eal_tsccal_ns(void);
+
 /* The CPUs for threads that are not on the datapath (readers, loggers): the
  * CPUs allowed before EAL minus the lcores' (all of them when every CPU is an
  * lcore). Threads created by the main thread outside mp_pipeline_run get it

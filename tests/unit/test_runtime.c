@@ -7,12 +7,16 @@
  * hold the whole mbuf pool). Runs in one process (CK_NOFORK): EAL can be
  * initialised only once. */
 #include <check.h>
+#include <errno.h>
 #include <pcap/pcap.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <rte_cycles.h>
 #include <rte_eal.h>
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
@@ -27,6 +31,7 @@
 #include "rx_hash.h"
 #include "rx_split.h"
 #include "stage.h"
+#include "tsccal.h"
 
 static struct rte_mempool *pool;
 static struct mp_conf conf;
@@ -1083,6 +1088,90 @@ START_TEST(rss_key_is_symmetric)
 }
 END_TEST
 
+/* The TSC's ticks a second against the kernel's CLOCK_MONOTONIC_RAW over
+ * ms milliseconds: the median of three windows. */
+static double kernel_tsc_hz(long ms)
+{
+	double hz[3];
+	for (int k = 0; k < 3; k++) {
+		struct timespec a, b, w = {.tv_sec = 0, .tv_nsec = ms * 1000000L};
+		clock_gettime(CLOCK_MONOTONIC_RAW, &a);
+		uint64_t t0 = rte_rdtsc();
+		clock_nanosleep(CLOCK_MONOTONIC, 0, &w, NULL);
+		clock_gettime(CLOCK_MONOTONIC_RAW, &b);
+		uint64_t t1 = rte_rdtsc();
+		hz[k] = (double)(t1 - t0) / ((double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9);
+	}
+	double lo = hz[0] < hz[1] ? hz[0] : hz[1], hi = hz[0] < hz[1] ? hz[1] : hz[0];
+	return hz[2] < lo ? lo : hz[2] > hi ? hi : hz[2];
+}
+
+/* An offline input (this test's capture): where DPDK had to measure the
+ * TSC it slept 10 ms, not 100 (tsccal.h), and the frequency it found is
+ * the kernel's clock's, within DPDK's rounding to 10 MHz (5 MHz) and 0.2%. */
+START_TEST(tsc_hz_against_the_kernel_clock)
+{
+	long win = mp_eal_tsccal_ns();
+	ck_assert(win == 0 || win == MP_TSCCAL_OFFLINE_NS);
+	double ref = kernel_tsc_hz(150), hz = (double)rte_get_tsc_hz();
+	fprintf(stderr, "tsc: DPDK %.0f Hz (calibration window %ld ns, 0 = DPDK's own or none), kernel clock %.0f Hz\n",
+	        hz, win, ref);
+	ck_assert_msg(hz > ref - 5e6 - ref * 0.002 && hz < ref + 5e6 + ref * 0.002,
+	              "DPDK %.0f Hz, kernel clock %.0f Hz", hz, ref);
+}
+END_TEST
+
+static double since_ms(const struct timespec *a)
+{
+	struct timespec b;
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	return (double)(b.tv_sec - a->tv_sec) * 1e3 + (double)(b.tv_nsec - a->tv_nsec) / 1e6;
+}
+
+static void *sleep_100ms(void *arg)
+{
+	struct timespec a, w = {.tv_sec = 0, .tv_nsec = 100000000L};
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	ck_assert_int_eq(nanosleep(&w, NULL), 0);
+	*(double *)arg = since_ms(&a);
+	return NULL;
+}
+
+/* The shortening takes exactly one sleep: the arming thread's next one of
+ * 100 ms. Another thread's, a sleep of another length, and a sleep after
+ * the disarm sleep what they asked (the kernel's clock says how long). */
+START_TEST(tsccal_takes_only_the_armed_sleep)
+{
+	struct timespec a, w100 = {.tv_sec = 0, .tv_nsec = 100000000L}, w50 = {.tv_sec = 0, .tv_nsec = 50000000L};
+	double other = 0;
+	pthread_t t;
+
+	mp_tsccal_arm(5000000L);
+	ck_assert_int_eq(pthread_create(&t, NULL, sleep_100ms, &other), 0);
+	pthread_join(t, NULL);
+	ck_assert_msg(other >= 100.0, "another thread slept %.1f ms of 100", other);
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	ck_assert_int_eq(nanosleep(&w50, NULL), 0);
+	ck_assert_double_ge(since_ms(&a), 50.0);
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	ck_assert_int_eq(nanosleep(&w100, NULL), 0);
+	double armed = since_ms(&a);
+	ck_assert_msg(armed >= 5.0 && armed < 100.0, "the armed sleep took %.1f ms", armed);
+	ck_assert_int_eq(mp_tsccal_disarm(), 5000000L);
+
+	mp_tsccal_arm(5000000L);
+	ck_assert_int_eq(mp_tsccal_disarm(), 0); /* no sleep came */
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	ck_assert_int_eq(nanosleep(&w100, NULL), 0);
+	ck_assert_double_ge(since_ms(&a), 100.0);
+	/* The errors of nanosleep pass through: a bad request is EINVAL. */
+	struct timespec bad = {.tv_sec = 0, .tv_nsec = 1000000000L};
+	errno = 0;
+	ck_assert_int_eq(nanosleep(&bad, NULL), -1);
+	ck_assert_int_eq(errno, EINVAL);
+}
+END_TEST
+
 int main(void)
 {
 	char err[1024];
@@ -1131,6 +1220,8 @@ int main(void)
 	tcase_add_test(t, rss_key_is_symmetric);
 	tcase_add_test(t, split_walk_against_libpcap);
 	tcase_add_test(t, split_walk_full_ring);
+	tcase_add_test(t, tsc_hz_against_the_kernel_clock);
+	tcase_add_test(t, tsccal_takes_only_the_armed_sleep);
 	suite_add_tcase(s, t);
 	SRunner *sr = srunner_create(s);
 	srunner_set_fork_status(sr, CK_NOFORK);
